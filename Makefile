@@ -1,0 +1,48 @@
+# AWE entry points. The first target that needs it creates .venv and installs everything.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PKGS   := -e libs/awecore -e services/catalog
+
+.PHONY: install up down status demo test unit lint typecheck bench bench-catalog clean
+
+install: $(STAMP)
+
+$(STAMP): libs/awecore/pyproject.toml services/catalog/pyproject.toml requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet $(PKGS) -r requirements-dev.txt
+	touch $(STAMP)
+
+up: $(STAMP)
+	$(BIN)/awe up
+
+down: $(STAMP)
+	$(BIN)/awe down
+
+status: $(STAMP)
+	$(BIN)/awe status
+
+demo: $(STAMP)
+	$(BIN)/python -m awecore.demo
+
+test: $(STAMP) lint typecheck
+	$(BIN)/pytest
+
+unit: $(STAMP)
+	$(BIN)/pytest -m "not integration"
+
+lint: $(STAMP)
+	$(BIN)/ruff check libs services tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy libs/awecore/src services/catalog/src
+
+bench: bench-catalog
+
+bench-catalog: $(STAMP)
+	$(BIN)/python bench/catalog.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,217 @@
+"""The classes of the wide-field imaging chain (DESIGN.md), each "made from" its references.
+
+Abstract bases (DataObject, Frame, RawFrame, CalFile, ProcessTarget) exist so that a query on
+a base returns every subclass: ``RawFrame.select()`` gives biases, flats and science frames.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from ._base import DBObject
+from ._fields import Ref, Scalar, Struct, StructType
+
+__all__ = [
+    "AstrometricParameters",
+    "BiasFrame",
+    "CalFile",
+    "Chip",
+    "CoaddedRegriddedFrame",
+    "ColdPixelMap",
+    "DataObject",
+    "DomeFlatFrame",
+    "Filter",
+    "Frame",
+    "HotPixelMap",
+    "ImStat",
+    "Instrument",
+    "MasterFlatFrame",
+    "PhotometricParameters",
+    "ProcessTarget",
+    "RawBiasFrame",
+    "RawDomeFlatFrame",
+    "RawFrame",
+    "RawScienceFrame",
+    "RawStandardFrame",
+    "RawTwilightFlatFrame",
+    "ReadNoise",
+    "ReducedScienceFrame",
+    "RegriddedFrame",
+    "SourceList",
+    "TwilightFlatFrame",
+]
+
+
+class ImStat(StructType):
+    """Image statistics every frame records (ADU)."""
+
+    mean = Scalar(float, unit="adu")
+    median = Scalar(float, unit="adu")
+    stdev = Scalar(float, unit="adu")
+    min = Scalar(float, unit="adu")
+    max = Scalar(float, unit="adu")
+
+
+# -- instrument description ---------------------------------------------------------------
+class Instrument(DBObject):
+    name = Scalar(str, "instrument name as in INSTRUME, e.g. OMEGACAM")
+    telescope = Scalar(str)
+    pixel_scale = Scalar(float, "arcsec per pixel", unit="arcsec")
+
+
+class Chip(DBObject):
+    name = Scalar(str, "detector id, e.g. ccd53 or ESO_CCD_#65")
+    instrument = Ref("Instrument")
+    nx = Scalar(int, unit="pix")
+    ny = Scalar(int, unit="pix")
+
+
+class Filter(DBObject):
+    name = Scalar(str, "filter name, e.g. 841 or r_SDSS")
+    central_wavelength = Scalar(float, unit="nm")
+
+
+# -- abstract bases -----------------------------------------------------------------------
+class DataObject(DBObject, abstract=True):
+    """Anything with a file (pixels or a table) in storage."""
+
+    filename = Scalar(str, "unique name in storage")
+    file_size = Scalar(int, unit="byte")
+    checksum = Scalar(str, "sha256 of the stored file")
+
+
+class ProcessTarget(DBObject, abstract=True):
+    """Made by a pipeline: records what ran, with which parameters and software version."""
+
+    software_version = Scalar(str)
+
+
+class CalFile(DBObject, abstract=True):
+    """A calibration: valid for a time window, judged by QC."""
+
+    timestamp_start = Scalar(dt.datetime, "start of validity")
+    timestamp_end = Scalar(dt.datetime, "end of validity")
+
+
+class Frame(DataObject, abstract=True):
+    instrument = Ref("Instrument")
+    chip = Ref("Chip")
+    filter = Ref("Filter")
+    date_obs = Scalar(dt.datetime, "start of exposure (UTC)")
+    exptime = Scalar(float, unit="s")
+    object = Scalar(str, "OBJECT header")
+    nx = Scalar(int, unit="pix")
+    ny = Scalar(int, unit="pix")
+    imstat = Struct(ImStat)
+
+
+# -- raw data (ingested, sacred) ----------------------------------------------------------
+class RawFrame(Frame, abstract=True):
+    raw_filename = Scalar(str, "name of the original multi-extension file")
+    extension = Scalar(int, "extension of the original file")
+    ra = Scalar(float, unit="deg")
+    dec = Scalar(float, unit="deg")
+    airmass = Scalar(float)
+    gain = Scalar(float, unit="electron/adu")
+
+
+class RawBiasFrame(RawFrame):
+    pass
+
+
+class RawDomeFlatFrame(RawFrame):
+    pass
+
+
+class RawTwilightFlatFrame(RawFrame):
+    pass
+
+
+class RawScienceFrame(RawFrame):
+    pass
+
+
+class RawStandardFrame(RawScienceFrame):
+    """A standard-star field: reduced like science, used for photometric calibration."""
+
+
+# -- calibrations -------------------------------------------------------------------------
+class ReadNoise(CalFile, ProcessTarget):
+    chip = Ref("Chip")
+    raw_bias_frames = Ref("RawBiasFrame", many=True)
+    read_noise = Scalar(float, unit="adu")
+
+
+class BiasFrame(Frame, CalFile, ProcessTarget):
+    raw_bias_frames = Ref("RawBiasFrame", many=True)
+    read_noise = Ref("ReadNoise")
+
+
+class HotPixelMap(Frame, CalFile, ProcessTarget):
+    bias = Ref("BiasFrame")
+    hot_pixels = Scalar(int, "number of hot pixels")
+
+
+class DomeFlatFrame(Frame, CalFile, ProcessTarget):
+    raw_dome_flat_frames = Ref("RawDomeFlatFrame", many=True)
+    bias = Ref("BiasFrame")
+    hot = Ref("HotPixelMap")
+
+
+class ColdPixelMap(Frame, CalFile, ProcessTarget):
+    flat = Ref("DomeFlatFrame")
+    cold_pixels = Scalar(int, "number of cold pixels")
+
+
+class TwilightFlatFrame(Frame, CalFile, ProcessTarget):
+    raw_twilight_flat_frames = Ref("RawTwilightFlatFrame", many=True)
+    bias = Ref("BiasFrame")
+    hot = Ref("HotPixelMap")
+
+
+class MasterFlatFrame(Frame, CalFile, ProcessTarget):
+    dome = Ref("DomeFlatFrame")
+    twilight = Ref("TwilightFlatFrame")
+
+
+class PhotometricParameters(CalFile, ProcessTarget):
+    chip = Ref("Chip")
+    filter = Ref("Filter")
+    standard_frames = Ref("ReducedScienceFrame", many=True)
+    zeropoint = Scalar(float, unit="mag")
+    zeropoint_error = Scalar(float, unit="mag")
+    extinction = Scalar(float, unit="mag/airmass")
+
+
+# -- science ------------------------------------------------------------------------------
+class ReducedScienceFrame(Frame, ProcessTarget):
+    raw = Ref("RawScienceFrame")
+    bias = Ref("BiasFrame")
+    flat = Ref("MasterFlatFrame")
+    hot = Ref("HotPixelMap")
+    cold = Ref("ColdPixelMap")
+    weight_filename = Scalar(str, "weight map in storage")
+
+
+class AstrometricParameters(ProcessTarget):
+    reduced = Ref("ReducedScienceFrame")
+    rms = Scalar(float, "residual of the fit", unit="arcsec")
+    n_matched = Scalar(int)
+    crval1 = Scalar(float, unit="deg")
+    crval2 = Scalar(float, unit="deg")
+
+
+class SourceList(DataObject, ProcessTarget):
+    frame = Ref("ReducedScienceFrame")
+    astrom = Ref("AstrometricParameters")
+    photom = Ref("PhotometricParameters")
+    number_of_sources = Scalar(int)
+
+
+class RegriddedFrame(Frame, ProcessTarget):
+    reduced = Ref("ReducedScienceFrame")
+    astrom = Ref("AstrometricParameters")
+
+
+class CoaddedRegriddedFrame(Frame, ProcessTarget):
+    regridded_frames = Ref("RegriddedFrame", many=True)

@@ -1,0 +1,102 @@
+"""Wire format of objects: what the client sends, the catalog stores and events carry."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..ids import parse_oid
+
+__all__ = ["CurationUpdate", "ObjectIn", "ObjectOut", "Privileges", "RefValue", "Validity"]
+
+#: 1 only me (MyDB), 2 my project, 3 all users at all sites, 4 world, 5 published to the VO.
+Privileges = Literal[1, 2, 3, 4, 5]
+#: 0 bad, 1 good, 2 proposed.
+Validity = Literal[0, 1, 2]
+RefValue = str | list[str]
+
+MAX_REF_LIST = 10_000
+
+
+def _check_oid(value: str) -> str:
+    return str(parse_oid(value))
+
+
+class ObjectIn(BaseModel):
+    """An object as a client submits it; identity and provenance fields are set by the catalog."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(min_length=1, max_length=100)
+    oid: str | None = Field(default=None, description="UUIDv7; the catalog assigns one if absent")
+    project: str | None = Field(default=None, max_length=100)
+    privileges: Privileges = 1
+    is_valid: Validity = 1
+    quality_flags: int = Field(default=0, ge=0, le=2**62)
+    timestamp_start: dt.datetime | None = None
+    timestamp_end: dt.datetime | None = None
+    filename: str | None = Field(default=None, max_length=1024)
+    file_size: int | None = Field(default=None, ge=0)
+    checksum: str | None = Field(default=None, max_length=200)
+    process_params: dict[str, Any] | None = None
+    software_version: str | None = Field(default=None, max_length=100)
+    comments: str | None = Field(default=None, max_length=10_000)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    refs: dict[str, RefValue] = Field(default_factory=dict)
+
+    @field_validator("oid")
+    @classmethod
+    def _oid(cls, value: str | None) -> str | None:
+        return None if value is None else _check_oid(value)
+
+    @field_validator("refs")
+    @classmethod
+    def _refs(cls, value: dict[str, RefValue]) -> dict[str, RefValue]:
+        out: dict[str, RefValue] = {}
+        for name, ref in value.items():
+            if isinstance(ref, list):
+                if len(ref) > MAX_REF_LIST:
+                    raise ValueError(f"reference list {name!r} has more than {MAX_REF_LIST} items")
+                out[name] = [_check_oid(r) for r in ref]
+            else:
+                out[name] = _check_oid(ref)
+        return out
+
+    @field_validator("timestamp_start", "timestamp_end")
+    @classmethod
+    def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value
+
+
+class ObjectOut(ObjectIn):
+    """A stored object, as the catalog returns it and as change events carry it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    oid: str
+    project: str
+    site: str
+    creation_date: dt.datetime
+    creator: str
+    hlc: int
+    curation_hlc: int
+    curation_site: str
+
+
+class CurationUpdate(BaseModel):
+    """The only changes an object accepts after creation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    is_valid: Validity | None = None
+    timestamp_start: dt.datetime | None = None
+    timestamp_end: dt.datetime | None = None
+    privileges: Privileges | None = None
+    comments: str | None = Field(default=None, max_length=10_000)
+
+    def changed(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)

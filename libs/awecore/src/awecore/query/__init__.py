@@ -1,0 +1,26 @@
+"""Query DSL: Python expressions on the client, a JSON AST on the wire."""
+
+from ._ast import (
+    MAX_DEPTH,
+    MAX_IN_VALUES,
+    And,
+    Between,
+    Compare,
+    Expr,
+    In,
+    Like,
+    Not,
+    Or,
+    OrderBy,
+    QueryPage,
+    QueryRequest,
+    QuerySpec,
+    Value,
+)
+from ._dsl import Path, Query, resolve_path
+
+__all__ = [
+    "MAX_DEPTH", "MAX_IN_VALUES", "And", "Between", "Compare", "Expr", "In", "Like", "Not",
+    "Or", "OrderBy", "Path", "Query", "QueryPage", "QueryRequest", "QuerySpec", "Value",
+    "resolve_path",
+]

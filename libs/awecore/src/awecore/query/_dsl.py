@@ -1,0 +1,262 @@
+"""The Python side of the query language: ``Class.attr == value`` builds a Query.
+
+A Query is lazy. Iterating it pages through the catalog; ``len(q)`` counts on the server;
+``q[i]`` fetches one. Nothing is sent until a result is asked for.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, overload
+
+from ..errors import InvalidQuery
+from ._ast import And, Between, Compare, Expr, In, Like, Not, Or, OrderBy, QuerySpec, Value
+
+if TYPE_CHECKING:
+    from astropy.table import Table
+
+    from ..model import DBObject, Field
+
+__all__ = ["Path", "Query", "resolve_path"]
+
+
+def resolve_path(root: type[DBObject], segments: Sequence[str]) -> list[Field]:
+    """The fields a path walks through; raises InvalidQuery naming the bad segment."""
+    from ..model import Ref, Struct
+
+    fields: list[Field] = []
+    cls: type[DBObject] | None = root
+    struct = None
+    where = root.__name__
+    for seg in segments:
+        field: Field | None
+        if struct is not None:
+            field = struct.fields.get(seg)
+            if field is None:
+                raise InvalidQuery(
+                    f"{where} has no field {seg!r}; it has {sorted(struct.fields)}")
+            struct = None
+        elif cls is not None:
+            field = cls.fields.get(seg)
+            if field is None:
+                raise InvalidQuery(
+                    f"{cls.__name__} has no attribute {seg!r}; it has {sorted(cls.fields)}")
+        else:
+            raise InvalidQuery(f"{where} is a value; it has no attribute {seg!r}")
+        fields.append(field)
+        where = f"{where}.{seg}"
+        if isinstance(field, Ref):
+            cls = field.target
+        elif isinstance(field, Struct):
+            cls, struct = None, field.struct
+        else:
+            cls = None
+    return fields
+
+
+def _value(value: Any) -> Value:
+    from ..model import DBObject
+
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, DBObject):
+        if value.record is None:
+            raise InvalidQuery(f"{value!r} is not stored; save it before querying by it")
+        return value.record.oid
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise InvalidQuery(f"cannot compare with a {type(value).__name__}: {value!r}")
+
+
+class Path:
+    """An attribute path from a root class, e.g. ``ReducedScienceFrame.chip.name``."""
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, root: type[DBObject], segments: tuple[str, ...]) -> None:
+        self.root = root
+        self.segments = segments
+        self.fields = resolve_path(root, segments)
+
+    def __getattr__(self, name: str) -> Path:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return Path(self.root, (*self.segments, name))
+
+    def __repr__(self) -> str:
+        return ".".join((self.root.__name__, *self.segments))
+
+    def _cmp(self, op: str, other: Any) -> Query:
+        return Query(self.root, Compare(op=op, path=self.segments, value=_value(other)))
+
+    def __eq__(self, other: object) -> Query:  # type: ignore[override]
+        return self._cmp("eq", other)
+
+    def __ne__(self, other: object) -> Query:  # type: ignore[override]
+        return self._cmp("ne", other)
+
+    def __lt__(self, other: Any) -> Query:
+        return self._cmp("lt", other)
+
+    def __le__(self, other: Any) -> Query:
+        return self._cmp("le", other)
+
+    def __gt__(self, other: Any) -> Query:
+        return self._cmp("gt", other)
+
+    def __ge__(self, other: Any) -> Query:
+        return self._cmp("ge", other)
+
+    def like(self, pattern: str) -> Query:
+        """Shell-style match: ``Frame.filename.like('KIDS_*')``."""
+        return Query(self.root, Like(path=self.segments, pattern=pattern))
+
+    def in_(self, values: Sequence[Any]) -> Query:
+        return Query(self.root, In(path=self.segments, values=tuple(_value(v) for v in values)))
+
+    def between(self, low: Any, high: Any) -> Query:
+        """Inclusive range."""
+        return Query(self.root, Between(path=self.segments, low=_value(low), high=_value(high)))
+
+
+def _and(a: Expr | None, b: Expr | None) -> Expr | None:
+    if a is None or b is None:
+        return a or b
+    items = (*(a.items if isinstance(a, And) else (a,)), *(b.items if isinstance(b, And) else (b,)))
+    return And(items=items)
+
+
+class Query:
+    """A lazy, composable query over one class and its subclasses."""
+
+    def __init__(
+        self,
+        root: type[DBObject],
+        where: Expr | None = None,
+        order_by: tuple[OrderBy, ...] = (),
+        scope: str = "all",
+        project: str | None = None,
+        limit: int | None = None,
+        session: Any = None,
+    ) -> None:
+        self.root = root
+        self.where = where
+        self.order = order_by
+        self.scope = scope
+        self.project = project
+        self.limit_n = limit
+        self._session = session
+
+    def _copy(self, **changes: Any) -> Query:
+        state = {
+            "root": self.root, "where": self.where, "order_by": self.order, "scope": self.scope,
+            "project": self.project, "limit": self.limit_n, "session": self._session,
+        }
+        state.update(changes)
+        return Query(**state)
+
+    def _root_with(self, other: Query) -> type[DBObject]:
+        if issubclass(other.root, self.root):
+            return other.root
+        if issubclass(self.root, other.root):
+            return self.root
+        raise InvalidQuery(
+            f"cannot combine a query on {self.root.__name__} with one on {other.root.__name__}")
+
+    # -- composition -----------------------------------------------------------------
+    def __and__(self, other: Query) -> Query:
+        return self._copy(root=self._root_with(other), where=_and(self.where, other.where))
+
+    def __or__(self, other: Query) -> Query:
+        if self.where is None or other.where is None:
+            return self._copy(root=self._root_with(other), where=None)
+        return self._copy(root=self._root_with(other), where=Or(items=(self.where, other.where)))
+
+    def __invert__(self) -> Query:
+        if self.where is None:
+            raise InvalidQuery("cannot negate a query without a condition")
+        return self._copy(where=Not(item=self.where))
+
+    def order_by(self, path: str | Path, descending: bool = False) -> Query:
+        segments = path.segments if isinstance(path, Path) else tuple(path.split("."))
+        resolve_path(self.root, segments)
+        return self._copy(order_by=(*self.order, OrderBy(path=segments, descending=descending)))
+
+    def limit(self, n: int) -> Query:
+        return self._copy(limit=n)
+
+    def user_only(self) -> Query:
+        """Only objects I made (my MyDB)."""
+        return self._copy(scope="user")
+
+    def project_only(self, project: str | None = None) -> Query:
+        """Only objects of one project (default: the session's current project)."""
+        return self._copy(scope="project", project=project)
+
+    def spec(self) -> QuerySpec:
+        return QuerySpec(
+            cls=self.root.__name__, where=self.where, order_by=self.order,
+            scope=self.scope, project=self.project,
+        )
+
+    # -- execution -------------------------------------------------------------------
+    def _client(self) -> Any:
+        if self._session is not None:
+            return self._session
+        from ..client import current
+
+        return current()
+
+    def __iter__(self) -> Iterator[DBObject]:
+        items: Iterator[DBObject] = self._client().iter_query(self.spec(), limit=self.limit_n)
+        return items
+
+    def __len__(self) -> int:
+        n: int = self._client().count(self.spec())
+        return n if self.limit_n is None else min(n, self.limit_n)
+
+    @overload
+    def __getitem__(self, index: int) -> DBObject: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[DBObject]: ...
+
+    def __getitem__(self, index: int | slice) -> DBObject | list[DBObject]:
+        client = self._client()
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self)) if (
+                (index.start or 0) < 0 or (index.stop or 0) < 0 or index.stop is None
+            ) else (index.start or 0, index.stop, index.step or 1)
+            items: list[DBObject] = client.fetch(self.spec(), start, max(0, stop - start))
+            return items[::step]
+        if index < 0:
+            index += len(self)
+        if index < 0:
+            raise IndexError("query index out of range")
+        got: list[DBObject] = client.fetch(self.spec(), index, 1)
+        if not got:
+            raise IndexError("query index out of range")
+        return got[0]
+
+    def max(self, attr: str) -> DBObject | None:
+        """The object with the largest value of ``attr`` (e.g. the newest by creation_date)."""
+        got: list[DBObject] = self._client().fetch(self.order_by(attr, True).spec(), 0, 1)
+        return got[0] if got else None
+
+    def min(self, attr: str) -> DBObject | None:
+        got: list[DBObject] = self._client().fetch(self.order_by(attr, False).spec(), 0, 1)
+        return got[0] if got else None
+
+    def oids(self) -> list[str]:
+        return [o.record.oid for o in self if o.record is not None]
+
+    def to_table(self, columns: Sequence[str] | None = None) -> Table:
+        """Results as an astropy Table (scalar fields; dotted paths follow references)."""
+        from ..client import to_table
+
+        return to_table(list(self), self.root, columns)
+
+    def __repr__(self) -> str:
+        return f"<Query {self.spec().model_dump_json(exclude_defaults=True)}>"

@@ -1,0 +1,89 @@
+"""The DSL builds the AST the catalog compiles; errors name the problem early."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+import awecore as awe
+from awecore.errors import InvalidQuery
+from awecore.query import And, Compare, In, Like, Not, Or, QuerySpec
+
+
+def test_five_line_script_builds_and_of_two_paths() -> None:
+    q = (awe.ReducedScienceFrame.chip.name == "ccd53") & (
+        awe.ReducedScienceFrame.filter.name == "841")
+    spec = q.spec()
+    assert spec.cls == "ReducedScienceFrame"
+    assert spec.where == And(items=(
+        Compare(op="eq", path=("chip", "name"), value="ccd53"),
+        Compare(op="eq", path=("filter", "name"), value="841"),
+    ))
+
+
+def test_operators() -> None:
+    f = awe.RawScienceFrame
+    assert (f.exptime < 10).where == Compare(op="lt", path=("exptime",), value=10)
+    assert (f.exptime >= 1.5).where == Compare(op="ge", path=("exptime",), value=1.5)
+    assert (f.object != "x").where == Compare(op="ne", path=("object",), value="x")
+    assert f.filename.like("KIDS_*").where == Like(path=("filename",), pattern="KIDS_*")
+    assert f.chip.name.in_(["a", "b"]).where == In(path=("chip", "name"), values=("a", "b"))
+    when = dt.datetime(2003, 2, 14, tzinfo=dt.UTC)
+    assert (f.date_obs > when).where == Compare(op="gt", path=("date_obs",),
+                                                value=when.isoformat())
+    assert isinstance((~(f.exptime < 1)).where, Not)
+    assert isinstance(((f.exptime < 1) | (f.exptime > 9)).where, Or)
+    b = f.exptime.between(1, 2).where
+    assert (b.low, b.high) == (1, 2)  # type: ignore[union-attr]
+
+
+def test_deep_paths_and_structs() -> None:
+    q = awe.SourceList.frame.raw.filter.name == "841"
+    assert q.where.path == ("frame", "raw", "filter", "name")  # type: ignore[union-attr]
+    assert (awe.ReducedScienceFrame.flat.imstat.stdev > 1).where.path == (  # type: ignore[union-attr]
+        "flat", "imstat", "stdev")
+
+
+def test_unknown_attribute_is_named() -> None:
+    with pytest.raises(InvalidQuery, match="Chip has no attribute 'nme'"):
+        _ = awe.ReducedScienceFrame.chip.nme
+    with pytest.raises(InvalidQuery, match="is a value"):
+        _ = awe.RawFrame.exptime.foo
+
+
+def test_combining_unrelated_classes_fails() -> None:
+    with pytest.raises(InvalidQuery, match="cannot combine"):
+        _ = (awe.BiasFrame.exptime > 1) & (awe.Chip.name == "x")
+
+
+def test_combining_base_and_subclass_keeps_subclass() -> None:
+    q = (awe.RawFrame.exptime > 1) & (awe.RawScienceFrame.object == "M31")
+    assert q.root is awe.RawScienceFrame
+
+
+def test_scopes_and_order() -> None:
+    q = awe.BiasFrame.select().user_only().order_by("creation_date", descending=True)
+    spec = q.spec()
+    assert spec.scope == "user"
+    assert spec.order_by[0].path == ("creation_date",) and spec.order_by[0].descending
+    assert awe.BiasFrame.select().project_only("kids").spec().project == "kids"
+
+
+def test_spec_round_trips_json() -> None:
+    q = (awe.ReducedScienceFrame.chip.name == "ccd53") | ~(awe.ReducedScienceFrame.exptime < 3)
+    spec = q.spec()
+    assert QuerySpec.model_validate_json(spec.model_dump_json()) == spec
+
+
+def test_malformed_ast_is_rejected() -> None:
+    with pytest.raises(ValueError):
+        QuerySpec.model_validate({"cls": "BiasFrame", "where": {"node": "drop", "path": ["x"]}})
+    with pytest.raises(ValueError):
+        QuerySpec.model_validate({"cls": "BiasFrame", "where": {"node": "compare", "op": "eq",
+                                                                "path": [], "value": 1}})
+    deep: dict[str, object] = {"node": "compare", "op": "eq", "path": ["oid"], "value": "x"}
+    for _ in range(40):
+        deep = {"node": "not", "item": deep}
+    with pytest.raises(ValueError, match="deeper"):
+        QuerySpec.model_validate({"cls": "BiasFrame", "where": deep})

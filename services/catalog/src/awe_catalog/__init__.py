@@ -1,0 +1,1 @@
+"""AWE catalog service: every persistent object, queries, validity look-ups, users, changelog."""

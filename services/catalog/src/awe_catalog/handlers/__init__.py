@@ -1,0 +1,11 @@
+"""HTTP routes: a few lines each, delegating to services."""
+
+from fastapi import APIRouter
+
+from . import changes, health, objects, query, users
+
+__all__ = ["router"]
+
+router = APIRouter()
+for _module in (health, objects, query, changes, users):
+    router.include_router(_module.router)

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query
+
+from awecore.events import ChangePage
+
+from ..factory import Factory
+from ..models import Caller
+from ..storage.changes import ChangeStore, event_from_row
+from .deps import get_caller, get_factory
+
+router = APIRouter(tags=["changes"])
+
+
+@router.get("/changes", response_model=ChangePage,
+            summary="The changelog after a sequence number (catch-up path of consumers)")
+async def changes(
+    after: int = Query(default=0, ge=0),
+    limit: int = Query(default=500, ge=1, le=5000),
+    caller: Caller = Depends(get_caller),
+    factory: Factory = Depends(get_factory),
+) -> ChangePage:
+    site = factory.context.settings.site
+    async with factory.context.pool.acquire() as conn:
+        store = ChangeStore(conn)
+        rows = await store.after(after, limit, caller)
+        last = await store.last_sequence()
+    events = [event_from_row(r, site) for r in rows]
+    more = len(rows) == limit
+    return ChangePage(events=events, last_sequence=last,
+                      next_after=events[-1].sequence if more else None)

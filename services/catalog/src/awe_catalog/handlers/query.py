@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import APIRouter, Depends, Query
+
+from awecore.model import ObjectOut
+from awecore.query import QueryPage, QueryRequest, QuerySpec
+
+from ..factory import Factory
+from ..models import Caller, CountOut
+from .deps import get_caller, get_factory
+
+router = APIRouter(tags=["queries"])
+
+
+@router.post("/query", response_model=QueryPage, summary="Run a DSL query, one page")
+async def run_query(body: QueryRequest, caller: Caller = Depends(get_caller),
+                    factory: Factory = Depends(get_factory)) -> QueryPage:
+    return await factory.objects().query(body.query, caller, body.offset, body.limit)
+
+
+@router.post("/query/count", response_model=CountOut, summary="Count a DSL query's results")
+async def count(body: QuerySpec, caller: Caller = Depends(get_caller),
+                factory: Factory = Depends(get_factory)) -> CountOut:
+    return CountOut(count=await factory.objects().count(body, caller))
+
+
+@router.get("/calibrations/{cls}/best", response_model=ObjectOut,
+            summary="The best calibration of a class for a chip (and filter) at a time")
+async def best(
+    cls: str,
+    chip: str = Query(description="chip name or oid", max_length=100),
+    time: dt.datetime = Query(description="ISO 8601, UTC if no zone"),
+    filter: str | None = Query(default=None, description="filter name or oid", max_length=100),
+    caller: Caller = Depends(get_caller),
+    factory: Factory = Depends(get_factory),
+) -> ObjectOut:
+    return await factory.objects().best(cls, chip, time, caller, filter)

@@ -1,0 +1,92 @@
+"""ASGI middleware: body size limit, request ids, access logs and metrics."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import structlog
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from awecore.errors import PayloadTooLarge, problem_body
+
+from .factory import Metrics
+
+__all__ = ["BodyLimit", "RequestContext"]
+
+log = structlog.get_logger("awe.catalog.access")
+
+
+class BodyLimit:
+    """Refuse bodies over the limit, declared or streamed, before they are parsed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            exc = PayloadTooLarge(self._message(int(declared)))
+            response = JSONResponse(problem_body(exc), status_code=exc.status_code,
+                                    media_type="application/problem+json")
+            await response(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise PayloadTooLarge(self._message(seen))
+            return message
+
+        await self.app(scope, limited, send)
+
+    def _message(self, size: int) -> str:
+        return (f"request body of {size} bytes exceeds the limit of {self.max_bytes} bytes; "
+                "send smaller batches")
+
+
+class RequestContext:
+    """Bind a request id to the logs, log each request, count it in the metrics."""
+
+    def __init__(self, app: ASGIApp, metrics: Any) -> None:
+        self.app = app
+        self.metrics: Metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        request_id = headers.get(b"x-request-id", b"").decode()[:64] or uuid.uuid4().hex
+        status = 500
+        start = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                elapsed = time.perf_counter() - start
+                route = getattr(scope.get("route"), "path", "unmatched")
+                method = scope["method"]
+                self.metrics.requests.labels(method, route, str(status)).inc()
+                self.metrics.latency.labels(method, route).observe(elapsed)
+                if route not in ("/health", "/metrics"):
+                    log.info("request", method=method, path=scope["path"], status=status,
+                             ms=round(elapsed * 1000, 2))

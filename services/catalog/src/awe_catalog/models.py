@@ -1,0 +1,106 @@
+"""Request and response bodies of the catalog API (objects themselves live in awecore)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from awecore.model import ObjectIn, ObjectOut
+
+__all__ = [
+    "BatchIn", "BatchOut", "Caller", "CountOut", "GetManyIn", "GetManyOut", "Health",
+    "MemberIn", "ProjectIn", "ProjectOut", "TokenIn", "TokenOut", "UserIn", "UserOut",
+]
+
+
+class Caller(BaseModel):
+    """Who is asking: every read is filtered by this."""
+
+    name: str
+    is_admin: bool = False
+    is_service: bool = False
+    default_project: str
+    projects: list[str] = []
+
+    @property
+    def sees_all(self) -> bool:
+        return self.is_admin or self.is_service
+
+
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    objects: list[ObjectIn] = Field(min_length=1)
+
+
+class BatchOut(BaseModel):
+    oids: list[str]
+
+
+class GetManyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    oids: list[str] = Field(min_length=1, max_length=1000)
+
+
+class GetManyOut(BaseModel):
+    objects: list[ObjectOut]
+    missing: list[str] = Field(description="oids not found or not visible to you")
+
+
+class CountOut(BaseModel):
+    count: int
+
+
+class Health(BaseModel):
+    status: str
+    site: str
+    database: str
+    version: str
+
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
+
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=_NAME)
+    is_admin: bool = False
+    is_service: bool = False
+    project: str | None = Field(default=None, pattern=_NAME,
+                                description="default project; a personal one if absent")
+
+
+class UserOut(BaseModel):
+    name: str
+    is_admin: bool
+    is_service: bool
+    default_project: str
+    projects: list[str]
+    created: dt.datetime
+
+
+class ProjectIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=_NAME)
+    description: str = Field(default="", max_length=1000)
+
+
+class ProjectOut(ProjectIn):
+    members: list[str]
+
+
+class MemberIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user: str = Field(pattern=_NAME)
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user: str | None = Field(default=None, description="admins may create tokens for others")
+    label: str = Field(default="", max_length=200)
+
+
+class TokenOut(BaseModel):
+    token: str = Field(description="shown once; only its hash is stored")
+    user: str
+    label: str

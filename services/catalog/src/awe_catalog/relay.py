@@ -1,0 +1,165 @@
+"""The outbox relay: publishes the changelog to ``awe.<site>.catalog.changes``.
+
+PostgreSQL is the source of truth. The relay reads changes after its cursor, publishes them
+(acks=all), then advances the cursor. Killed between the two, it would publish a batch
+again, so on start it reads the newest event on the topic and resumes after the higher of
+that and its cursor: no gap, no duplicate. A broker that lost everything (memory storage)
+gets its topic recreated; consumers catch up on the rest over ``GET /changes``.
+
+Run it with ``python -m awe_catalog.relay`` (settings as for the catalog service).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from awecore.bus import KafkaSettings, ensure_topics, make_producer
+from awecore.events import catalog_changes_topic
+from awecore.logs import configure_logging
+
+from .config import CatalogSettings
+from .factory import create_pool
+from .storage.changes import ChangeStore, event_from_row
+from .storage.migrations import apply_migrations
+
+__all__ = ["OutboxRelay", "main", "newest_published"]
+
+log = structlog.get_logger("awe.catalog.relay")
+CURSOR = "kafka"
+
+
+async def newest_published(kafka: KafkaSettings, topic: str, wait_ms: int = 5000) -> int:
+    """The highest changelog sequence already on the topic (0 if empty or unknown)."""
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, **kafka.common())
+    await consumer.start()
+    try:
+        await consumer.topics()  # fetches fresh metadata
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return 0
+        consumer.assign(tps)
+        newest = 0
+        for tp in tps:
+            await consumer.seek_to_end(tp)
+            end = await consumer.position(tp)
+            if end == 0:
+                continue
+            consumer.seek(tp, end - 1)
+            batch = await consumer.getmany(tp, timeout_ms=wait_ms, max_records=1)
+            for record in batch.get(tp, []):
+                sequence = dict(record.headers or ()).get("ce_sequence")
+                if sequence:
+                    newest = max(newest, int(sequence))
+        return newest
+    finally:
+        await consumer.stop()
+
+
+class OutboxRelay:
+    def __init__(self, settings: CatalogSettings, pool: asyncpg.Pool) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.kafka = settings.kafka("awe-catalog-relay")
+        self.topic = catalog_changes_topic(settings.site)
+        self.cursor = 0
+        self._wake = asyncio.Event()
+
+    async def _resume_point(self) -> int:
+        await ensure_topics(self.kafka, [self.topic], self.settings.changes_partitions)
+        async with self.pool.acquire() as conn:
+            stored = await ChangeStore(conn).cursor(CURSOR)
+        on_topic = await newest_published(self.kafka, self.topic)
+        if on_topic > stored:
+            log.info("topic is ahead of the cursor: skipping what was published",
+                     cursor=stored, topic_newest=on_topic)
+            async with self.pool.acquire() as conn:
+                await ChangeStore(conn).set_cursor(CURSOR, on_topic)
+        return max(stored, on_topic)
+
+    async def publish_once(self, producer: object) -> int:
+        """Publish one batch after the cursor; returns how many were published."""
+        async with self.pool.acquire() as conn:
+            rows = await ChangeStore(conn).after(self.cursor, self.settings.relay_batch, None)
+        if not rows:
+            return 0
+        futures = []
+        for row in rows:
+            event = event_from_row(row, self.settings.site)
+            futures.append(await producer.send(  # type: ignore[attr-defined]
+                self.topic, event.to_bytes(), key=event.key(), headers=event.headers()))
+        await asyncio.gather(*futures)
+        last = int(rows[-1]["seq"])
+        async with self.pool.acquire() as conn:
+            await ChangeStore(conn).set_cursor(CURSOR, last)
+        self.cursor = last
+        log.debug("published", count=len(rows), last_sequence=last)
+        return len(rows)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        def wake(*_: object) -> None:
+            self._wake.set()
+
+        listener = await self.pool.acquire()
+        await listener.add_listener("awe_changes", wake)
+        try:
+            while not stop.is_set():
+                try:
+                    await self._run_connected(stop)
+                except (KafkaError, OSError) as exc:
+                    log.warning("broker trouble; retrying", error=repr(exc))
+                    await _sleep_or_stop(stop, 2.0)
+        finally:
+            await listener.remove_listener("awe_changes", wake)
+            await self.pool.release(listener)
+
+    async def _run_connected(self, stop: asyncio.Event) -> None:
+        self.cursor = await self._resume_point()
+        log.info("relay running", topic=self.topic, after=self.cursor)
+        producer = make_producer(self.kafka)
+        await producer.start()
+        try:
+            while not stop.is_set():
+                if await self.publish_once(producer):
+                    continue
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.settings.relay_poll_seconds)
+        finally:
+            await producer.stop()
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def _main(settings: CatalogSettings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    pool = await create_pool(settings)
+    try:
+        async with pool.acquire() as conn:
+            await apply_migrations(conn)
+        await OutboxRelay(settings, pool).run(stop)
+    finally:
+        await pool.close()
+
+
+def main() -> None:
+    settings = CatalogSettings()
+    configure_logging("catalog-relay", settings.log_level)
+    asyncio.run(_main(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""Creating, reading, querying and curating objects, with the rules of the object model."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from awecore.clock import HybridClock
+from awecore.errors import Conflict, Forbidden, InvalidObject, InvalidQuery, NotFound
+from awecore.ids import new_oid, parse_oid
+from awecore.model import (
+    CalFile,
+    CurationUpdate,
+    Filter,
+    ObjectIn,
+    ObjectOut,
+    registry,
+    validate_object,
+)
+from awecore.query import And, Compare, OrderBy, QueryPage, QuerySpec
+
+from ..models import Caller
+from ..storage.objects import ObjectStore
+
+__all__ = ["ObjectService"]
+
+
+def _oid(value: str) -> str:
+    try:
+        return str(parse_oid(value))
+    except ValueError as exc:
+        raise NotFound(str(exc)) from None
+
+
+class ObjectService:
+    def __init__(self, pool: asyncpg.Pool, clock: HybridClock, site: str) -> None:
+        self.pool = pool
+        self.clock = clock
+        self.site = site
+
+    # -- writing -----------------------------------------------------------------------
+    def _prepare(self, items: Sequence[ObjectIn], caller: Caller,
+                 now: dt.datetime) -> list[ObjectOut]:
+        out: list[ObjectOut] = []
+        problems: list[dict[str, Any]] = []
+        for i, item in enumerate(items):
+            try:
+                _, attributes = validate_object(item)
+            except InvalidObject as exc:
+                problems.extend({**p, "index": i} for p in exc.errors)
+                if not exc.errors:
+                    problems.append({"index": i, "field": "type", "message": exc.detail})
+                continue
+            project = item.project or caller.default_project
+            if not caller.sees_all and project not in caller.projects:
+                raise Forbidden(f"you are not a member of project {project!r}")
+            hlc = self.clock.now()
+            out.append(ObjectOut(
+                **item.model_dump(exclude={"oid", "project", "attributes"}),
+                oid=item.oid or new_oid(), project=project, attributes=attributes,
+                site=self.site, creation_date=now, creator=caller.name, hlc=hlc,
+                curation_hlc=hlc, curation_site=self.site,
+            ))
+        if problems:
+            first = problems[0]
+            more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+            raise InvalidObject(
+                f"object {first['index']}: {first['field']}: {first['message']}{more}", problems)
+        return out
+
+    async def _check_refs(self, store: ObjectStore, objects: list[ObjectOut],
+                          caller: Caller) -> None:
+        classes = {o.oid: registry.get(o.type) for o in objects}
+        problems = []
+        for row in await store.ref_targets(list(classes), caller):
+            field = classes[row["src"]].ref_fields()[row["name"]]
+            target = field.target
+            if row["type"] is None:
+                problems.append({"oid": row["src"], "field": f"refs.{row['name']}",
+                                 "message": f"no visible object {row['dst']}"})
+            elif not issubclass(registry.get(row["type"]), target):
+                problems.append({"oid": row["src"], "field": f"refs.{row['name']}",
+                                 "message": f"{row['dst']} is a {row['type']}, "
+                                            f"not a {target.__name__}"})
+        if problems:
+            p = problems[0]
+            raise InvalidObject(f"object {p['oid']}: {p['field']}: {p['message']}", problems)
+
+    async def create(self, items: Sequence[ObjectIn], caller: Caller) -> list[ObjectOut]:
+        """Register objects in one transaction: all of them, with their events, or none."""
+        objects = self._prepare(items, caller, dt.datetime.now(dt.UTC))
+        oids = [o.oid for o in objects]
+        if len(set(oids)) != len(oids):
+            raise InvalidObject("the batch holds the same oid twice")
+        async with self.pool.acquire() as conn, conn.transaction():
+            store = ObjectStore(conn)
+            try:
+                await store.insert(objects)
+            except asyncpg.UniqueViolationError as exc:
+                if "filename" in (exc.constraint_name or ""):
+                    raise Conflict(f"a stored object already has that filename: {exc.detail}") \
+                        from None
+                raise Conflict(f"an object with that oid exists already: {exc.detail}") from None
+            await self._check_refs(store, objects, caller)
+            await store.notify()
+        return objects
+
+    async def curate(self, oid: str, update: CurationUpdate, caller: Caller) -> ObjectOut:
+        changes = update.changed()
+        if not changes:
+            raise InvalidObject("nothing to change: give is_valid, timestamp_start, "
+                                "timestamp_end, privileges or comments")
+        if any(v is None for k, v in changes.items() if k != "comments"):
+            raise InvalidObject("curation fields other than comments cannot be set to null")
+        async with self.pool.acquire() as conn, conn.transaction():
+            store = ObjectStore(conn)
+            found = await store.get_many([_oid(oid)], caller, for_update=True)
+            if not found:
+                raise NotFound(f"no object {oid}")
+            current = found[0]
+            if not caller.sees_all and current.creator != caller.name:
+                raise Forbidden(f"only {current.creator} or an admin may curate {oid}")
+            cls = registry.get(current.type)
+            if ("timestamp_start" in changes or "timestamp_end" in changes) and not issubclass(
+                    cls, CalFile):
+                raise InvalidObject(f"{current.type} is not a calibration: it has no validity")
+            new_priv = changes.get("privileges")
+            if new_priv is not None and new_priv < current.privileges:
+                raise Conflict(f"privileges only ever rise: {current.privileges} -> {new_priv}")
+            start = changes.get("timestamp_start", current.timestamp_start)
+            end = changes.get("timestamp_end", current.timestamp_end)
+            if start and end and end < start:
+                raise InvalidObject("validity would end before it starts")
+            result = await store.curate(current.oid, changes, self.clock.now(), self.site)
+            await store.notify()
+        return result
+
+    # -- reading -----------------------------------------------------------------------
+    async def get(self, oid: str, caller: Caller) -> ObjectOut:
+        async with self.pool.acquire() as conn:
+            found = await ObjectStore(conn).get_many([_oid(oid)], caller)
+        if not found:
+            raise NotFound(f"no object {oid} (or it is not visible to you)")
+        return found[0]
+
+    async def get_many(self, oids: Sequence[str], caller: Caller) -> tuple[list[ObjectOut],
+                                                                            list[str]]:
+        clean = []
+        missing = []
+        for oid in oids:
+            try:
+                clean.append(str(parse_oid(oid)))
+            except ValueError:
+                missing.append(oid)
+        async with self.pool.acquire() as conn:
+            found = await ObjectStore(conn).get_many(clean, caller) if clean else []
+        have = {o.oid for o in found}
+        missing.extend(o for o in clean if o not in have)
+        return found, missing
+
+    async def query(self, spec: QuerySpec, caller: Caller, offset: int, limit: int) -> QueryPage:
+        async with self.pool.acquire() as conn:
+            # one row more tells whether another page exists without a count
+            rows = await ObjectStore(conn).query(spec, caller, offset, limit + 1)
+        more = len(rows) > limit
+        return QueryPage(objects=rows[:limit], offset=offset, limit=limit,
+                         next_offset=offset + limit if more else None)
+
+    async def count(self, spec: QuerySpec, caller: Caller) -> int:
+        async with self.pool.acquire() as conn:
+            return await ObjectStore(conn).count(spec, caller)
+
+    async def best(self, cls_name: str, chip: str, when: dt.datetime, caller: Caller,
+                   filter_name: str | None = None) -> ObjectOut:
+        """The best calibration: valid, window covering ``when``, newest creation."""
+        cls = registry.get(cls_name) if cls_name in registry else None
+        if cls is None or not issubclass(cls, CalFile):
+            raise InvalidQuery(f"{cls_name!r} is not a calibration class; calibrations are "
+                               + ", ".join(c.__name__ for c in registry
+                                           if issubclass(c, CalFile) and not c.abstract))
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        chip_cond = (Compare(op="eq", path=("chip",), value=chip) if _is_oid(chip)
+                     else Compare(op="eq", path=("chip", "name"), value=chip))
+        conds = [chip_cond, Compare(op="eq", path=("is_valid",), value=1),
+                 Compare(op="le", path=("timestamp_start",), value=when.isoformat()),
+                 Compare(op="ge", path=("timestamp_end",), value=when.isoformat())]
+        if filter_name is not None:
+            ref = cls.ref_fields().get("filter")
+            if ref is None or ref.target is not Filter:
+                raise InvalidQuery(f"{cls_name} does not depend on a filter")
+            conds.append(Compare(op="eq", path=("filter",), value=filter_name)
+                         if _is_oid(filter_name)
+                         else Compare(op="eq", path=("filter", "name"), value=filter_name))
+        spec = QuerySpec(cls=cls_name, where=And(items=tuple(conds)),
+                         order_by=(OrderBy(path=("creation_date",), descending=True),))
+        page = await self.query(spec, caller, 0, 1)
+        if not page.objects:
+            raise NotFound(f"no valid {cls_name} for chip {chip}"
+                           + (f", filter {filter_name}" if filter_name else "")
+                           + f" at {when.isoformat()}")
+        return page.objects[0]
+
+
+def _is_oid(value: str) -> bool:
+    try:
+        parse_oid(value)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,112 @@
+"""Authentication and the administration of users, projects and tokens."""
+
+from __future__ import annotations
+
+import secrets
+
+import asyncpg
+import structlog
+
+from awecore.errors import Conflict, Forbidden, NotFound, Unauthorized
+
+from ..models import Caller, ProjectIn, ProjectOut, TokenIn, TokenOut, UserIn, UserOut
+from ..storage.users import UserStore
+
+__all__ = ["UserService", "new_token"]
+
+log = structlog.get_logger("awe.catalog.users")
+
+
+def new_token() -> str:
+    return "awe_" + secrets.token_urlsafe(32)
+
+
+def _require_admin(caller: Caller) -> None:
+    if not caller.is_admin:
+        raise Forbidden("only an admin may do this")
+
+
+class UserService:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def authenticate(self, token: str | None) -> Caller:
+        if not token:
+            raise Unauthorized("send your API token as 'Authorization: Bearer <token>' "
+                               "(`awe token create`, or AWE_TOKEN from the stack's awe.env)")
+        async with self.pool.acquire() as conn:
+            caller = await UserStore(conn).caller_for_token(token)
+        if caller is None:
+            raise Unauthorized("unknown or revoked token")
+        return caller
+
+    async def bootstrap_admin(self, token: str) -> None:
+        """On first start, make the admin user; make sure the configured token works."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            store = UserStore(conn)
+            await store.add_project("admin", "the administrators' own project")
+            if await store.get_user("admin") is None:
+                await store.add_user("admin", True, False, "admin")
+                log.info("admin user created")
+            await store.add_token("admin", token, "bootstrap")
+
+    async def add_user(self, body: UserIn, caller: Caller) -> UserOut:
+        _require_admin(caller)
+        async with self.pool.acquire() as conn, conn.transaction():
+            store = UserStore(conn)
+            if await store.get_user(body.name) is not None:
+                raise Conflict(f"user {body.name} exists already")
+            project = body.project or body.name
+            if body.project is None:
+                await store.add_project(project, f"personal project of {body.name}")
+            elif await store.get_project(project) is None:
+                raise NotFound(f"no project {project}; create it first (`awe project add`)")
+            await store.add_user(body.name, body.is_admin, body.is_service, project)
+            user = await store.get_user(body.name)
+        assert user is not None
+        return user
+
+    async def get_user(self, name: str, caller: Caller) -> UserOut:
+        if name != caller.name:
+            _require_admin(caller)
+        async with self.pool.acquire() as conn:
+            user = await UserStore(conn).get_user(name)
+        if user is None:
+            raise NotFound(f"no user {name}")
+        return user
+
+    async def add_project(self, body: ProjectIn, caller: Caller) -> ProjectOut:
+        _require_admin(caller)
+        async with self.pool.acquire() as conn, conn.transaction():
+            store = UserStore(conn)
+            if not await store.add_project(body.name, body.description):
+                raise Conflict(f"project {body.name} exists already")
+            await store.add_member(body.name, caller.name)
+            project = await store.get_project(body.name)
+        assert project is not None
+        return project
+
+    async def add_member(self, project: str, user: str, caller: Caller) -> ProjectOut:
+        _require_admin(caller)
+        async with self.pool.acquire() as conn, conn.transaction():
+            store = UserStore(conn)
+            if await store.get_project(project) is None:
+                raise NotFound(f"no project {project}")
+            if await store.get_user(user) is None:
+                raise NotFound(f"no user {user}")
+            await store.add_member(project, user)
+            result = await store.get_project(project)
+        assert result is not None
+        return result
+
+    async def create_token(self, body: TokenIn, caller: Caller) -> TokenOut:
+        user = body.user or caller.name
+        if user != caller.name:
+            _require_admin(caller)
+        token = new_token()
+        async with self.pool.acquire() as conn, conn.transaction():
+            store = UserStore(conn)
+            if await store.get_user(user) is None:
+                raise NotFound(f"no user {user}")
+            await store.add_token(user, token, body.label)
+        return TokenOut(token=token, user=user, label=body.label)

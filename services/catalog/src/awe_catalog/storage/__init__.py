@@ -1,0 +1,1 @@
+"""Data access: functions and stores that take a connection and never commit."""

@@ -1,0 +1,125 @@
+"""Reading and writing objects, their references and their change events."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from awecore.events import ObjectCreated, ObjectCurated
+from awecore.model import CurationUpdate, ObjectOut
+from awecore.query import QuerySpec
+
+from ..models import Caller
+from .sql import OBJECT_COLUMNS, compile_count, compile_select, visibility
+
+__all__ = ["ObjectStore"]
+
+#: Serialises changelog writers so sequence order equals commit order: a relay or a peer
+#: reading ``seq > N`` can then never skip a change that commits late.
+CHANGES_LOCK = 7_031_002
+
+_INSERT_COLUMNS = (
+    "oid", "type", "site", "creation_date", "creator", "project", "privileges", "is_valid",
+    "quality_flags", "timestamp_start", "timestamp_end", "filename", "file_size", "checksum",
+    "process_params", "software_version", "comments", "attributes", "refs", "hlc",
+    "curation_hlc", "curation_site",
+)
+
+
+def row_to_object(row: asyncpg.Record) -> ObjectOut:
+    return ObjectOut.model_validate(dict(row))
+
+
+class ObjectStore:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def insert(self, objects: Sequence[ObjectOut]) -> None:
+        """COPY the objects, their reference rows and one 'created' event each."""
+        rows: list[tuple[Any, ...]] = []
+        refs: list[tuple[uuid.UUID, str, int, uuid.UUID]] = []
+        for o in objects:
+            oid = uuid.UUID(o.oid)
+            rows.append((
+                oid, o.type, o.site, o.creation_date, o.creator, o.project, o.privileges,
+                o.is_valid, o.quality_flags, o.timestamp_start, o.timestamp_end, o.filename,
+                o.file_size, o.checksum,
+                None if o.process_params is None else json.dumps(o.process_params),
+                o.software_version, o.comments, json.dumps(o.attributes), json.dumps(o.refs),
+                o.hlc, o.curation_hlc, o.curation_site,
+            ))
+            for name, value in o.refs.items():
+                targets = value if isinstance(value, list) else [value]
+                refs.extend((oid, name, pos, uuid.UUID(t)) for pos, t in enumerate(targets))
+        await self.conn.copy_records_to_table("objects", records=rows, columns=_INSERT_COLUMNS)
+        if refs:
+            await self.conn.copy_records_to_table(
+                "object_refs", records=refs, columns=("src", "name", "pos", "dst"))
+        await self.lock_changelog()
+        now = dt.datetime.now(dt.UTC)
+        events = [
+            (uuid.uuid4(), uuid.UUID(o.oid), "created", now,
+             ObjectCreated(object=o).model_dump_json())
+            for o in objects
+        ]
+        await self.conn.copy_records_to_table(
+            "changes", records=events, columns=("event_id", "oid", "kind", "time", "payload"))
+
+    async def lock_changelog(self) -> None:
+        await self.conn.execute("SELECT pg_advisory_xact_lock($1)", CHANGES_LOCK)
+
+    async def ref_targets(self, oids: Sequence[str], caller: Caller) -> list[asyncpg.Record]:
+        """Each reference of the given objects with its target's type (None if not visible)."""
+        vis, params = visibility(caller, "t", 2)
+        return list(await self.conn.fetch(
+            f"SELECT r.src::text AS src, r.name, r.dst::text AS dst, t.type "
+            f"FROM object_refs r LEFT JOIN objects t ON t.oid = r.dst AND {vis} "
+            f"WHERE r.src = ANY($1::uuid[])",
+            [uuid.UUID(o) for o in oids], *params,
+        ))
+
+    async def get_many(self, oids: Sequence[str], caller: Caller,
+                       for_update: bool = False) -> list[ObjectOut]:
+        vis, params = visibility(caller, "o", 2)
+        lock = " FOR UPDATE" if for_update else ""
+        rows = await self.conn.fetch(
+            f"SELECT {OBJECT_COLUMNS} FROM objects o WHERE o.oid = ANY($1::uuid[]) AND {vis}{lock}",
+            [uuid.UUID(o) for o in oids], *params,
+        )
+        return [row_to_object(r) for r in rows]
+
+    async def query(self, spec: QuerySpec, caller: Caller, offset: int,
+                    limit: int) -> list[ObjectOut]:
+        q = compile_select(spec, caller, offset, limit)
+        return [row_to_object(r) for r in await self.conn.fetch(q.sql, *q.params)]
+
+    async def count(self, spec: QuerySpec, caller: Caller) -> int:
+        q = compile_count(spec, caller)
+        value = await self.conn.fetchval(q.sql, *q.params)
+        return int(value)
+
+    async def curate(self, oid: str, changes: dict[str, Any], hlc: int, site: str) -> ObjectOut:
+        """Apply curation fields and record the 'curated' event (caller holds the row lock)."""
+        sets = [f"{name} = ${i}" for i, name in enumerate(changes, start=4)]
+        row = await self.conn.fetchrow(
+            f"UPDATE objects o SET {', '.join(sets)}, curation_hlc = $2, curation_site = $3 "
+            f"WHERE oid = $1 RETURNING {OBJECT_COLUMNS}",
+            uuid.UUID(oid), hlc, site, *changes.values(),
+        )
+        event = ObjectCurated(oid=oid, changes=CurationUpdate(**changes), hlc=hlc, site=site)
+        await self.lock_changelog()
+        await self.conn.execute(
+            "INSERT INTO changes (event_id, oid, kind, time, payload) "
+            "VALUES ($1, $2, 'curated', $3, $4)",
+            uuid.uuid4(), uuid.UUID(oid), dt.datetime.now(dt.UTC), event.model_dump_json(),
+        )
+        return row_to_object(row)
+
+    async def notify(self) -> None:
+        """Wake the outbox relay once the transaction commits."""
+        await self.conn.execute("SELECT pg_notify('awe_changes', '')")

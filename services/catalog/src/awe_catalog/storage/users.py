@@ -1,0 +1,65 @@
+"""Users, projects, memberships and hashed API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+
+import asyncpg
+
+from ..models import Caller, ProjectOut, UserOut
+
+__all__ = ["UserStore", "hash_token"]
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class UserStore:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def caller_for_token(self, token: str) -> Caller | None:
+        row = await self.conn.fetchrow(
+            "SELECT u.name, u.is_admin, u.is_service, u.default_project, "
+            "  array(SELECT project_name FROM memberships m WHERE m.user_name = u.name)"
+            "  AS projects "
+            "FROM tokens t JOIN users u ON u.name = t.user_name "
+            "WHERE t.token_hash = $1 AND NOT t.revoked", hash_token(token))
+        return None if row is None else Caller(**dict(row))
+
+    async def get_user(self, name: str) -> UserOut | None:
+        row = await self.conn.fetchrow(
+            "SELECT u.name, u.is_admin, u.is_service, u.default_project, u.created, "
+            "  array(SELECT project_name FROM memberships m WHERE m.user_name = u.name "
+            "        ORDER BY 1) AS projects FROM users u WHERE u.name = $1", name)
+        return None if row is None else UserOut(**dict(row))
+
+    async def add_project(self, name: str, description: str = "") -> bool:
+        status = await self.conn.execute(
+            "INSERT INTO projects (name, description) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            name, description)
+        return bool(status.endswith(" 1"))
+
+    async def get_project(self, name: str) -> ProjectOut | None:
+        row = await self.conn.fetchrow(
+            "SELECT p.name, p.description, array(SELECT user_name FROM memberships m "
+            "  WHERE m.project_name = p.name ORDER BY 1) AS members FROM projects p "
+            "WHERE p.name = $1", name)
+        return None if row is None else ProjectOut(**dict(row))
+
+    async def add_user(self, name: str, is_admin: bool, is_service: bool, project: str) -> None:
+        await self.conn.execute(
+            "INSERT INTO users (name, is_admin, is_service, default_project) VALUES ($1,$2,$3,$4)",
+            name, is_admin, is_service, project)
+        await self.add_member(project, name)
+
+    async def add_member(self, project: str, user: str) -> None:
+        await self.conn.execute(
+            "INSERT INTO memberships (user_name, project_name) VALUES ($1, $2) "
+            "ON CONFLICT DO NOTHING", user, project)
+
+    async def add_token(self, user: str, token: str, label: str) -> None:
+        await self.conn.execute(
+            "INSERT INTO tokens (token_hash, user_name, label) VALUES ($1, $2, $3) "
+            "ON CONFLICT (token_hash) DO NOTHING", hash_token(token), user, label)
