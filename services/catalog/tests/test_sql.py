@@ -8,10 +8,10 @@ import uuid
 import pytest
 
 import awecore as awe
-from awecore.errors import InvalidQuery
-from awecore.query import QuerySpec
 from awe_catalog.models import Caller
 from awe_catalog.storage.sql import compile_count, compile_select
+from awecore.errors import InvalidQuery
+from awecore.query import QuerySpec
 
 ALICE = Caller(name="alice", default_project="survey", projects=["survey"])
 ADMIN = Caller(name="admin", is_admin=True, default_project="admin")

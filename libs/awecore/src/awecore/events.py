@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from .model import CurationUpdate, ObjectOut
 
@@ -50,6 +50,11 @@ class ObjectCurated(BaseModel):
     changes: CurationUpdate
     hlc: int
     site: str
+
+    @field_serializer("changes")
+    def _only_changed(self, changes: CurationUpdate) -> dict[str, Any]:
+        """Carry only the fields that changed (a null comment is a change; absent is not)."""
+        return changes.model_dump(mode="json", exclude_unset=True)
 
 
 ChangeData = Annotated[ObjectCreated | ObjectCurated, Field(discriminator="kind")]

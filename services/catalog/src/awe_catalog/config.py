@@ -11,7 +11,8 @@ __all__ = ["CatalogSettings"]
 
 
 class CatalogSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="AWE_CATALOG_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="AWE_CATALOG_", extra="ignore",
+                                      populate_by_name=True)
 
     site: str = Field(default="local", pattern=r"^[a-z0-9][a-z0-9-]{0,39}$",
                       validation_alias=AliasChoices("AWE_CATALOG_SITE", "AWE_SITE"))

@@ -21,10 +21,18 @@ from .services.users import UserService
 __all__ = ["Factory", "Metrics", "ProcessContext", "create_pool"]
 
 
+def _jsonb_encode(value: object) -> bytes:
+    return b"\x01" + json.dumps(value).encode()
+
+
+def _jsonb_decode(data: bytes) -> object:
+    return json.loads(data[1:])
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    for name in ("jsonb", "json"):
-        await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads,
-                                  schema="pg_catalog")
+    # binary, so that COPY (the bulk path) can carry JSON values too
+    await conn.set_type_codec("jsonb", encoder=_jsonb_encode, decoder=_jsonb_decode,
+                              schema="pg_catalog", format="binary")
 
 
 async def create_pool(settings: CatalogSettings) -> asyncpg.Pool:

@@ -20,38 +20,59 @@ log = structlog.get_logger("awe.catalog.access")
 
 
 class BodyLimit:
-    """Refuse bodies over the limit, declared or streamed, before they are parsed."""
+    """Refuse bodies over the limit before they are parsed.
+
+    A declared Content-Length is checked at once; a streamed (chunked) body is read up to
+    the limit here and replayed to the app, so an oversized one is refused with a 413
+    instead of half-parsed.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
+    async def _refuse(self, size: str, scope: Scope, receive: Receive, send: Send) -> None:
+        exc = PayloadTooLarge(f"request body of {size} bytes exceeds the limit of "
+                              f"{self.max_bytes} bytes; send smaller batches")
+        response = JSONResponse(problem_body(exc), status_code=exc.status_code,
+                                media_type="application/problem+json")
+        await response(scope, receive, send)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "DELETE"):
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            exc = PayloadTooLarge(self._message(int(declared)))
-            response = JSONResponse(problem_body(exc), status_code=exc.status_code,
-                                    media_type="application/problem+json")
-            await response(scope, receive, send)
+        if declared is not None:
+            if declared.isdigit() and int(declared) > self.max_bytes:
+                await self._refuse(declared.decode(), scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
+        chunks: list[bytes] = []
         seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            seen += len(message.get("body", b""))
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            seen += len(chunks[-1])
             if seen > self.max_bytes:
-                raise PayloadTooLarge(self._message(seen))
-            return message
+                await self._refuse(f"more than {seen}", scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        sent = False
 
-        await self.app(scope, limited, send)
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
 
-    def _message(self, size: int) -> str:
-        return (f"request body of {size} bytes exceeds the limit of {self.max_bytes} bytes; "
-                "send smaller batches")
+        await self.app(scope, replay, send)
 
 
 class RequestContext:

@@ -17,7 +17,8 @@ import signal
 
 import asyncpg
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from awecore.bus import KafkaSettings, ensure_topics, make_producer
@@ -33,34 +34,44 @@ __all__ = ["OutboxRelay", "main", "newest_published"]
 
 log = structlog.get_logger("awe.catalog.relay")
 CURSOR = "kafka"
+_TAIL = 1000
 
 
-async def newest_published(kafka: KafkaSettings, topic: str, wait_ms: int = 5000) -> int:
-    """The highest changelog sequence already on the topic (0 if empty or unknown)."""
-    consumer = AIOKafkaConsumer(enable_auto_commit=False, **kafka.common())
+async def newest_published(kafka: KafkaSettings, topic: str, partitions: int,
+                           wait_ms: int = 1000) -> int:
+    """The highest changelog sequence already on the topic (0 if empty).
+
+    A broker's reported end offset may lag the true end (tansu reports a batch's base), so
+    this reads forward from a little before it until the partition has nothing more.
+    """
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, auto_offset_reset="earliest",
+                                **kafka.common())
     await consumer.start()
     try:
-        await consumer.topics()  # fetches fresh metadata
-        partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        if not tps:
-            return 0
-        consumer.assign(tps)
         newest = 0
-        for tp in tps:
+        for tp in [TopicPartition(topic, p) for p in range(partitions)]:
+            consumer.assign([tp])
             await consumer.seek_to_end(tp)
             end = await consumer.position(tp)
             if end == 0:
                 continue
-            consumer.seek(tp, end - 1)
-            batch = await consumer.getmany(tp, timeout_ms=wait_ms, max_records=1)
-            for record in batch.get(tp, []):
-                sequence = dict(record.headers or ()).get("ce_sequence")
-                if sequence:
-                    newest = max(newest, int(sequence))
+            consumer.seek(tp, max(0, end - _TAIL))
+            while True:
+                batch = await consumer.getmany(tp, timeout_ms=wait_ms)
+                records = batch.get(tp, [])
+                if not records:
+                    break
+                for record in records:
+                    sequence = dict(record.headers or ()).get("ce_sequence")
+                    if sequence:
+                        newest = max(newest, int(sequence))
         return newest
     finally:
         await consumer.stop()
+
+
+class BrokerLostTopic(Exception):
+    """The topic is gone: the broker lost its state, so recreate it and republish."""
 
 
 class OutboxRelay:
@@ -76,7 +87,8 @@ class OutboxRelay:
         await ensure_topics(self.kafka, [self.topic], self.settings.changes_partitions)
         async with self.pool.acquire() as conn:
             stored = await ChangeStore(conn).cursor(CURSOR)
-        on_topic = await newest_published(self.kafka, self.topic)
+        on_topic = await newest_published(self.kafka, self.topic,
+                                          self.settings.changes_partitions)
         if on_topic > stored:
             log.info("topic is ahead of the cursor: skipping what was published",
                      cursor=stored, topic_newest=on_topic)
@@ -84,8 +96,13 @@ class OutboxRelay:
                 await ChangeStore(conn).set_cursor(CURSOR, on_topic)
         return max(stored, on_topic)
 
-    async def publish_once(self, producer: object) -> int:
-        """Publish one batch after the cursor; returns how many were published."""
+    async def publish_once(self, producer: AIOKafkaProducer, admin: AIOKafkaAdminClient) -> int:
+        """Publish one batch after the cursor; returns how many were published.
+
+        The cursor advances only once the topic is seen to still exist after the broker
+        acknowledged: a memory broker that restarted empty acknowledges writes to topics it
+        no longer has, and those writes are lost.
+        """
         async with self.pool.acquire() as conn:
             rows = await ChangeStore(conn).after(self.cursor, self.settings.relay_batch, None)
         if not rows:
@@ -93,9 +110,11 @@ class OutboxRelay:
         futures = []
         for row in rows:
             event = event_from_row(row, self.settings.site)
-            futures.append(await producer.send(  # type: ignore[attr-defined]
+            futures.append(await producer.send(
                 self.topic, event.to_bytes(), key=event.key(), headers=event.headers()))
         await asyncio.gather(*futures)
+        if self.topic not in await admin.list_topics():
+            raise BrokerLostTopic(f"{self.topic} vanished: the broker restarted empty")
         last = int(rows[-1]["seq"])
         async with self.pool.acquire() as conn:
             await ChangeStore(conn).set_cursor(CURSOR, last)
@@ -113,7 +132,7 @@ class OutboxRelay:
             while not stop.is_set():
                 try:
                     await self._run_connected(stop)
-                except (KafkaError, OSError) as exc:
+                except (KafkaError, OSError, BrokerLostTopic) as exc:
                     log.warning("broker trouble; retrying", error=repr(exc))
                     await _sleep_or_stop(stop, 2.0)
         finally:
@@ -124,15 +143,20 @@ class OutboxRelay:
         self.cursor = await self._resume_point()
         log.info("relay running", topic=self.topic, after=self.cursor)
         producer = make_producer(self.kafka)
+        admin = AIOKafkaAdminClient(**self.kafka.common())
         await producer.start()
+        await admin.start()
         try:
             while not stop.is_set():
-                if await self.publish_once(producer):
+                if await self.publish_once(producer, admin):
                     continue
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.relay_poll_seconds)
+                if self.topic not in await admin.list_topics():
+                    raise BrokerLostTopic(f"{self.topic} vanished: the broker restarted empty")
         finally:
+            await admin.close()
             await producer.stop()
 
 

@@ -18,9 +18,10 @@ from ._ast import (
     Value,
 )
 from ._dsl import Path, Query, resolve_path
+from ._parse import parse_query
 
 __all__ = [
     "MAX_DEPTH", "MAX_IN_VALUES", "And", "Between", "Compare", "Expr", "In", "Like", "Not",
     "Or", "OrderBy", "Path", "Query", "QueryPage", "QueryRequest", "QuerySpec", "Value",
-    "resolve_path",
+    "parse_query", "resolve_path",
 ]

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import asyncpg
 
 from awecore.events import OBJECT_CREATED, OBJECT_CURATED, CatalogEvent, source_for
@@ -18,11 +15,9 @@ _TYPES = {"created": OBJECT_CREATED, "curated": OBJECT_CURATED}
 
 
 def event_from_row(row: asyncpg.Record, site: str) -> CatalogEvent:
-    payload: Any = row["payload"]
     return CatalogEvent(
         id=str(row["event_id"]), source=source_for(site), type=_TYPES[row["kind"]],
-        time=row["time"], subject=str(row["oid"]), sequence=row["seq"],
-        data=json.loads(payload) if isinstance(payload, str) else payload,
+        time=row["time"], subject=str(row["oid"]), sequence=row["seq"], data=row["payload"],
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -49,8 +48,7 @@ class ObjectStore:
                 oid, o.type, o.site, o.creation_date, o.creator, o.project, o.privileges,
                 o.is_valid, o.quality_flags, o.timestamp_start, o.timestamp_end, o.filename,
                 o.file_size, o.checksum,
-                None if o.process_params is None else json.dumps(o.process_params),
-                o.software_version, o.comments, json.dumps(o.attributes), json.dumps(o.refs),
+                o.process_params, o.software_version, o.comments, o.attributes, o.refs,
                 o.hlc, o.curation_hlc, o.curation_site,
             ))
             for name, value in o.refs.items():
@@ -64,7 +62,7 @@ class ObjectStore:
         now = dt.datetime.now(dt.UTC)
         events = [
             (uuid.uuid4(), uuid.UUID(o.oid), "created", now,
-             ObjectCreated(object=o).model_dump_json())
+             ObjectCreated(object=o).model_dump(mode="json"))
             for o in objects
         ]
         await self.conn.copy_records_to_table(
@@ -116,7 +114,7 @@ class ObjectStore:
         await self.conn.execute(
             "INSERT INTO changes (event_id, oid, kind, time, payload) "
             "VALUES ($1, $2, 'curated', $3, $4)",
-            uuid.uuid4(), uuid.UUID(oid), dt.datetime.now(dt.UTC), event.model_dump_json(),
+            uuid.uuid4(), uuid.UUID(oid), dt.datetime.now(dt.UTC), event.model_dump(mode="json"),
         )
         return row_to_object(row)
 

@@ -1,0 +1,65 @@
+"""``awe query EXPR`` and ``awe shell``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..query import parse_query
+
+console = Console()
+
+
+def query(
+    expression: Annotated[str, typer.Argument(help="e.g. \"RawFrame.chip.name == 'ccd53'\"")],
+    count: Annotated[bool, typer.Option("--count", help="print only the number")] = False,
+    oids: Annotated[bool, typer.Option("--oids", help="print one oid per line")] = False,
+    limit: Annotated[int, typer.Option(help="at most this many rows")] = 50,
+    columns: Annotated[str | None, typer.Option(
+        help="comma-separated columns; dotted paths follow references")] = None,
+) -> None:
+    """Run a DSL expression against the catalog and print the result."""
+    from ..client import current, to_table
+
+    q = parse_query(expression)
+    q._session = current()
+    if count:
+        typer.echo(len(q))
+        return
+    if oids:
+        for obj in q.limit(limit) if limit else q:
+            assert obj.record is not None
+            typer.echo(obj.record.oid)
+        return
+    rows = list(q.limit(limit))
+    table = to_table(rows, q.root, columns.split(",") if columns else None)
+    out = Table(title=f"{q.root.__name__}: {len(rows)} shown")
+    for name in table.colnames:
+        out.add_column(name, overflow="fold")
+    for row in table:
+        out.add_row(*(str(v) for v in row))
+    console.print(out)
+
+
+def shell() -> None:
+    """An IPython prompt with `awe` and every class of the object model loaded."""
+    import IPython
+
+    import awecore as awe
+    from awecore.model import registry
+
+    namespace: dict[str, object] = {"awe": awe, **{c.__name__: c for c in registry}}
+    try:
+        client = awe.connect()
+        console.print(f"AWE shell, connected to {client.url}. Try: len(RawFrame.select())")
+    except awe.AweError as exc:
+        console.print(f"AWE shell (not connected: {exc.detail})")
+    IPython.start_ipython(argv=[], user_ns=namespace)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(query)
+    app.command()(shell)

@@ -1,0 +1,193 @@
+"""``awe up`` / ``awe down`` / ``awe status``: the whole local stack on one machine.
+
+State lives in one folder (default ``.awe``, git-ignored): PostgreSQL's data, logs, the
+ports and pids of every part (``stack.json``) and the settings clients read (``awe.env``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ._broker import Broker
+from ._ports import free_port
+from ._postgres import PostgresServer
+from ._process import ServiceProcess
+
+__all__ = ["PartStatus", "Stack", "StackSettings"]
+
+
+class StackSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AWE_", extra="ignore")
+
+    state_dir: Path = Path(".awe")
+    site: str = "local"
+    postgres_url: str | None = None
+    kafka_bootstrap_servers: str | None = None
+    catalog_port: int | None = None
+    postgres_port: int | None = None
+    broker_port: int | None = None
+
+
+@dataclass
+class PartStatus:
+    name: str
+    pid: int | None
+    running: bool
+    address: str
+    log: str
+
+
+@dataclass(frozen=True)
+class _Service:
+    """One of our services: how to start it and whether it serves HTTP."""
+
+    name: str
+    module: str
+    http: bool
+
+
+#: Our services in start order (storage, compute, ... join this table as they arrive).
+SERVICES = (
+    _Service("catalog", "awe_catalog.main:create_app", http=True),
+    _Service("catalog-relay", "awe_catalog.relay", http=False),
+)
+
+
+class Stack:
+    def __init__(self, settings: StackSettings | None = None) -> None:
+        self.settings = settings or StackSettings()
+        self.dir = self.settings.state_dir.absolute()
+        self.logs = self.dir / "logs"
+        self.state_file = self.dir / "stack.json"
+        self.env_file = self.dir / "awe.env"
+
+    # -- state -------------------------------------------------------------------------
+    def _load(self) -> dict[str, Any]:
+        if self.state_file.exists():
+            data: dict[str, Any] = json.loads(self.state_file.read_text())
+            return data
+        return {"ports": {}, "pids": {}}
+
+    def _save(self, state: dict[str, Any]) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        _write_private(self.state_file, json.dumps(state, indent=2))
+
+    def _postgres(self, state: dict[str, Any]) -> PostgresServer:
+        port = state["ports"].get("postgres") or self.settings.postgres_port
+        return PostgresServer(self.dir / "postgres", port=port, durable=True,
+                              logfile=self.logs / "postgres.log")
+
+    def _broker(self, state: dict[str, Any]) -> Broker:
+        port = state["ports"].get("broker") or self.settings.broker_port
+        return Broker(port=port, logfile=self.logs / "broker.log",
+                      pid=state["pids"].get("broker"))
+
+    def _service(self, svc: _Service, state: dict[str, Any], env: dict[str, str]) -> \
+            ServiceProcess:
+        port = state["ports"].get(svc.name)
+        if svc.http:
+            argv = [sys.executable, "-m", "uvicorn", svc.module, "--factory", "--host",
+                    "127.0.0.1", "--port", str(port)]
+            health = f"http://127.0.0.1:{port}/health"
+        else:
+            argv, health = [sys.executable, "-m", svc.module], None
+        return ServiceProcess(svc.name, argv, env, self.logs / f"{svc.name}.log", health,
+                              pid=state["pids"].get(svc.name))
+
+    # -- commands ----------------------------------------------------------------------
+    def up(self, services: bool = True) -> dict[str, str]:
+        """Start what is not running; returns the client settings written to awe.env."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(exist_ok=True)
+        state = self._load()
+        state.setdefault("token", "awe_" + secrets.token_urlsafe(32))
+        if self.settings.postgres_url:
+            db_url = self.settings.postgres_url.rstrip("/") + "/awe_catalog" \
+                if self.settings.postgres_url.count("/") == 2 else self.settings.postgres_url
+        else:
+            pg = self._postgres(state)
+            pg.start()
+            state["ports"]["postgres"] = pg.port
+            db_url = pg.create_database("awe_catalog")
+        if self.settings.kafka_bootstrap_servers:
+            kafka = self.settings.kafka_bootstrap_servers
+        else:
+            broker = self._broker(state)
+            broker.start()
+            state["ports"]["broker"], state["pids"]["broker"] = broker.port, broker.pid
+            kafka = broker.bootstrap_servers
+        self._save(state)
+        env = {
+            "AWE_SITE": self.settings.site,
+            "AWE_CATALOG_DATABASE_URL": db_url,
+            "AWE_CATALOG_KAFKA_BOOTSTRAP_SERVERS": kafka,
+            "AWE_CATALOG_ADMIN_TOKEN": state["token"],
+        }
+        if services:
+            for svc in SERVICES:
+                if svc.http and not state["ports"].get(svc.name):
+                    state["ports"][svc.name] = (
+                        self.settings.catalog_port if svc.name == "catalog" else None
+                    ) or free_port()
+                proc = self._service(svc, state, {**os.environ, **env})
+                proc.start()
+                state["pids"][svc.name] = proc.pid
+                self._save(state)
+        client = {
+            "AWE_SITE": self.settings.site,
+            "AWE_CATALOG_URL": f"http://127.0.0.1:{state['ports'].get('catalog')}",
+            "AWE_TOKEN": state["token"],
+            "AWE_KAFKA_BOOTSTRAP_SERVERS": kafka,
+            "AWE_POSTGRES_URL": db_url,
+        }
+        _write_private(self.env_file, "".join(f"{k}={v}\n" for k, v in client.items()))
+        return client
+
+    def down(self) -> None:
+        """Stop every part, in reverse order of start, by pid."""
+        state = self._load()
+        for svc in reversed(SERVICES):
+            self._service(svc, state, {}).stop()
+            state["pids"].pop(svc.name, None)
+        if not self.settings.kafka_bootstrap_servers:
+            self._broker(state).stop()
+            state["pids"].pop("broker", None)
+        if not self.settings.postgres_url and (self.dir / "postgres").exists():
+            self._postgres(state).stop()
+        self._save(state)
+
+    def status(self) -> list[PartStatus]:
+        state = self._load()
+        out = []
+        if not self.settings.postgres_url:
+            pg = self._postgres(state)
+            running = pg.is_running()
+            out.append(PartStatus("postgres", pg.pid if running else None, running,
+                                  f"127.0.0.1:{state['ports'].get('postgres', '-')}",
+                                  str(self.logs / "postgres.log")))
+        if not self.settings.kafka_bootstrap_servers:
+            b = self._broker(state)
+            out.append(PartStatus("broker", b.pid, b.is_running(), b.bootstrap_servers,
+                                  str(self.logs / "broker.log")))
+        for svc in SERVICES:
+            proc = self._service(svc, state, {})
+            port = state["ports"].get(svc.name)
+            out.append(PartStatus(svc.name, proc.pid, proc.is_running(),
+                                  f"http://127.0.0.1:{port}" if port else "-",
+                                  str(proc.logfile)))
+        return out
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    path.chmod(0o600)

@@ -1,0 +1,150 @@
+"""Session fixtures: a real PostgreSQL and a real Kafka-protocol broker, from the wheels.
+
+The catalog runs in-process under its lifespan for API tests (httpx's ASGI transport), and
+as real processes (uvicorn, the relay) where the bus or the Python client must cooperate.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from pydantic import SecretStr
+
+from awe_catalog.config import CatalogSettings
+from awe_catalog.main import create_app
+from awecore.stack import Broker, PostgresServer, ServiceProcess, free_port
+
+ADMIN_TOKEN = "awe_test_admin_token"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    # not under pytest's tmp folder: that is private to root, and as root PostgreSQL runs as
+    # 'nobody', who must be able to reach its data folder
+    folder = Path(tempfile.mkdtemp(prefix="awe-test-pg-"))
+    folder.chmod(0o711)
+    server = PostgresServer(folder / "data")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    b = Broker(logfile=tmp_path_factory.mktemp("broker") / "broker.log")
+    b.start()
+    try:
+        yield b
+    finally:
+        b.stop()
+
+
+@pytest.fixture(scope="session")
+def catalog_settings(postgres: PostgresServer, broker: Broker) -> CatalogSettings:
+    return CatalogSettings(
+        site="test",
+        database_url=SecretStr(postgres.create_database("awe_catalog_test")),
+        kafka_bootstrap_servers=broker.bootstrap_servers,
+        admin_token=SecretStr(ADMIN_TOKEN),
+        max_batch=5000,
+        max_body_bytes=8 * 1024 * 1024,
+        relay_poll_seconds=0.2,
+        log_level="WARNING",
+    )
+
+
+@pytest.fixture(scope="session")
+async def catalog_app(catalog_settings: CatalogSettings) -> AsyncIterator[object]:
+    app = create_app(catalog_settings)
+    async with LifespanManager(app) as manager:
+        yield manager.app
+
+
+def _client(app: object, token: str | None) -> httpx.AsyncClient:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app),  # type: ignore[arg-type]
+                             base_url="http://catalog", headers=headers, timeout=60)
+
+
+@pytest.fixture(scope="session")
+async def admin(catalog_app: object) -> AsyncIterator[httpx.AsyncClient]:
+    async with _client(catalog_app, ADMIN_TOKEN) as client:
+        yield client
+
+
+class Users:
+    """Makes users with their own token on demand (each test gets fresh names)."""
+
+    def __init__(self, app: object, admin: httpx.AsyncClient) -> None:
+        self.app = app
+        self.admin = admin
+        self.clients: list[httpx.AsyncClient] = []
+        self.n = 0
+
+    async def make(self, prefix: str, project: str | None = None) -> httpx.AsyncClient:
+        self.n += 1
+        name = f"{prefix}{self.n}-{os.urandom(3).hex()}"
+        if project is not None:
+            await self.admin.post("/projects", json={"name": project})
+        r = await self.admin.post("/users", json={"name": name, "project": project})
+        assert r.status_code == 201, r.text
+        r = await self.admin.post("/tokens", json={"user": name})
+        assert r.status_code == 201, r.text
+        client = _client(self.app, r.json()["token"])
+        client.headers["X-Test-User"] = name
+        self.clients.append(client)
+        return client
+
+    async def aclose(self) -> None:
+        for c in self.clients:
+            await c.aclose()
+
+
+@pytest.fixture
+async def users(catalog_app: object, admin: httpx.AsyncClient) -> AsyncIterator[Users]:
+    u = Users(catalog_app, admin)
+    yield u
+    await u.aclose()
+
+
+def service_env(settings: CatalogSettings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "AWE_SITE": settings.site,
+        "AWE_CATALOG_DATABASE_URL": settings.database_url.get_secret_value(),
+        "AWE_CATALOG_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "AWE_CATALOG_ADMIN_TOKEN": ADMIN_TOKEN,
+        "AWE_CATALOG_RELAY_POLL_SECONDS": "0.2",
+        "AWE_CATALOG_LOG_LEVEL": "DEBUG",
+    }
+
+
+@pytest.fixture(scope="session")
+def catalog_process(catalog_settings: CatalogSettings,
+                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The catalog as a real uvicorn process; yields its URL."""
+    port = free_port()
+    logs = tmp_path_factory.mktemp("logs")
+    proc = ServiceProcess(
+        "catalog",
+        [sys.executable, "-m", "uvicorn", "awe_catalog.main:create_app", "--factory",
+         "--host", "127.0.0.1", "--port", str(port)],
+        service_env(catalog_settings), Path(logs) / "catalog.log",
+        health_url=f"http://127.0.0.1:{port}/health",
+    )
+    proc.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.stop()
