@@ -1,0 +1,80 @@
+"""The local stack: `awe up` starts real processes, `awe down` stops them all."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import awecore as awe
+from awecore.client import read_env_file
+from awecore.stack import ServiceProcess, Stack, StackSettings, free_port, pid_alive
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def state_dir() -> Iterator[Path]:
+    folder = Path(tempfile.mkdtemp(prefix="awe-test-stack-"))
+    folder.chmod(0o711)  # as root, PostgreSQL runs as 'nobody' and must reach its data
+    try:
+        yield folder / ".awe"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_up_status_down(state_dir: Path) -> None:
+    stack = Stack(StackSettings(state_dir=state_dir, site="stacktest"))
+    try:
+        env = stack.up()
+        parts = {p.name: p for p in stack.status()}
+        assert set(parts) == {"postgres", "broker", "catalog", "catalog-relay"}
+        assert all(p.running for p in parts.values()), parts
+        assert read_env_file(state_dir / "awe.env") == env
+        assert (state_dir / "awe.env").stat().st_mode & 0o777 == 0o600
+        client = awe.CatalogClient(env["AWE_CATALOG_URL"], env["AWE_TOKEN"])
+        assert client.whoami()["is_admin"]
+        inst = client.save(awe.Instrument(name="stack"))
+        assert inst.record is not None and inst.record.site == "stacktest"
+        again = stack.up()  # idempotent: same processes, same token
+        assert again == env
+        assert {p.name: p.pid for p in stack.status()} == {n: p.pid for n, p in parts.items()}
+    finally:
+        stack.down()
+    pids = [p.pid for p in parts.values() if p.pid]
+    assert not any(pid_alive(pid) for pid in pids)
+    assert not any(p.running for p in stack.status())
+
+
+def test_service_process_health_and_kill(tmp_path: Path) -> None:
+    port = free_port()
+    proc = ServiceProcess("web", [sys.executable, "-m", "http.server", "--bind", "127.0.0.1",
+                                  str(port)], {}, tmp_path / "web.log",
+                          health_url=f"http://127.0.0.1:{port}/")
+    proc.start()
+    pid = proc.pid
+    assert pid is not None and proc.is_running()
+    proc.kill()
+    assert not pid_alive(pid)
+
+
+def test_failed_start_reports_the_log(tmp_path: Path) -> None:
+    proc = ServiceProcess("broken", [sys.executable, "-c", "raise SystemExit('no config')"],
+                          {}, tmp_path / "broken.log", health_url="http://127.0.0.1:9/")
+    with pytest.raises(RuntimeError, match="no config"):
+        proc.start(timeout=10)
+
+
+def test_postgres_refuses_unreachable_data_folder(tmp_path: Path) -> None:
+    from awecore.stack import PostgresServer
+
+    server = PostgresServer(tmp_path / "data")
+    server._as_root = True  # what root sees: PostgreSQL will run as 'nobody'
+    tmp_path.chmod(0o700)
+    with pytest.raises(PermissionError, match="not searchable"):
+        server.start()
+    assert not (tmp_path / "data").exists()

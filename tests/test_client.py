@@ -1,0 +1,134 @@
+"""The Python client and the CLI against a real catalog process over HTTP."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from conftest import ADMIN_TOKEN
+from seed import NIGHT, seed
+
+import awecore as awe
+from awecore import BiasFrame, Filter, RawFrame, ReducedScienceFrame
+from awecore.ids import new_oid
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def session(catalog_process: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[awe.CatalogClient]:
+    monkeypatch.setenv("AWE_CATALOG_URL", catalog_process)
+    monkeypatch.setenv("AWE_TOKEN", ADMIN_TOKEN)
+    client = awe.connect()
+    yield client
+    client.close()
+
+
+class Spy:
+    """Counts the HTTP requests our client makes, by path."""
+
+    def __init__(self, client: awe.CatalogClient, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: list[str] = []
+        original = client.request
+
+        def request(method: str, path: str, **kwargs: Any) -> Any:
+            self.calls.append(path)
+            return original(method, path, **kwargs)
+
+        monkeypatch.setattr(client, "request", request)
+
+
+async def test_five_line_script(admin: httpx.AsyncClient, session: awe.CatalogClient,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    s = await seed(admin)
+    chip, filt = f"ccd53-{s.tag}", f"841-{s.tag}"
+    spy = Spy(session, monkeypatch)
+
+    q = (ReducedScienceFrame.chip.name == chip) & (ReducedScienceFrame.filter.name == filt)
+    x = [k.imstat.stdev for k in q]
+    y = [k.flat.imstat.stdev for k in q]
+
+    assert sorted(x) == [10.0, 11.0, 12.0]
+    assert y == [0.01, 0.01, 0.01]
+    # two pages of results (one per iteration) and ONE batched reference look-up
+    assert spy.calls == ["/query", "/query", "/objects/get"]
+
+
+async def test_query_protocol(admin: httpx.AsyncClient, session: awe.CatalogClient) -> None:
+    s = await seed(admin)
+    q = ReducedScienceFrame.chip.name == f"ccd54-{s.tag}"
+    assert len(q) == 6
+    items = list(q)
+    assert q[0] == items[0] and q[-1] == items[-1]
+    assert q[1:3] == items[1:3]
+    newest = q.max("creation_date")
+    assert newest is not None and newest.creation_date == max(o.creation_date for o in items)
+    table = q.to_table(["oid", "exptime", "imstat.stdev", "chip.name", "flat.imstat.stdev"])
+    assert len(table) == 6 and set(table["chip.name"]) == {f"ccd54-{s.tag}"}
+    assert table["exptime"].unit == "s"
+    raw = RawFrame.chip.name == f"ccd54-{s.tag}"
+    assert {type(o).__name__ for o in raw} == {"RawBiasFrame", "RawScienceFrame"}
+    best = session.best(BiasFrame, f"ccd54-{s.tag}", NIGHT)
+    assert best.record is not None and best.record.oid == s.bias[f"ccd54-{s.tag}/new"]
+    assert {type(b).__name__ for b in best.raw_bias_frames} == {"RawBiasFrame"}
+    assert len(best.raw_bias_frames) == 2
+
+
+def test_paging_save_and_typed_errors(session: awe.CatalogClient) -> None:
+    tag = "paging-" + new_oid()[-8:]
+    oids = session.create_batch([Filter(name=tag) for _ in range(1234)])
+    q = Filter.name == tag
+    assert len(q) == 1234
+    assert sorted(o.record.oid for o in q if o.record) == sorted(oids)  # 3 pages
+    f = session.save(Filter(name=f"{tag}-one", central_wavelength=841.0))
+    assert f.record is not None and f.central_wavelength == 841.0
+    with pytest.raises(awe.NotFound):
+        session.get("01a20000-0000-7000-8000-000000000000")
+    with pytest.raises(awe.InvalidQuery, match="exptime is a float"):
+        len(ReducedScienceFrame.exptime == "long")
+    with pytest.raises(awe.InvalidObject, match="no visible object"):
+        session.save(BiasFrame(raw_bias_frames=["01a20000-0000-7000-8000-000000000000"]))
+    assert session.curate(oids[0], privileges=3).privileges == 3
+    with pytest.raises(awe.Conflict, match="only ever rise"):
+        session.curate(oids[0], privileges=1)
+    bad = awe.CatalogClient(session.url, "wrong-token")
+    with pytest.raises(awe.Unauthorized):
+        bad.whoami()
+    with pytest.raises(awe.ServiceUnavailable, match="cannot reach"):
+        awe.CatalogClient("http://127.0.0.1:9", None).whoami()
+
+
+def awe_cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {"AWE_CATALOG_URL": url, "AWE_TOKEN": ADMIN_TOKEN, "PATH": "/usr/bin:/bin",
+           "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "awecore.cli", *args], capture_output=True,
+                          text=True, env=env, timeout=60, check=False)
+
+
+async def test_cli_query_and_admin(admin: httpx.AsyncClient, catalog_process: str) -> None:
+    s = await seed(admin)
+    expr = f"ReducedScienceFrame.chip.name == 'ccd53-{s.tag}'"
+    r = awe_cli(catalog_process, "query", expr, "--count")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "6"
+    r = awe_cli(catalog_process, "query", expr, "--oids")
+    assert set(r.stdout.split()) == set(s.reduced[:6])  # seed makes chip ccd53's first
+    r = awe_cli(catalog_process, "query", expr, "--columns", "oid,imstat.stdev,chip.name")
+    assert f"ccd53-{s.tag}" in r.stdout and "imstat.stdev" in r.stdout
+    r = awe_cli(catalog_process, "query", "RawFrame.chip.nme == 'x'")
+    assert r.returncode == 2 and "Chip has no attribute 'nme'" in r.stderr
+    r = awe_cli(catalog_process, "query", "__import__('os').system('true')")
+    assert r.returncode == 2 and "InvalidQuery" in r.stderr
+    name = f"cli-{s.tag}"
+    assert awe_cli(catalog_process, "project", "add", name).returncode == 0
+    r = awe_cli(catalog_process, "user", "add", name, "--project", name)
+    assert r.returncode == 0, r.stderr
+    r = awe_cli(catalog_process, "token", "create", "--user", name)
+    token = r.stdout.strip()
+    assert token.startswith("awe_")
+    me = awe.CatalogClient(catalog_process, token).whoami()
+    assert me["name"] == name and me["projects"] == [name]
