@@ -1,0 +1,214 @@
+"""Catalogue benchmarks: registration through the batch API and DSL query latency.
+
+Each figure is printed beside a baseline measured in the same run on the same database:
+raw asyncpg COPY of the same rows for registration, and a hand-written SQL query for the
+DSL and best-calibration look-ups.
+
+    .venv/bin/python bench/catalog.py [--objects 100000] [--queries 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import random
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from awecore.ids import new_oid
+from awecore.stack import PostgresServer, ServiceProcess, free_port
+
+TOKEN = "awe_bench_admin"
+BATCH = 5000
+NIGHT = dt.datetime(2003, 2, 14, tzinfo=dt.UTC)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def line(what: str, ours: float, base: float, unit: str, higher_is_better: bool) -> None:
+    ratio = ours / base if base else float("nan")
+    better = "higher is better" if higher_is_better else "lower is better"
+    print(f"{what:<44} ours {ours:>12,.2f} {unit:<10} baseline {base:>12,.2f} {unit:<10} "
+          f"ratio {ratio:6.2f} ({better})")
+
+
+async def post(client: httpx.AsyncClient, path: str, body: Any) -> Any:
+    r = await client.post(path, json=body)
+    r.raise_for_status()
+    return r.json()
+
+
+def frame(chip: str, filt: str, i: int) -> dict[str, Any]:
+    return {"type": "ReducedScienceFrame", "privileges": 3,
+            "attributes": {"exptime": 300.0, "object": f"KIDS_{i % 1000}",
+                           "imstat": {"mean": 1000.0, "stdev": 30.0 + (i % 97) / 10}},
+            "refs": {"chip": chip, "filter": filt}}
+
+
+async def setup_model(client: httpx.AsyncClient) -> tuple[dict[str, str], dict[str, str]]:
+    chips = {f"ccd{i:02d}": o for i, o in enumerate((await post(client, "/objects/batch", {
+        "objects": [{"type": "Chip", "privileges": 3, "attributes": {"name": f"ccd{i:02d}"}}
+                    for i in range(32)]}))["oids"])}
+    filters = {n: o for n, o in zip(["u", "g", "r", "i", "z"], (await post(
+        client, "/objects/batch", {"objects": [
+            {"type": "Filter", "privileges": 3, "attributes": {"name": n}}
+            for n in ["u", "g", "r", "i", "z"]]}))["oids"], strict=True)}
+    # a year of master biases per chip: the best-calibration look-up has to choose
+    biases = [{"type": "BiasFrame", "privileges": 3, "refs": {"chip": c},
+               "timestamp_start": (NIGHT + dt.timedelta(days=d - 1)).isoformat(),
+               "timestamp_end": (NIGHT + dt.timedelta(days=d + 1)).isoformat()}
+              for c in chips.values() for d in range(365)]
+    for i in range(0, len(biases), BATCH):
+        await post(client, "/objects/batch", {"objects": biases[i:i + BATCH]})
+    return chips, filters
+
+
+async def bench_registration(client: httpx.AsyncClient, conn: asyncpg.Connection, n: int,
+                             chips: dict[str, str], filters: dict[str, str]) -> None:
+    chip_ids, filter_ids = list(chips.values()), list(filters.values())
+    objects = [frame(chip_ids[i % 32], filter_ids[i % 5], i) for i in range(n)]
+    start = time.perf_counter()
+    for i in range(0, n, BATCH):
+        await post(client, "/objects/batch", {"objects": objects[i:i + BATCH]})
+        print(f"\r  registered {min(n, i + BATCH):,}/{n:,}", end="", file=sys.stderr)
+    ours = n / (time.perf_counter() - start)
+    print(file=sys.stderr)
+
+    # baseline: the same rows, COPY'd by hand into tables of the same shape
+    await conn.execute("CREATE TABLE bench_objects (LIKE objects INCLUDING ALL)")
+    await conn.execute("CREATE TABLE bench_refs (LIKE object_refs INCLUDING ALL)")
+    now = dt.datetime.now(dt.UTC)
+    rows, refs = [], []
+    for o in objects:
+        oid = uuid.UUID(new_oid())
+        rows.append((oid, o["type"], "bench", now, "admin", "admin", 3, 1, 0,
+                     json.dumps(o["attributes"]), json.dumps(o["refs"]), 1, 1, "bench"))
+        refs.extend((oid, name, 0, uuid.UUID(dst)) for name, dst in o["refs"].items())
+    cols = ("oid", "type", "site", "creation_date", "creator", "project", "privileges",
+            "is_valid", "quality_flags", "attributes", "refs", "hlc", "curation_hlc",
+            "curation_site")
+    start = time.perf_counter()
+    for i in range(0, n, BATCH):
+        async with conn.transaction():
+            await conn.copy_records_to_table("bench_objects", records=rows[i:i + BATCH],
+                                             columns=cols)
+            await conn.copy_records_to_table("bench_refs", records=refs[2 * i:2 * (i + BATCH)],
+                                             columns=("src", "name", "pos", "dst"))
+    base = n / (time.perf_counter() - start)
+    line(f"registration, {n:,} objects (batch API)", ours, base, "objects/s", True)
+
+
+HAND_QUERY = """
+SELECT o.oid::text, o.type, o.attributes, o.refs, o.creation_date
+FROM objects o
+JOIN object_refs rc ON rc.src = o.oid AND rc.name = 'chip'
+JOIN objects c ON c.oid = rc.dst
+JOIN object_refs rf ON rf.src = o.oid AND rf.name = 'filter'
+JOIN objects f ON f.oid = rf.dst
+WHERE o.type = 'ReducedScienceFrame'
+  AND c.type = 'Chip' AND c.attributes ->> 'name' = $1
+  AND f.type = 'Filter' AND f.attributes ->> 'name' = $2
+ORDER BY o.oid LIMIT 100
+"""
+
+HAND_BEST = """
+SELECT o.oid::text FROM objects o
+JOIN object_refs rc ON rc.src = o.oid AND rc.name = 'chip'
+JOIN objects c ON c.oid = rc.dst AND c.type = 'Chip' AND c.attributes ->> 'name' = $1
+WHERE o.type = 'BiasFrame' AND o.is_valid = 1
+  AND o.timestamp_start <= $2 AND o.timestamp_end >= $2
+ORDER BY o.creation_date DESC, o.oid DESC LIMIT 1
+"""
+
+
+async def bench_queries(client: httpx.AsyncClient, conn: asyncpg.Connection, n: int,
+                        queries: int) -> None:
+    rng = random.Random(42)
+    pairs = [(f"ccd{rng.randrange(32):02d}", rng.choice("ugriz")) for _ in range(queries)]
+    ours, base = [], []
+    for chip, filt in pairs:
+        spec = {"cls": "ReducedScienceFrame", "where": {"node": "and", "items": [
+            {"node": "compare", "op": "eq", "path": ["chip", "name"], "value": chip},
+            {"node": "compare", "op": "eq", "path": ["filter", "name"], "value": filt}]}}
+        t = time.perf_counter()
+        page = await post(client, "/query", {"query": spec, "limit": 100})
+        ours.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        rows = await conn.fetch(HAND_QUERY, chip, filt)
+        base.append((time.perf_counter() - t) * 1000)
+        assert [o["oid"] for o in page["objects"]] == [r["oid"] for r in rows]
+    line(f"DSL query p50 at {n:,} frames (HTTP)", percentile(ours, 50), percentile(base, 50),
+         "ms", False)
+    line(f"DSL query p95 at {n:,} frames (HTTP)", percentile(ours, 95), percentile(base, 95),
+         "ms", False)
+    ours, base = [], []
+    for chip, _ in pairs:
+        when = NIGHT + dt.timedelta(days=rng.randrange(360), hours=12)
+        t = time.perf_counter()
+        r = await client.get("/calibrations/BiasFrame/best",
+                             params={"chip": chip, "time": when.isoformat()})
+        ours.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        best = await conn.fetchval(HAND_BEST, chip, when)
+        base.append((time.perf_counter() - t) * 1000)
+        assert r.json()["oid"] == best
+    line("best calibration p50 (HTTP)", percentile(ours, 50), percentile(base, 50), "ms", False)
+    line("best calibration p95 (HTTP)", percentile(ours, 95), percentile(base, 95), "ms", False)
+
+
+async def run(n: int, queries: int, db_url: str, catalog: str) -> None:
+    conn = await asyncpg.connect(db_url)
+    try:
+        async with httpx.AsyncClient(base_url=catalog, timeout=600,
+                                     headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+            chips, filters = await setup_model(client)
+            await bench_registration(client, conn, n, chips, filters)
+            await conn.execute("ANALYZE")
+            await bench_queries(client, conn, n, queries)
+    finally:
+        await conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--objects", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=200)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="awe-bench-"))
+    folder.chmod(0o711)
+    pg = PostgresServer(folder / "pg")
+    pg.start()
+    port = free_port()
+    db_url = pg.create_database("awe_bench")
+    catalog = ServiceProcess(
+        "catalog", [sys.executable, "-m", "uvicorn", "awe_catalog.main:create_app", "--factory",
+                    "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
+        {"AWE_CATALOG_DATABASE_URL": db_url, "AWE_CATALOG_ADMIN_TOKEN": TOKEN,
+         "AWE_CATALOG_LOG_LEVEL": "WARNING", "AWE_SITE": "bench", "PATH": "/usr/bin:/bin"},
+        folder / "catalog.log", health_url=f"http://127.0.0.1:{port}/health")
+    catalog.start()
+    print(f"catalog benchmark: {args.objects:,} objects, {args.queries} queries "
+          "(embedded PostgreSQL, one uvicorn worker, 2 cores)")
+    try:
+        asyncio.run(run(args.objects, args.queries, db_url, f"http://127.0.0.1:{port}"))
+    finally:
+        catalog.stop()
+        pg.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
