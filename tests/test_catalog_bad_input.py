@@ -61,12 +61,16 @@ async def test_bad_references(admin: httpx.AsyncClient) -> None:
     assert "is a Filter, not a Instrument" in problem(r, 400, "invalid_object")
     r = await admin.post("/objects", json={"type": "Chip", "refs": {"instrument": "x' OR 1=1"}})
     assert "not an object id" in problem(r, 400, "invalid_request")
-    # a batch with one bad reference stores nothing at all
+    # a batch with one bad reference stores nothing at all, and takes no sequence number
+    last = (await admin.get("/changes", params={"limit": 1})).json()["last_sequence"]
     r = await admin.post("/objects/batch", json={"objects": [
         {"type": "Filter", "attributes": {"name": "ok"}},
         {"type": "Chip", "refs": {"instrument": ghost}}]})
     problem(r, 400, "invalid_object")
     assert await total(admin) == before + 1
+    (after,) = await batch(admin, [{"type": "Filter"}])
+    page = (await admin.get("/changes", params={"after": last})).json()
+    assert [(e["sequence"], e["subject"]) for e in page["events"]] == [(last + 1, after)]
 
 
 async def test_sql_fragments_as_values_match_nothing(admin: httpx.AsyncClient) -> None:

@@ -43,8 +43,10 @@ CREATE TABLE IF NOT EXISTS object_refs (
 );
 CREATE INDEX IF NOT EXISTS object_refs_dst ON object_refs (dst, name);
 
+-- seq is gapless: assigned under a lock that is held until commit (see ObjectStore), so a
+-- consumer that sees N+2 after N knows it missed N+1.
 CREATE TABLE IF NOT EXISTS changes (
-    seq      bigserial PRIMARY KEY,
+    seq      bigint PRIMARY KEY,
     event_id uuid        NOT NULL UNIQUE,
     oid      uuid        NOT NULL,
     kind     text        NOT NULL CHECK (kind IN ('created', 'curated')),

@@ -105,6 +105,7 @@ class ObjectService:
                         from None
                 raise Conflict(f"an object with that oid exists already: {exc.detail}") from None
             await self._check_refs(store, objects, caller)
+            await store.record_created(objects)
             await store.notify()
         return objects
 

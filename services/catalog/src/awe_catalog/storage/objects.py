@@ -18,8 +18,9 @@ from .sql import OBJECT_COLUMNS, compile_count, compile_select, visibility
 
 __all__ = ["ObjectStore"]
 
-#: Serialises changelog writers so sequence order equals commit order: a relay or a peer
-#: reading ``seq > N`` can then never skip a change that commits late.
+#: Serialises changelog writers until commit: sequences are then gapless (a rolled-back
+#: writer took none) and in commit order, so a reader of ``seq > N`` never skips a change
+#: that commits late, and a missing number always means a missed change.
 CHANGES_LOCK = 7_031_002
 
 _INSERT_COLUMNS = (
@@ -39,7 +40,7 @@ class ObjectStore:
         self.conn = conn
 
     async def insert(self, objects: Sequence[ObjectOut]) -> None:
-        """COPY the objects, their reference rows and one 'created' event each."""
+        """COPY the objects and their reference rows."""
         rows: list[tuple[Any, ...]] = []
         refs: list[tuple[uuid.UUID, str, int, uuid.UUID]] = []
         for o in objects:
@@ -58,18 +59,25 @@ class ObjectStore:
         if refs:
             await self.conn.copy_records_to_table(
                 "object_refs", records=refs, columns=("src", "name", "pos", "dst"))
-        await self.lock_changelog()
+
+    async def record_created(self, objects: Sequence[ObjectOut]) -> None:
+        """One 'created' event per object; call last: the changelog lock is held to commit."""
+        first = await self.lock_changelog()
         now = dt.datetime.now(dt.UTC)
         events = [
-            (uuid.uuid4(), uuid.UUID(o.oid), "created", now,
+            (first + i, uuid.uuid4(), uuid.UUID(o.oid), "created", now,
              ObjectCreated(object=o).model_dump(mode="json"))
-            for o in objects
+            for i, o in enumerate(objects)
         ]
         await self.conn.copy_records_to_table(
-            "changes", records=events, columns=("event_id", "oid", "kind", "time", "payload"))
+            "changes", records=events,
+            columns=("seq", "event_id", "oid", "kind", "time", "payload"))
 
-    async def lock_changelog(self) -> None:
+    async def lock_changelog(self) -> int:
+        """Take the changelog lock (held to commit); returns the next free sequence."""
         await self.conn.execute("SELECT pg_advisory_xact_lock($1)", CHANGES_LOCK)
+        last = await self.conn.fetchval("SELECT coalesce(max(seq), 0) FROM changes")
+        return int(last) + 1
 
     async def ref_targets(self, oids: Sequence[str], caller: Caller) -> list[asyncpg.Record]:
         """Each reference of the given objects with its target's type (None if not visible)."""
@@ -110,11 +118,12 @@ class ObjectStore:
             uuid.UUID(oid), hlc, site, *changes.values(),
         )
         event = ObjectCurated(oid=oid, changes=CurationUpdate(**changes), hlc=hlc, site=site)
-        await self.lock_changelog()
+        seq = await self.lock_changelog()
         await self.conn.execute(
-            "INSERT INTO changes (event_id, oid, kind, time, payload) "
-            "VALUES ($1, $2, 'curated', $3, $4)",
-            uuid.uuid4(), uuid.UUID(oid), dt.datetime.now(dt.UTC), event.model_dump(mode="json"),
+            "INSERT INTO changes (seq, event_id, oid, kind, time, payload) "
+            "VALUES ($1, $2, $3, 'curated', $4, $5)",
+            seq, uuid.uuid4(), uuid.UUID(oid), dt.datetime.now(dt.UTC),
+            event.model_dump(mode="json"),
         )
         return row_to_object(row)
 
