@@ -17,11 +17,11 @@ ALICE = Caller(name="alice", default_project="survey", projects=["survey"])
 ADMIN = Caller(name="admin", is_admin=True, default_project="admin")
 
 
-def test_reference_path_becomes_exists_with_parameters() -> None:
+def test_reference_path_becomes_subquery_with_parameters() -> None:
     q = (awe.ReducedScienceFrame.chip.name == "ccd53") & (
         awe.ReducedScienceFrame.filter.name == "841")
     sql = compile_select(q.spec(), ADMIN, 0, 10)
-    assert sql.sql.count("EXISTS (SELECT 1 FROM object_refs") == 2
+    assert sql.sql.count("o.oid IN (SELECT r") == 2
     assert "ccd53" not in sql.sql and "841" not in sql.sql
     assert "ccd53" in sql.params and "841" in sql.params
     assert ["ReducedScienceFrame"] in sql.params

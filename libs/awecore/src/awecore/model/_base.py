@@ -69,6 +69,7 @@ class DBObject:
     """Every persistent object. Immutable once stored, but for the curation fields."""
 
     fields: ClassVar[dict[str, Field]] = {}
+    _ref_fields: ClassVar[dict[str, Ref]] = {}
     abstract: ClassVar[bool] = True
 
     oid = Scalar(str, "UUIDv7, globally unique")
@@ -92,6 +93,7 @@ class DBObject:
                 if isinstance(value, Field):
                     fields[name] = value
         cls.fields = fields
+        cls._ref_fields = {n: f for n, f in fields.items() if isinstance(f, Ref)}
         registry.add(cls)
 
     # -- instances -------------------------------------------------------------------
@@ -211,12 +213,8 @@ class DBObject:
 
     # -- validation (catalog side) ---------------------------------------------------
     @classmethod
-    def scalar_fields(cls) -> dict[str, Scalar]:
-        return {n: f for n, f in cls.fields.items() if isinstance(f, Scalar)}
-
-    @classmethod
     def ref_fields(cls) -> dict[str, Ref]:
-        return {n: f for n, f in cls.fields.items() if isinstance(f, Ref)}
+        return cls._ref_fields
 
     @classmethod
     def attributes_model(cls) -> builtins.type[BaseModel]:

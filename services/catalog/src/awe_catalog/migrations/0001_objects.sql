@@ -29,8 +29,7 @@ CREATE INDEX IF NOT EXISTS objects_project ON objects (project);
 CREATE INDEX IF NOT EXISTS objects_validity ON objects (type, timestamp_start, timestamp_end)
     WHERE timestamp_start IS NOT NULL;
 -- Instruments, chips and filters are looked up by name on every validity query.
-CREATE INDEX IF NOT EXISTS objects_name ON objects (type, (attributes ->> 'name'))
-    WHERE attributes ? 'name';
+CREATE INDEX IF NOT EXISTS objects_name ON objects (type, (attributes ->> 'name'));
 CREATE UNIQUE INDEX IF NOT EXISTS objects_filename ON objects (filename)
     WHERE filename IS NOT NULL;
 

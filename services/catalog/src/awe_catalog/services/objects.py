@@ -27,6 +27,8 @@ from ..storage.objects import ObjectStore
 
 __all__ = ["ObjectService"]
 
+_CLIENT_FIELDS = tuple(set(ObjectIn.model_fields) - {"oid", "project", "attributes"})
+
 
 def _oid(value: str) -> str:
     try:
@@ -58,8 +60,9 @@ class ObjectService:
             if not caller.sees_all and project not in caller.projects:
                 raise Forbidden(f"you are not a member of project {project!r}")
             hlc = self.clock.now()
-            out.append(ObjectOut(
-                **item.model_dump(exclude={"oid", "project", "attributes"}),
+            # every field was validated above: construct without validating again
+            out.append(ObjectOut.model_construct(
+                **{k: getattr(item, k) for k in _CLIENT_FIELDS},
                 oid=item.oid or new_oid(), project=project, attributes=attributes,
                 site=self.site, creation_date=now, creator=caller.name, hlc=hlc,
                 curation_hlc=hlc, curation_site=self.site,

@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from awecore.events import ObjectCreated, ObjectCurated
+from awecore.events import ObjectCurated
 from awecore.model import CurationUpdate, ObjectOut
 from awecore.query import QuerySpec
 
@@ -66,7 +66,7 @@ class ObjectStore:
         now = dt.datetime.now(dt.UTC)
         events = [
             (first + i, uuid.uuid4(), uuid.UUID(o.oid), "created", now,
-             ObjectCreated(object=o).model_dump(mode="json"))
+             {"kind": "created", "object": o.model_dump(mode="json")})
             for i, o in enumerate(objects)
         ]
         await self.conn.copy_records_to_table(

@@ -2,8 +2,10 @@
 
 Values only ever travel as bind parameters. Identifiers (columns, JSON keys) come from the
 object model after the path was resolved against it, and are checked against a strict
-pattern as a second guard. Each step through a reference is an EXISTS sub-query, so a
-predicate means "some referenced object matches" and rows never multiply.
+pattern as a second guard. Each step through a reference is an uncorrelated
+``oid IN (SELECT src ...)`` sub-query, so a predicate means "some referenced object
+matches", rows never multiply, and the planner can start from the referenced side (e.g.
+the one chip named 'ccd53') instead of probing every candidate row.
 """
 
 from __future__ import annotations
@@ -95,13 +97,18 @@ class _Compiler:
                 f"it has {', '.join(sorted(cls.fields))}")
         if isinstance(field, Ref):
             r = self.alias("r")
-            link = (f"{r}.src = {alias}.oid AND {r}.name = '{_ident(seg)}'")
+            link = f"{r}.name = '{_ident(seg)}'"
             if not rest:
-                return leaf(f"{r}.dst", field, here).replace("{refs}", r).replace("{link}", link)
+                return (leaf(f"{r}.dst", field, here).replace("{owner}", alias)
+                        .replace("{refs}", r).replace("{link}", link))
             o = self.alias("o")
             inner = self.on_path(o, field.target, rest, leaf, here)
-            return (f"EXISTS (SELECT 1 FROM object_refs {r} JOIN objects {o} ON {o}.oid = {r}.dst"
-                    f" WHERE {link} AND {self.visible(o)} AND {inner})")
+            # the type condition is redundant (references are checked on write) but lets the
+            # planner start from the (type, name) index of the referenced class
+            types = self.param(registry.subclass_names(field.target))
+            return (f"{alias}.oid IN (SELECT {r}.src FROM object_refs {r} JOIN objects {o}"
+                    f" ON {o}.oid = {r}.dst WHERE {link} AND {o}.type = ANY({types}::text[])"
+                    f" AND {self.visible(o)} AND {inner})")
         if isinstance(field, Struct):
             if len(rest) != 1:
                 raise InvalidQuery(
@@ -181,8 +188,9 @@ class _Compiler:
 
     @staticmethod
     def _ref_leaf(cond: str) -> str:
-        """A condition on the referenced oid; on_path fills in {refs} and {link}."""
-        return f"EXISTS (SELECT 1 FROM object_refs {{refs}} WHERE {{link}} AND {cond})"
+        """A condition on the referenced oid; on_path fills in {owner}, {refs} and {link}."""
+        return (f"{{owner}}.oid IN (SELECT {{refs}}.src FROM object_refs {{refs}} "
+                f"WHERE {{link}} AND {cond})")
 
     def _compare(self, node: Compare) -> Callable[[str, Field, str], str]:
         def leaf(sql: str, field: Field, shown: str) -> str:
@@ -190,7 +198,7 @@ class _Compiler:
                 if node.op not in ("eq", "ne"):
                     raise InvalidQuery(f"{shown}: only == and != can compare with None")
                 if isinstance(field, Ref):
-                    cond = "EXISTS (SELECT 1 FROM object_refs {refs} WHERE {link})"
+                    cond = self._ref_leaf("TRUE")
                     return f"NOT {cond}" if node.op == "eq" else cond
                 return f"{sql} IS {'NOT ' if node.op == 'ne' else ''}NULL"
             value = self.coerce(field, node.value, shown)
