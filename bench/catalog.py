@@ -170,7 +170,8 @@ async def bench_queries(client: httpx.AsyncClient, conn: asyncpg.Connection, n: 
 
 
 async def run(n: int, queries: int, db_url: str, catalog: str) -> None:
-    conn = await asyncpg.connect(db_url)
+    # the same planner setting as the catalog's pool, so the baseline is not handicapped
+    conn = await asyncpg.connect(db_url, server_settings={"plan_cache_mode": "force_custom_plan"})
     try:
         async with httpx.AsyncClient(base_url=catalog, timeout=600,
                                      headers={"Authorization": f"Bearer {TOKEN}"}) as client:

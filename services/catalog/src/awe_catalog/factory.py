@@ -38,7 +38,10 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 async def create_pool(settings: CatalogSettings) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         settings.database_url.get_secret_value(), min_size=settings.pool_min_size,
-        max_size=settings.pool_max_size, init=_init_connection)
+        max_size=settings.pool_max_size, init=_init_connection,
+        # asyncpg prepares every statement; a generic plan ignores which chip or filter is
+        # asked for and picks poor joins, so always plan with the actual values
+        server_settings={"plan_cache_mode": "force_custom_plan"})
     assert pool is not None
     return pool
 
