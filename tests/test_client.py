@@ -132,3 +132,14 @@ async def test_cli_query_and_admin(admin: httpx.AsyncClient, catalog_process: st
     assert token.startswith("awe_")
     me = awe.CatalogClient(catalog_process, token).whoami()
     assert me["name"] == name and me["projects"] == [name]
+
+
+def test_awe_shell_has_the_model_and_a_session(catalog_process: str) -> None:
+    script = "print('count', len(Chip.select().user_only()) >= 0, awe.current().url)\nexit\n"
+    env = {"AWE_CATALOG_URL": catalog_process, "AWE_TOKEN": ADMIN_TOKEN, "PATH": "/usr/bin:/bin",
+           "HOME": "/tmp"}
+    r = subprocess.run([sys.executable, "-m", "awecore.cli", "shell"], input=script,
+                       capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert r.returncode == 0, r.stderr
+    assert f"connected to {catalog_process}" in r.stdout
+    assert f"count True {catalog_process}" in r.stdout

@@ -6,10 +6,10 @@ service they need.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import asyncpg
+import orjson
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from awecore.clock import HybridClock
@@ -22,11 +22,11 @@ __all__ = ["Factory", "Metrics", "ProcessContext", "create_pool"]
 
 
 def _jsonb_encode(value: object) -> bytes:
-    return b"\x01" + json.dumps(value).encode()
+    return b"\x01" + orjson.dumps(value)
 
 
 def _jsonb_decode(data: bytes) -> object:
-    return json.loads(data[1:])
+    return orjson.loads(data[1:])
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

@@ -66,7 +66,9 @@ class ObjectStore:
         now = dt.datetime.now(dt.UTC)
         events = [
             (first + i, uuid.uuid4(), uuid.UUID(o.oid), "created", now,
-             {"kind": "created", "object": o.model_dump(mode="json")})
+             # the record's own field values: the jsonb codec (orjson) writes datetimes as
+             # ISO 8601, so no pydantic dump is needed on this bulk path
+             {"kind": "created", "object": vars(o)})
             for i, o in enumerate(objects)
         ]
         await self.conn.copy_records_to_table(
