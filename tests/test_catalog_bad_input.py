@@ -144,3 +144,4 @@ async def test_unknown_ids_and_duplicates(admin: httpx.AsyncClient) -> None:
         {"type": "Filter", "oid": ghost}, {"type": "Filter", "oid": ghost}]})
     assert "same oid twice" in problem(r, 400, "invalid_object")
     assert "no user" in problem(await admin.get("/users/nobody"), 404, "not_found")
+    assert "/nowhere" in problem(await admin.get("/nowhere"), 404, "not_found")

@@ -10,8 +10,9 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from awecore.errors import AweError, InvalidRequest, problem_body
+from awecore.errors import AweError, InvalidRequest, error_class, problem_body
 from awecore.logs import configure_logging
 
 from .config import CatalogSettings
@@ -64,6 +65,11 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
     @app.exception_handler(AweError)
     async def awe_error(request: Request, exc: AweError) -> JSONResponse:
         return _problem(exc, request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        cls = error_class("", exc.status_code)
+        return _problem(cls(f"{exc.detail}: {request.method} {request.url.path}"), request)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

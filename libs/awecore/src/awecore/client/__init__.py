@@ -1,8 +1,9 @@
 """The Python client: ``awe.connect()``, then queries and objects work at the prompt."""
 
+from ._async import AsyncCatalogClient
 from ._http import CatalogClient
 from ._session import connect, current, read_env_file, settings_from_env
 from ._table import to_table
 
-__all__ = ["CatalogClient", "connect", "current", "read_env_file", "settings_from_env",
-           "to_table"]
+__all__ = ["AsyncCatalogClient", "CatalogClient", "connect", "current", "read_env_file",
+           "settings_from_env", "to_table"]

@@ -1,0 +1,1 @@
+"""AWE storage service: files by unique name, checksummed, write-once, raw data sacred."""

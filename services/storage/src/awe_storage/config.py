@@ -1,0 +1,52 @@
+"""Storage settings, from AWE_STORAGE_* environment variables (AWE_SITE is shared)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Peer", "S3Settings", "StorageSettings"]
+
+
+class Peer(BaseModel):
+    """Another site's storage service, asked for files this site does not hold."""
+
+    site: str
+    url: str
+    token: SecretStr
+
+
+class S3Settings(BaseModel):
+    endpoint: str = "127.0.0.1:9000"
+    access_key: SecretStr = SecretStr("minioadmin")
+    secret_key: SecretStr = SecretStr("minioadmin")
+    bucket: str = "awe"
+    secure: bool = False
+    region: str | None = None
+
+    def client_kwargs(self) -> dict[str, object]:
+        return {"endpoint": self.endpoint, "access_key": self.access_key.get_secret_value(),
+                "secret_key": self.secret_key.get_secret_value(), "secure": self.secure,
+                "region": self.region}
+
+
+class StorageSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AWE_STORAGE_", env_nested_delimiter="__",
+                                      extra="ignore", populate_by_name=True)
+
+    site: str = Field(default="local", validation_alias=AliasChoices("AWE_STORAGE_SITE",
+                                                                     "AWE_SITE"))
+    backend: Literal["local", "s3"] = "local"
+    root: Path = Field(default=Path(".awe/files"), description="local backend folder")
+    s3: S3Settings = S3Settings()
+    catalog_url: str = "http://127.0.0.1:8000"
+    service_token: SecretStr | None = Field(
+        default=None, description="this service's catalog token (reference checks)")
+    kafka_bootstrap_servers: str | None = None
+    max_upload_bytes: int = 2 * 1024**3
+    peers: list[Peer] = []
+    auth_cache_seconds: float = 60.0
+    log_level: str = "INFO"

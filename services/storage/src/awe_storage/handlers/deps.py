@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ..factory import Factory
+from ..services.auth import Caller
+
+_bearer = HTTPBearer(auto_error=False, description="an AWE API token")
+
+
+def get_factory(request: Request) -> Factory:
+    return Factory(request.app.state.context)
+
+
+async def get_caller(
+    credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
+    factory: Factory = Depends(get_factory),
+) -> Caller:
+    return await factory.context.auth.caller(credentials.credentials if credentials else None)

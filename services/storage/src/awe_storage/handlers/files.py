@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import re
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from starlette.requests import ClientDisconnect
+
+from awecore.errors import AweError, InvalidRequest
+from awecore.files import FileInfo, FilePage, Verification
+
+from ..factory import Factory
+from ..services.auth import Caller
+from ..services.files import PEER_HOP, content_headers
+from .deps import get_caller, get_factory
+
+router = APIRouter(tags=["files"])
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+class RangeNotSatisfiable(AweError):
+    error = "range_not_satisfiable"
+    status_code = 416
+    title = "Range not satisfiable"
+
+
+def _range(header: str | None, size: int) -> tuple[int, int] | None:
+    if header is None:
+        return None
+    m = _RANGE.match(header.strip())
+    if not m or (not m.group(1) and not m.group(2)):
+        raise RangeNotSatisfiable(f"unsupported Range {header!r}; use bytes=START-END")
+    if not m.group(1):  # a suffix: the last N bytes
+        n = int(m.group(2))
+        start, end = max(0, size - n), size - 1
+    else:
+        start = int(m.group(1))
+        end = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
+    if start >= size or end < start:
+        raise RangeNotSatisfiable(f"range {header!r} outside a file of {size} bytes")
+    return start, end
+
+
+@router.put("/files/{name:path}", response_model=FileInfo, status_code=201,
+            summary="Store a file under a new unique name (write once)")
+async def put_file(name: str, request: Request, caller: Caller = Depends(get_caller),
+                   factory: Factory = Depends(get_factory),
+                   content_length: int | None = Header(default=None)) -> FileInfo:
+    try:
+        return await factory.files().put(name, request.stream(), caller, content_length)
+    except ClientDisconnect:
+        raise InvalidRequest("upload interrupted; nothing was stored") from None
+
+
+@router.get("/files/{name:path}", summary="Read a file (streamed; HTTP Range supported)",
+            response_class=StreamingResponse)
+async def get_file(name: str, request: Request, caller: Caller = Depends(get_caller),
+                   factory: Factory = Depends(get_factory),
+                   range: str | None = Header(default=None)) -> Response:
+    files = factory.files()
+    info = await files.info(name, hop=request.headers.get(PEER_HOP) == "1")
+    headers = content_headers(info)
+    span = _range(range, info.size)
+    if span is None:
+        headers["content-length"] = str(info.size)
+        return StreamingResponse(files.read(info), headers=headers,
+                                 media_type="application/octet-stream")
+    start, end = span
+    headers["content-length"] = str(end - start + 1)
+    headers["content-range"] = f"bytes {start}-{end}/{info.size}"
+    return StreamingResponse(files.read(info, start, end - start + 1), status_code=206,
+                             headers=headers, media_type="application/octet-stream")
+
+
+@router.head("/files/{name:path}", summary="Size and checksum of a file")
+async def head_file(name: str, caller: Caller = Depends(get_caller),
+                    factory: Factory = Depends(get_factory)) -> Response:
+    info = await factory.files().info(name)
+    return Response(headers={**content_headers(info), "content-length": str(info.size)})
+
+
+@router.delete("/files/{name:path}", status_code=204,
+               summary="Delete a file: never raw data; only its owner; only if unreferenced")
+async def delete_file(name: str, caller: Caller = Depends(get_caller),
+                      factory: Factory = Depends(get_factory)) -> Response:
+    await factory.files().delete(name, caller)
+    return Response(status_code=204)
+
+
+@router.get("/files", response_model=FilePage, summary="List files by prefix, paginated")
+async def list_files(prefix: str = Query(default="", max_length=512),
+                     after: str | None = Query(default=None, max_length=512),
+                     limit: int = Query(default=1000, ge=1, le=10000),
+                     caller: Caller = Depends(get_caller),
+                     factory: Factory = Depends(get_factory)) -> FilePage:
+    return await factory.files().list(prefix, after, limit)
+
+
+@router.post("/verify/{name:path}", response_model=Verification,
+             summary="Re-read a stored file and compare it with its checksum")
+async def verify(name: str, caller: Caller = Depends(get_caller),
+                 factory: Factory = Depends(get_factory)) -> Verification:
+    return await factory.files().verify(name)
