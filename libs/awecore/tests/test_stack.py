@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 import awecore as awe
@@ -32,7 +33,7 @@ def test_up_status_down(state_dir: Path) -> None:
     try:
         env = stack.up()
         parts = {p.name: p for p in stack.status()}
-        assert set(parts) == {"postgres", "broker", "catalog", "catalog-relay"}
+        assert set(parts) == {"postgres", "broker", "catalog", "catalog-relay", "storage"}
         assert all(p.running for p in parts.values()), parts
         assert read_env_file(state_dir / "awe.env") == env
         assert (state_dir / "awe.env").stat().st_mode & 0o777 == 0o600
@@ -40,6 +41,10 @@ def test_up_status_down(state_dir: Path) -> None:
         assert client.whoami()["is_admin"]
         inst = client.save(awe.Instrument(name="stack"))
         assert inst.record is not None and inst.record.site == "stacktest"
+        put = httpx.put(f"{env['AWE_STORAGE_URL']}/files/stack/test.txt", content=b"hello",
+                        headers={"Authorization": f"Bearer {env['AWE_TOKEN']}"})
+        assert put.status_code == 201, put.text
+        assert (state_dir / "files" / "stack" / "test.txt").read_bytes() == b"hello"
         again = stack.up()  # idempotent: same processes, same token
         assert again == env
         assert {p.name: p.pid for p in stack.status()} == {n: p.pid for n, p in parts.items()}

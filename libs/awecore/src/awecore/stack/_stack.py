@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ._broker import Broker
@@ -58,7 +59,10 @@ class _Service:
 SERVICES = (
     _Service("catalog", "awe_catalog.main:create_app", http=True),
     _Service("catalog-relay", "awe_catalog.relay", http=False),
+    _Service("storage", "awe_storage.main:create_app", http=True),
 )
+#: Services that call the catalog as themselves get a service account and token.
+SERVICE_ACCOUNTS = ("storage",)
 
 
 class Stack:
@@ -137,6 +141,8 @@ class Stack:
                     state["ports"][svc.name] = (
                         self.settings.catalog_port if svc.name == "catalog" else None
                     ) or free_port()
+                if svc.name in SERVICE_ACCOUNTS:
+                    env.update(self._service_env(svc.name, state, env))
                 proc = self._service(svc, state, {**os.environ, **env})
                 proc.start()
                 state["pids"][svc.name] = proc.pid
@@ -144,12 +150,37 @@ class Stack:
         client = {
             "AWE_SITE": self.settings.site,
             "AWE_CATALOG_URL": f"http://127.0.0.1:{state['ports'].get('catalog')}",
+            "AWE_STORAGE_URL": f"http://127.0.0.1:{state['ports'].get('storage')}",
             "AWE_TOKEN": state["token"],
             "AWE_KAFKA_BOOTSTRAP_SERVERS": kafka,
             "AWE_POSTGRES_URL": db_url,
         }
         _write_private(self.env_file, "".join(f"{k}={v}\n" for k, v in client.items()))
         return client
+
+    def _service_env(self, name: str, state: dict[str, Any],
+                     env: dict[str, str]) -> dict[str, str]:
+        """A service account and token for ``name`` (made once), and its settings."""
+        tokens = state.setdefault("service_tokens", {})
+        if name not in tokens:
+            catalog = f"http://127.0.0.1:{state['ports']['catalog']}"
+            auth = {"Authorization": f"Bearer {state['token']}"}
+            made = httpx.post(f"{catalog}/users", json={"name": name, "is_service": True},
+                              headers=auth, timeout=30)
+            if made.status_code not in (201, 409):
+                raise RuntimeError(f"cannot make the service account {name}: {made.text}")
+            got = httpx.post(f"{catalog}/tokens", json={"user": name, "label": "stack"},
+                             headers=auth, timeout=30)
+            got.raise_for_status()
+            tokens[name] = got.json()["token"]
+            self._save(state)
+        prefix = f"AWE_{name.upper()}_"
+        return {
+            f"{prefix}SERVICE_TOKEN": tokens[name],
+            f"{prefix}CATALOG_URL": f"http://127.0.0.1:{state['ports']['catalog']}",
+            f"{prefix}KAFKA_BOOTSTRAP_SERVERS": env["AWE_CATALOG_KAFKA_BOOTSTRAP_SERVERS"],
+            f"{prefix}ROOT": str(self.dir / "files"),
+        }
 
     def down(self) -> None:
         """Stop every part, in reverse order of start, by pid."""
