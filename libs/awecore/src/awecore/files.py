@@ -16,7 +16,7 @@ __all__ = ["RAW_PREFIX", "FileDeleted", "FileEntry", "FileInfo", "FilePage", "Fi
 #: Raw data is sacred: files under this prefix are never deleted.
 RAW_PREFIX = "raw/"
 MAX_NAME = 512
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.,+=@#-]*(/[A-Za-z0-9_][A-Za-z0-9_.,+=@#-]*)*$")
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.,:+=@#-]*(/[A-Za-z0-9_][A-Za-z0-9_.,:+=@#-]*)*$")
 
 
 def check_name(name: str) -> str:
@@ -27,7 +27,7 @@ def check_name(name: str) -> str:
         raise InvalidRequest("a file name cannot contain control characters")
     if not _NAME.match(name) or any(part in (".", "..") for part in name.split("/")):
         raise InvalidRequest(
-            f"invalid file name {name!r}: use letters, digits and _.,+=@#- in '/'-separated "
+            f"invalid file name {name!r}: use letters, digits and _.,:+=@#- in '/'-separated "
             "parts, each starting with a letter, digit or _ (no '..', no leading '/')")
     return name
 

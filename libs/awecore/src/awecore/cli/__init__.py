@@ -6,7 +6,7 @@ import typer
 from rich.console import Console
 
 from ..errors import AweError
-from . import _admin, _query, _stack
+from . import _admin, _data, _query, _stack
 
 __all__ = ["app", "main"]
 
@@ -19,6 +19,7 @@ err = Console(stderr=True)
 _stack.register(app)
 _query.register(app)
 _admin.register(app)
+_data.register(app)
 
 
 def main() -> None:

@@ -3,7 +3,16 @@
 from ._async import AsyncCatalogClient
 from ._http import CatalogClient
 from ._session import connect, current, read_env_file, settings_from_env
+from ._storage import StorageClient
 from ._table import to_table
 
-__all__ = ["AsyncCatalogClient", "CatalogClient", "connect", "current", "read_env_file",
-           "settings_from_env", "to_table"]
+__all__ = [
+           "AsyncCatalogClient",
+           "CatalogClient",
+           "StorageClient",
+           "connect",
+           "current",
+           "read_env_file",
+           "settings_from_env",
+           "to_table",
+]

@@ -4,6 +4,7 @@ import re
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 
 from awecore.errors import AweError, InvalidRequest
@@ -12,6 +13,7 @@ from awecore.files import FileInfo, FilePage, Verification
 from ..factory import Factory
 from ..services.auth import Caller
 from ..services.files import PEER_HOP, content_headers
+from ..services.ingest import ingest_upload
 from .deps import get_caller, get_factory
 
 router = APIRouter(tags=["files"])
@@ -101,3 +103,25 @@ async def list_files(prefix: str = Query(default="", max_length=512),
 async def verify(name: str, caller: Caller = Depends(get_caller),
                  factory: Factory = Depends(get_factory)) -> Verification:
     return await factory.files().verify(name)
+
+
+class IngestOut(BaseModel):
+    file: str
+    frames: dict[str, int]
+    already_there: int
+    bytes: int
+    oids: list[str]
+
+
+@router.post("/ingest", response_model=IngestOut, status_code=201, tags=["ingest"],
+             summary="Ingest one raw multi-extension FITS file: split per chip, store, register")
+async def ingest(request: Request, filename: str = Query(max_length=256,
+                                                         description="the original file name"),
+                 caller: Caller = Depends(get_caller),
+                 factory: Factory = Depends(get_factory)) -> IngestOut:
+    token = request.headers["authorization"].split(" ", 1)[1]
+    settings = factory.context.settings
+    report = await ingest_upload(factory.files(), settings.catalog_url, token, caller,
+                                 filename, request.stream(), settings.max_upload_bytes)
+    return IngestOut(file=filename, frames=report.frames, already_there=report.skipped,
+                     bytes=report.bytes, oids=report.oids)

@@ -1,0 +1,101 @@
+"""Read one raw multi-extension FITS file and split it into one file per chip."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+from astropy.utils.exceptions import AstropyUserWarning
+
+from ._translate import IngestError, translator_for
+
+__all__ = ["Part", "RawExposure", "read_exposure"]
+
+_STRUCTURAL = {"SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "XTENSION", "PCOUNT",
+               "GCOUNT", "BZERO", "BSCALE", "EXTNAME", "CHECKSUM", "DATASUM"}
+
+
+@dataclass
+class Part:
+    """One chip of an exposure: its file for storage and its catalog object."""
+
+    name: str
+    data: bytes
+    cls: str
+    chip: str
+    filter: str | None
+    attributes: dict[str, Any]
+
+
+@dataclass
+class RawExposure:
+    source: str
+    instrument: str
+    telescope: str
+    parts: list[Part] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return sum(len(p.data) for p in self.parts)
+
+
+def _imstat(data: np.ndarray) -> dict[str, float]:
+    d = data.astype(np.float32, copy=False)
+    return {"mean": float(d.mean()), "median": float(np.median(d)), "stdev": float(d.std()),
+            "min": float(d.min()), "max": float(d.max())}
+
+
+def read_exposure(source: Path | bytes, original_name: str) -> RawExposure:
+    """Validate and split; raises IngestError with the reason a person can act on."""
+    with warnings.catch_warnings():
+        # astropy only warns about a short file; for raw data that is an error
+        warnings.simplefilter("error", AstropyUserWarning)
+        try:
+            hdul = fits.open(io.BytesIO(source) if isinstance(source, bytes) else source,
+                             memmap=False, lazy_load_hdus=False)
+        except AstropyUserWarning as exc:
+            raise IngestError(f"{original_name}: truncated FITS ({exc})") from None
+        except (OSError, ValueError, TypeError) as exc:
+            raise IngestError(f"{original_name}: not a readable FITS file ({exc})") from None
+    with hdul:
+        try:
+            hdul.verify("exception")
+            images = [(i, h) for i, h in enumerate(hdul[1:], start=1) if h.data is not None]
+        except (OSError, ValueError, TypeError, fits.VerifyError) as exc:
+            raise IngestError(f"{original_name}: damaged or truncated FITS ({exc})") from None
+        primary = hdul[0].header
+        t = translator_for(primary)
+        raw_class, filt, when, exptime = t.raw_class(), t.filter(), t.date_obs(), t.exptime()
+        if raw_class != "RawBiasFrame" and filt is None:
+            raise IngestError(f"{original_name}: a {raw_class} needs a filter in {t.filter_key}")
+        if not images:
+            raise IngestError(f"{original_name}: no image extensions (one per chip expected)")
+        instrument = str(primary["INSTRUME"]).strip()
+        stem = Path(original_name).name.removesuffix(".fz").removesuffix(".fits")
+        exposure = RawExposure(original_name, instrument, str(primary.get("TELESCOP", "")))
+        for index, hdu in images:
+            chip = t.chip(hdu.header, index)
+            header = fits.Header([c for c in primary.cards if c.keyword not in _STRUCTURAL])
+            header.extend([c for c in hdu.header.cards if c.keyword not in _STRUCTURAL],
+                          update=True)
+            header["AWEEXT"] = (index, "extension of the original file")
+            buf = io.BytesIO()
+            fits.PrimaryHDU(hdu.data, header=header).writeto(buf)
+            name = f"raw/{instrument}/{when:%Y-%m-%d}/{stem}/{chip.replace('#', '')}.fits"
+            attributes: dict[str, Any] = {
+                "date_obs": when.isoformat(), "exptime": exptime,
+                "object": str(primary.get("OBJECT", "")).strip(), "raw_filename": original_name,
+                "extension": index, "nx": int(hdu.data.shape[1]), "ny": int(hdu.data.shape[0]),
+                "imstat": _imstat(hdu.data),
+            }
+            for key, value in (("ra", primary.get("RA")), ("dec", primary.get("DEC")),
+                               ("airmass", t.airmass()), ("gain", t.gain(hdu.header))):
+                if value is not None:
+                    attributes[key] = float(value)
+            exposure.parts.append(Part(name, buf.getvalue(), raw_class, chip, filt, attributes))
+    return exposure

@@ -1,0 +1,295 @@
+"""A night of raw wide-field data, with the truth it was made from.
+
+Each chip has a bias level and structure, read noise, gain, a flat-field pattern (vignetting,
+chip-to-chip and pixel-to-pixel sensitivity), hot pixels (bright in every frame) and cold
+pixels (low response). Science and standard fields are stars with known positions and
+magnitudes on a sky, seen through a filter with a zeropoint and extinction, through a TAN WCS
+per chip of the mosaic. Everything is drawn from one seeded generator: the same seed gives
+the same night, byte for byte.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+from astropy.wcs import WCS
+
+from ._instrument import FilterSpec, InstrumentSpec
+
+__all__ = ["Exposure", "NightPlan", "simulate_night"]
+
+SATURATION = 65535
+DPR_TYPE = {"bias": "BIAS", "dome": "FLAT,DOME", "twilight": "FLAT,SKY", "science": "OBJECT",
+            "standard": "STD"}
+
+
+@dataclass
+class ChipTruth:
+    name: str
+    bias_level: float
+    bias_slope: float  # ADU across the chip in x: the bias structure
+    read_noise: float  # ADU
+    gain: float  # e-/ADU
+    flat: np.ndarray
+    hot: np.ndarray  # (n, 2) y, x
+    cold: np.ndarray
+
+    def to_json(self) -> dict[str, Any]:
+        return {"bias_level": self.bias_level, "bias_slope": self.bias_slope,
+                "read_noise": self.read_noise, "gain": self.gain,
+                "hot_pixels": self.hot.tolist(), "cold_pixels": self.cold.tolist()}
+
+
+@dataclass
+class Exposure:
+    kind: str  # bias, dome, twilight, science, standard
+    time: dt.datetime
+    exptime: float
+    filter: str | None = None
+    field: str | None = None
+    ra: float = 0.0
+    dec: float = 0.0
+    airmass: float = 1.0
+
+    def filename(self, instrument: InstrumentSpec) -> str:
+        return f"{instrument.name}.{self.time.strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3]}.fits"
+
+
+@dataclass
+class NightPlan:
+    n_bias: int = 10
+    n_dome: int = 5
+    n_twilight: int = 5
+    science_fields: int = 2
+    exposures_per_field: int = 2
+    science_exptime: float = 300.0
+    standard: bool = True
+    seeing: float = 0.9  # arcsec FWHM
+    stars_per_chip: int = 40
+
+
+class _Sky:
+    """Stars of one field: positions on the sky and magnitudes."""
+
+    def __init__(self, rng: np.random.Generator, ra: float, dec: float, radius: float,
+                 n: int) -> None:
+        r = radius * np.sqrt(rng.uniform(0, 1, n))
+        theta = rng.uniform(0, 2 * np.pi, n)
+        self.dec = dec + r * np.sin(theta)
+        self.ra = ra + r * np.cos(theta) / np.cos(np.radians(dec))
+        # n(m) ~ 10^(0.3 m) between 16 and 23: inverse transform sampling
+        lo, hi = 10 ** (0.3 * 16), 10 ** (0.3 * 23)
+        self.mag = np.log10(rng.uniform(lo, hi, n)) / 0.3
+
+    def to_json(self) -> list[dict[str, float]]:
+        return [{"ra": float(a), "dec": float(d), "mag": float(m)}
+                for a, d, m in zip(self.ra, self.dec, self.mag, strict=True)]
+
+
+def _chip_wcs(inst: InstrumentSpec, index: int, ra: float, dec: float) -> WCS:
+    cx, cy = index % inst.chips_x, index // inst.chips_x
+    width = inst.chips_x * inst.nx + (inst.chips_x - 1) * inst.gap
+    height = inst.chips_y * inst.ny + (inst.chips_y - 1) * inst.gap
+    x0, y0 = cx * (inst.nx + inst.gap), cy * (inst.ny + inst.gap)
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    w.wcs.crval = [ra, dec]
+    w.wcs.crpix = [width / 2 - x0 + 0.5, height / 2 - y0 + 0.5]
+    scale = inst.pixel_scale / 3600
+    w.wcs.cd = [[-scale, 0.0], [0.0, scale]]
+    return w
+
+
+def _make_chips(inst: InstrumentSpec, rng: np.random.Generator) -> list[ChipTruth]:
+    chips = []
+    yy, xx = np.mgrid[0:inst.ny, 0:inst.nx]
+    width = inst.chips_x * (inst.nx + inst.gap)
+    height = inst.chips_y * (inst.ny + inst.gap)
+    n_bad = max(3, inst.nx * inst.ny // 2000)
+    for i in range(inst.n_chips):
+        cx, cy = i % inst.chips_x, i // inst.chips_x
+        gx = (xx + cx * (inst.nx + inst.gap)) / width - 0.5
+        gy = (yy + cy * (inst.ny + inst.gap)) / height - 0.5
+        vignetting = 1 - 0.15 * (gx**2 + gy**2)
+        flat = vignetting * rng.uniform(0.95, 1.05) * (1 + 0.01 * rng.standard_normal(xx.shape))
+        flat /= flat.mean()
+        bad = rng.choice(inst.nx * inst.ny, size=2 * n_bad, replace=False)
+        hot = np.column_stack(np.unravel_index(bad[:n_bad], flat.shape))
+        cold = np.column_stack(np.unravel_index(bad[n_bad:], flat.shape))
+        flat[cold[:, 0], cold[:, 1]] *= 0.2
+        chips.append(ChipTruth(inst.chip_name(i), float(rng.uniform(400, 600)),
+                               float(rng.uniform(-3, 3)), float(rng.uniform(3.0, 6.0)),
+                               float(rng.uniform(1.8, 2.4)), flat.astype(np.float32), hot, cold))
+    return chips
+
+
+def _render(inst: InstrumentSpec, chip: ChipTruth, electrons: np.ndarray,
+            rng: np.random.Generator) -> np.ndarray:
+    """Electrons on the chip -> ADU as read out: shot noise, gain, bias, read noise, hot."""
+    shot = rng.poisson(np.clip(electrons, 0, None)).astype(np.float64)
+    x = np.arange(inst.nx) / inst.nx
+    adu = shot / chip.gain + chip.bias_level + chip.bias_slope * x[None, :]
+    adu += rng.normal(0.0, chip.read_noise, adu.shape)
+    adu[chip.hot[:, 0], chip.hot[:, 1]] += 3000.0
+    out: np.ndarray = np.clip(np.rint(adu), 0, SATURATION).astype(np.uint16)
+    return out
+
+
+def _stars(inst: InstrumentSpec, sky: _Sky, wcs: WCS, filt: FilterSpec, exp: Exposure,
+           fwhm_pix: float) -> np.ndarray:
+    image = np.zeros((inst.ny, inst.nx))
+    x, y = wcs.world_to_pixel_values(sky.ra, sky.dec)
+    flux = 10 ** (-0.4 * (sky.mag + filt.extinction * exp.airmass - filt.zeropoint)) * exp.exptime
+    sigma = fwhm_pix / 2.3548
+    half = int(np.ceil(5 * sigma))
+    inside = (x > -half) & (x < inst.nx + half) & (y > -half) & (y < inst.ny + half)
+    for xs, ys, f in zip(x[inside], y[inside], flux[inside], strict=True):
+        x0, y0 = round(xs), round(ys)
+        xa, xb = max(0, x0 - half), min(inst.nx, x0 + half + 1)
+        ya, yb = max(0, y0 - half), min(inst.ny, y0 + half + 1)
+        if xa >= xb or ya >= yb:
+            continue
+        gy, gx = np.mgrid[ya:yb, xa:xb]
+        image[ya:yb, xa:xb] += f / (2 * np.pi * sigma**2) * np.exp(
+            -((gx - xs) ** 2 + (gy - ys) ** 2) / (2 * sigma**2))
+    return image
+
+
+def _primary(inst: InstrumentSpec, exp: Exposure) -> fits.Header:
+    h = fits.Header()
+    h["INSTRUME"] = inst.name
+    h["TELESCOP"] = inst.telescope
+    h["DATE-OBS"] = exp.time.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+    h["MJD-OBS"] = (exp.time - dt.datetime(1858, 11, 17, tzinfo=dt.UTC)).total_seconds() / 86400
+    h["EXPTIME"] = exp.exptime
+    h["RA"] = (exp.ra, "pointing RA (deg)")
+    h["DEC"] = (exp.dec, "pointing Dec (deg)")
+    h["OBJECT"] = exp.field or DPR_TYPE[exp.kind]
+    if inst.style == "omegacam":
+        h["HIERARCH ESO DPR TYPE"] = DPR_TYPE[exp.kind]
+        h["HIERARCH ESO DPR CATG"] = "SCIENCE" if exp.kind == "science" else "CALIB"
+        h["HIERARCH ESO INS FILT1 NAME"] = exp.filter or "NONE"
+        h["HIERARCH ESO TEL AIRM START"] = exp.airmass
+    else:
+        h["IMAGETYP"] = DPR_TYPE[exp.kind]
+        h["FILTER"] = exp.filter or "NONE"
+        h["AIRMASS"] = exp.airmass
+    h["ORIGFILE"] = exp.filename(inst)
+    return h
+
+
+def _schedule(inst: InstrumentSpec, plan: NightPlan, date: dt.date,
+              rng: np.random.Generator) -> tuple[list[Exposure], dict[str, tuple[float, float]]]:
+    t = dt.datetime.combine(date, dt.time(17, 0), tzinfo=dt.UTC)
+    step = dt.timedelta(minutes=2)
+    out: list[Exposure] = []
+    for _ in range(plan.n_bias):
+        out.append(Exposure("bias", t, 0.0))
+        t += step
+    for f in inst.filters:
+        for _ in range(plan.n_dome):
+            out.append(Exposure("dome", t, 10.0, f.name))
+            t += step
+    for f in inst.filters:
+        for _ in range(plan.n_twilight):
+            out.append(Exposure("twilight", t, 5.0, f.name, "twilight", 150.0, -30.0, 1.1))
+            t += step
+    fields = {f"KIDS_{150 + i}.0_-{30 + i}.0": (150.0 + i, -30.0 - i)
+              for i in range(plan.science_fields)}
+    if plan.standard:
+        fields["SA98"] = (102.9, -0.3)
+    t = dt.datetime.combine(date, dt.time(20, 0), tzinfo=dt.UTC)
+    for name, (ra, dec) in fields.items():
+        kind = "standard" if name == "SA98" else "science"
+        for f in inst.filters:
+            for _ in range(1 if kind == "standard" else plan.exposures_per_field):
+                airmass = float(rng.uniform(1.05, 1.6))
+                exptime = 30.0 if kind == "standard" else plan.science_exptime
+                out.append(Exposure(kind, t, exptime, f.name, name, ra, dec, airmass))
+                t += dt.timedelta(seconds=exptime + 60)
+    return out, fields
+
+
+def simulate_night(out: Path, inst: InstrumentSpec, seed: int = 1, date: dt.date | None = None,
+                   plan: NightPlan | None = None,
+                   progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Write the night's raw files and ``truth.json`` under ``out``; returns the truth."""
+    plan = plan or NightPlan()
+    date = date or dt.date(2003, 2, 14)
+    rng = np.random.default_rng(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    chips = _make_chips(inst, rng)
+    exposures, fields = _schedule(inst, plan, date, rng)
+    field_radius = 0.75 * np.hypot(inst.chips_x * inst.nx, inst.chips_y * inst.ny) \
+        * inst.pixel_scale / 3600
+    skies = {name: _Sky(rng, ra, dec, field_radius, plan.stars_per_chip * inst.n_chips)
+             for name, (ra, dec) in fields.items()}
+    fwhm_pix = plan.seeing / inst.pixel_scale
+    files = []
+    for exp in exposures:
+        hdus: list[fits.PrimaryHDU | fits.ImageHDU] = [fits.PrimaryHDU(header=_primary(inst, exp))]
+        for i, chip in enumerate(chips):
+            electrons = _electrons(inst, chip, exp, skies, i, fwhm_pix, rng)
+            hdu = fits.ImageHDU(_render(inst, chip, electrons, rng))
+            _chip_header(inst, hdu.header, i, chip, exp)
+            hdus.append(hdu)
+        name = exp.filename(inst)
+        fits.HDUList(hdus).writeto(out / name, overwrite=True)
+        files.append({"file": name, "type": exp.kind, "filter": exp.filter,
+                      "exptime": exp.exptime, "airmass": exp.airmass, "field": exp.field,
+                      "date_obs": exp.time.isoformat()})
+        if progress:
+            progress(name)
+    truth = {
+        "seed": seed, "date": date.isoformat(), "instrument": inst.name, "style": inst.style,
+        "pixel_scale": inst.pixel_scale, "seeing_fwhm_arcsec": plan.seeing,
+        "saturation": SATURATION,
+        "chips": {c.name: c.to_json() for c in chips},
+        "filters": {f.name: {"zeropoint": f.zeropoint, "extinction": f.extinction,
+                             "sky_mag": f.sky_mag} for f in inst.filters},
+        "fields": {n: {"ra": fields[n][0], "dec": fields[n][1], "stars": s.to_json()}
+                   for n, s in skies.items()},
+        "exposures": files,
+    }
+    (out / "truth.json").write_text(json.dumps(truth, indent=1))
+    fits.HDUList([fits.PrimaryHDU()] + [fits.ImageHDU(c.flat, name=c.name) for c in chips]) \
+        .writeto(out / "truth_flats.fits", overwrite=True)
+    return truth
+
+
+def _electrons(inst: InstrumentSpec, chip: ChipTruth, exp: Exposure, skies: dict[str, _Sky],
+               index: int, fwhm_pix: float, rng: np.random.Generator) -> np.ndarray:
+    shape = (inst.ny, inst.nx)
+    if exp.kind == "bias":
+        return np.zeros(shape)
+    if exp.kind == "dome":
+        return chip.flat * 20000.0 * rng.uniform(0.97, 1.03)
+    if exp.kind == "twilight":
+        x = np.linspace(-0.5, 0.5, inst.nx)[None, :]
+        return chip.flat * 15000.0 * (1 + 0.002 * x) * rng.uniform(0.9, 1.1)
+    assert exp.filter is not None and exp.field is not None
+    filt = inst.filter(exp.filter)
+    wcs = _chip_wcs(inst, index, exp.ra, exp.dec)
+    sky_e = 10 ** (-0.4 * (filt.sky_mag - filt.zeropoint)) * inst.pixel_scale**2 * exp.exptime
+    image = sky_e + _stars(inst, skies[exp.field], wcs, filt, exp, fwhm_pix)
+    return chip.flat * image
+
+
+def _chip_header(inst: InstrumentSpec, h: fits.Header, index: int, chip: ChipTruth,
+                 exp: Exposure) -> None:
+    h["EXTNAME"] = chip.name if inst.style == "omegacam" else f"CCD_{index}"
+    if inst.style == "omegacam":
+        h["HIERARCH ESO DET CHIP1 ID"] = chip.name
+        h["HIERARCH ESO DET OUT1 CONAD"] = (chip.gain, "e-/ADU")
+    else:
+        h["CHIPID"] = chip.name
+        h["GAIN"] = (chip.gain, "e-/ADU")
+    if exp.kind in ("science", "standard"):
+        h.update(_chip_wcs(inst, index, exp.ra, exp.dec).to_header())
