@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PKGS   := -e libs/awecore -e services/catalog -e services/storage
 
-.PHONY: install up down status demo test unit lint typecheck bench bench-catalog clean
+.PHONY: install up down status demo test unit lint typecheck bench bench-catalog bench-storage clean
 
 install: $(STAMP)
 
@@ -40,10 +40,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy libs/awecore/src services/catalog/src services/storage/src
 
-bench: bench-catalog
+bench: bench-catalog bench-storage
 
 bench-catalog: $(STAMP)
 	$(BIN)/python bench/catalog.py
+
+bench-storage: $(STAMP)
+	$(BIN)/python bench/storage.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
