@@ -136,7 +136,7 @@ def main() -> None:
         with CatalogClient(catalog_url, TOKEN) as cat:
             storage = StorageClient(local_url, TOKEN)
             t = time.perf_counter()
-            report = Ingester(cat, storage.put).ingest(files)  # type: ignore[arg-type]
+            report = Ingester(cat, storage.put).ingest(files)
             took = time.perf_counter() - t
         assert not report.failed, report.failed
         print(f"ingest ({len(files)} files of {PRESETS['small'].n_chips} chips, {size:.0f} MB)"

@@ -65,7 +65,7 @@ def test_ingest_a_night_then_again(catalog_process: str, storage_process: str,
     storage = StorageClient(storage_process, ADMIN_TOKEN)
     files = expand([tmp_path / "night"])
     assert len(files) == 4 + 4 + 4 + 4 + 2 + 1  # the exposures and the broken file
-    report = Ingester(catalog, storage.put).ingest(files)  # type: ignore[arg-type]
+    report = Ingester(catalog, storage.put).ingest(files)
     chips = 2
     assert report.frames == {"RawBiasFrame": 4 * chips, "RawDomeFlatFrame": 4 * chips,
                              "RawTwilightFlatFrame": 4 * chips, "RawScienceFrame": 4 * chips,
@@ -81,7 +81,7 @@ def test_ingest_a_night_then_again(catalog_process: str, storage_process: str,
     stored = storage.get(frames[0].record.filename)  # type: ignore[union-attr]
     assert len(stored) == frames[0].record.file_size  # type: ignore[union-attr]
     # again: nothing new
-    again = Ingester(catalog, storage.put).ingest(files)  # type: ignore[arg-type]
+    again = Ingester(catalog, storage.put).ingest(files)
     assert again.frames == {} and again.skipped == 36
     assert count(catalog, "RawFrame", "2004-03-01") == 36
 

@@ -50,7 +50,8 @@ def simulate_night(
 
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="raw FITS files or folders of them")],
-    privileges: Annotated[int, typer.Option(help="who may see the frames (3: everyone)")] = 3,
+    privileges: Annotated[int, typer.Option(min=1, max=5,
+                                            help="who may see the frames (3: everyone)")] = 3,
 ) -> None:
     """Validate, classify, split per chip, store and register raw files (re-ingest is a no-op)."""
     from ..client import StorageClient, current, settings_from_env
@@ -64,7 +65,7 @@ def ingest(
     storage = StorageClient(env["AWE_STORAGE_URL"], env.get("AWE_TOKEN"))
     files = expand(paths)
     total = sum(p.stat().st_size for p in files if p.exists())
-    ingester = Ingester(catalog, storage.put, privileges)  # type: ignore[arg-type]
+    ingester = Ingester(catalog, storage.put, privileges)  # type: ignore[arg-type]  # 1..5 above
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
                   console=console) as bar:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -18,6 +18,8 @@ from ..model import CurationUpdate, DBObject, ObjectIn, ObjectOut
 from ..query import QueryPage, QuerySpec
 
 __all__ = ["CatalogClient"]
+
+T = TypeVar("T", bound=DBObject)
 
 PAGE_SIZE = 500
 GET_MANY = 1000
@@ -71,7 +73,7 @@ class CatalogClient:
             o._page = objs  # siblings resolve references together, in one request
         return objs
 
-    def save(self, obj: DBObject) -> DBObject:
+    def save(self, obj: T) -> T:
         """Register a new object; the instance becomes the stored one."""
         record = ObjectOut.model_validate(
             self.request("POST", "/objects", json=obj.to_record().model_dump(mode="json")))

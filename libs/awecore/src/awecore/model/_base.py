@@ -9,7 +9,7 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from ..query import Query
 
 __all__ = ["DBObject", "Registry", "registry"]
+
+_T = TypeVar("_T", bound="DBObject")
 
 #: Fields that belong to the record, not to the class-specific ``attributes``.
 _RECORD_FIELDS = frozenset(ObjectOut.model_fields) - {"attributes", "refs"}
@@ -205,7 +207,7 @@ class DBObject:
 
     # -- queries ---------------------------------------------------------------------
     @classmethod
-    def select(cls) -> Query:
+    def select(cls: builtins.type[_T]) -> Query[_T]:
         """Every visible object of this class and its subclasses."""
         from ..query import Query
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from ..errors import InvalidQuery
 from ._ast import And, Between, Compare, Expr, In, Like, Not, Or, OrderBy, QuerySpec, Value
@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from ..model import DBObject, Field
 
 __all__ = ["Path", "Query", "resolve_path"]
+
+T = TypeVar("T", bound="DBObject")
 
 
 def resolve_path(root: type[DBObject], segments: Sequence[str]) -> list[Field]:
@@ -89,35 +91,35 @@ class Path:
     def __repr__(self) -> str:
         return ".".join((self.root.__name__, *self.segments))
 
-    def _cmp(self, op: str, other: Any) -> Query:
+    def _cmp(self, op: str, other: Any) -> Query[Any]:
         return Query(self.root, Compare(op=op, path=self.segments, value=_value(other)))
 
-    def __eq__(self, other: object) -> Query:  # type: ignore[override]
+    def __eq__(self, other: object) -> Query[Any]:  # type: ignore[override]
         return self._cmp("eq", other)
 
-    def __ne__(self, other: object) -> Query:  # type: ignore[override]
+    def __ne__(self, other: object) -> Query[Any]:  # type: ignore[override]
         return self._cmp("ne", other)
 
-    def __lt__(self, other: Any) -> Query:
+    def __lt__(self, other: Any) -> Query[Any]:
         return self._cmp("lt", other)
 
-    def __le__(self, other: Any) -> Query:
+    def __le__(self, other: Any) -> Query[Any]:
         return self._cmp("le", other)
 
-    def __gt__(self, other: Any) -> Query:
+    def __gt__(self, other: Any) -> Query[Any]:
         return self._cmp("gt", other)
 
-    def __ge__(self, other: Any) -> Query:
+    def __ge__(self, other: Any) -> Query[Any]:
         return self._cmp("ge", other)
 
-    def like(self, pattern: str) -> Query:
+    def like(self, pattern: str) -> Query[Any]:
         """Shell-style match: ``Frame.filename.like('KIDS_*')``."""
         return Query(self.root, Like(path=self.segments, pattern=pattern))
 
-    def in_(self, values: Sequence[Any]) -> Query:
+    def in_(self, values: Sequence[Any]) -> Query[Any]:
         return Query(self.root, In(path=self.segments, values=tuple(_value(v) for v in values)))
 
-    def between(self, low: Any, high: Any) -> Query:
+    def between(self, low: Any, high: Any) -> Query[Any]:
         """Inclusive range."""
         return Query(self.root, Between(path=self.segments, low=_value(low), high=_value(high)))
 
@@ -129,7 +131,7 @@ def _and(a: Expr | None, b: Expr | None) -> Expr | None:
     return And(items=items)
 
 
-class Query:
+class Query(Generic[T]):
     """A lazy, composable query over one class and its subclasses."""
 
     def __init__(
@@ -150,7 +152,7 @@ class Query:
         self.limit_n = limit
         self._session = session
 
-    def _copy(self, **changes: Any) -> Query:
+    def _copy(self, **changes: Any) -> Query[T]:
         state = {
             "root": self.root, "where": self.where, "order_by": self.order, "scope": self.scope,
             "project": self.project, "limit": self.limit_n, "session": self._session,
@@ -158,7 +160,7 @@ class Query:
         state.update(changes)
         return Query(**state)
 
-    def _root_with(self, other: Query) -> type[DBObject]:
+    def _root_with(self, other: Query[Any]) -> type[DBObject]:
         if issubclass(other.root, self.root):
             return other.root
         if issubclass(self.root, other.root):
@@ -167,32 +169,32 @@ class Query:
             f"cannot combine a query on {self.root.__name__} with one on {other.root.__name__}")
 
     # -- composition -----------------------------------------------------------------
-    def __and__(self, other: Query) -> Query:
+    def __and__(self, other: Query[Any]) -> Query[T]:
         return self._copy(root=self._root_with(other), where=_and(self.where, other.where))
 
-    def __or__(self, other: Query) -> Query:
+    def __or__(self, other: Query[Any]) -> Query[T]:
         if self.where is None or other.where is None:
             return self._copy(root=self._root_with(other), where=None)
         return self._copy(root=self._root_with(other), where=Or(items=(self.where, other.where)))
 
-    def __invert__(self) -> Query:
+    def __invert__(self) -> Query[T]:
         if self.where is None:
             raise InvalidQuery("cannot negate a query without a condition")
         return self._copy(where=Not(item=self.where))
 
-    def order_by(self, path: str | Path, descending: bool = False) -> Query:
+    def order_by(self, path: str | Path, descending: bool = False) -> Query[T]:
         segments = path.segments if isinstance(path, Path) else tuple(path.split("."))
         resolve_path(self.root, segments)
         return self._copy(order_by=(*self.order, OrderBy(path=segments, descending=descending)))
 
-    def limit(self, n: int) -> Query:
+    def limit(self, n: int) -> Query[T]:
         return self._copy(limit=n)
 
-    def user_only(self) -> Query:
+    def user_only(self) -> Query[T]:
         """Only objects I made (my MyDB)."""
         return self._copy(scope="user")
 
-    def project_only(self, project: str | None = None) -> Query:
+    def project_only(self, project: str | None = None) -> Query[T]:
         """Only objects of one project (default: the session's current project)."""
         return self._copy(scope="project", project=project)
 
@@ -210,8 +212,8 @@ class Query:
 
         return current()
 
-    def __iter__(self) -> Iterator[DBObject]:
-        items: Iterator[DBObject] = self._client().iter_query(self.spec(), limit=self.limit_n)
+    def __iter__(self) -> Iterator[T]:
+        items: Iterator[T] = self._client().iter_query(self.spec(), limit=self.limit_n)
         return items
 
     def __len__(self) -> int:
@@ -219,34 +221,34 @@ class Query:
         return n if self.limit_n is None else min(n, self.limit_n)
 
     @overload
-    def __getitem__(self, index: int) -> DBObject: ...
+    def __getitem__(self, index: int) -> T: ...
     @overload
-    def __getitem__(self, index: slice) -> list[DBObject]: ...
+    def __getitem__(self, index: slice) -> list[T]: ...
 
-    def __getitem__(self, index: int | slice) -> DBObject | list[DBObject]:
+    def __getitem__(self, index: int | slice) -> T | list[T]:
         client = self._client()
         if isinstance(index, slice):
             start, stop, step = index.indices(len(self)) if (
                 (index.start or 0) < 0 or (index.stop or 0) < 0 or index.stop is None
             ) else (index.start or 0, index.stop, index.step or 1)
-            items: list[DBObject] = client.fetch(self.spec(), start, max(0, stop - start))
+            items: list[T] = client.fetch(self.spec(), start, max(0, stop - start))
             return items[::step]
         if index < 0:
             index += len(self)
         if index < 0:
             raise IndexError("query index out of range")
-        got: list[DBObject] = client.fetch(self.spec(), index, 1)
+        got: list[T] = client.fetch(self.spec(), index, 1)
         if not got:
             raise IndexError("query index out of range")
         return got[0]
 
-    def max(self, attr: str) -> DBObject | None:
+    def max(self, attr: str) -> T | None:
         """The object with the largest value of ``attr`` (e.g. the newest by creation_date)."""
-        got: list[DBObject] = self._client().fetch(self.order_by(attr, True).spec(), 0, 1)
+        got: list[T] = self._client().fetch(self.order_by(attr, True).spec(), 0, 1)
         return got[0] if got else None
 
-    def min(self, attr: str) -> DBObject | None:
-        got: list[DBObject] = self._client().fetch(self.order_by(attr, False).spec(), 0, 1)
+    def min(self, attr: str) -> T | None:
+        got: list[T] = self._client().fetch(self.order_by(attr, False).spec(), 0, 1)
         return got[0] if got else None
 
     def oids(self) -> list[str]:

@@ -76,7 +76,7 @@ def _eval(node: ast.expr) -> Any:
     raise InvalidQuery(f"not part of the query language: {ast.unparse(node)}")
 
 
-def parse_query(text: str) -> Query:
+def parse_query(text: str) -> Query[Any]:
     """``"ReducedScienceFrame.chip.name == 'ccd53'"`` -> Query; a bare class selects all."""
     try:
         tree = ast.parse(text.strip(), mode="eval")
