@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -143,3 +144,20 @@ def test_awe_shell_has_the_model_and_a_session(catalog_process: str) -> None:
     assert r.returncode == 0, r.stderr
     assert f"connected to {catalog_process}" in r.stdout
     assert f"count True {catalog_process}" in r.stdout
+
+
+def test_cli_simulate_night(tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "awecore.cli", "simulate", "night", "--out",
+                        str(tmp_path), "--instrument", "tiny", "--chips", "3x1", "--size",
+                        "64x48", "--seed", "4"], capture_output=True, text=True, timeout=120,
+                       check=False)
+    assert r.returncode == 0, r.stderr
+    first = sorted(tmp_path.glob("AWECAM.*.fits"))[0]
+    from astropy.io import fits
+
+    with fits.open(first) as hdul:
+        assert len(hdul) == 4 and hdul[1].data.shape == (48, 64)
+    r = subprocess.run([sys.executable, "-m", "awecore.cli", "simulate", "night", "--out",
+                        str(tmp_path), "--chips", "three"], capture_output=True, text=True,
+                       timeout=60, check=False)
+    assert r.returncode != 0 and "AxB" in r.stderr

@@ -54,11 +54,12 @@ def users_over_http(catalog_process: str) -> dict[str, str]:
 
 def settings_for(backend: str, root: Path, catalog: str, tokens: dict[str, str], moto: str,
                  **extra: object) -> StorageSettings:
-    return StorageSettings(
-        site="test", backend=backend, root=root, catalog_url=catalog,  # type: ignore[arg-type]
-        service_token=SecretStr(tokens["storage-svc"]), max_upload_bytes=4 * 1024 * 1024,
-        s3=S3Settings(endpoint=moto, bucket=f"awe-{os.urandom(4).hex()}"), log_level="WARNING",
-        **extra)
+    values: dict[str, object] = {
+        "site": "test", "backend": backend, "root": root, "catalog_url": catalog,
+        "service_token": SecretStr(tokens["storage-svc"]), "max_upload_bytes": 4 * 1024 * 1024,
+        "s3": S3Settings(endpoint=moto, bucket=f"awe-{os.urandom(4).hex()}"),
+        "log_level": "WARNING", **extra}
+    return StorageSettings(**values)  # type: ignore[arg-type]
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -233,3 +234,38 @@ async def test_peer_fetch_between_two_sites(catalog_process: str,
         site_a.stop()
         shutil.rmtree(root_a, ignore_errors=True)
         shutil.rmtree(root_b, ignore_errors=True)
+
+
+async def test_file_events_reach_kafka(catalog_process: str, users_over_http: dict[str, str],
+                                       moto_s3: str, broker: object) -> None:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from awecore.files import FileStored
+
+    root = Path(tempfile.mkdtemp(prefix="awe-storage-events-"))
+    bootstrap = broker.bootstrap_servers  # type: ignore[attr-defined]
+    settings = settings_for("local", root, catalog_process, users_over_http, moto_s3,
+                            kafka_bootstrap_servers=bootstrap, site="events")
+    app = create_app(settings)
+    try:
+        async with LifespanManager(app) as manager, httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=manager.app),  # type: ignore[arg-type]
+                base_url="http://s", headers={"Authorization":
+                                              f"Bearer {users_over_http['ann']}"}) as ann:
+            assert (await ann.put("/files/evt/one.fits", content=b"1")).status_code == 201
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                    auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            tp = TopicPartition("awe.events.storage.files", 0)
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            got = await consumer.getmany(tp, timeout_ms=5000)
+            events = [__import__("json").loads(m.value) for m in got.get(tp, [])]
+        finally:
+            await consumer.stop()
+        assert [e["type"] for e in events] == ["awe.storage.file.stored.v1"]
+        stored = FileStored.model_validate(events[0]["data"])
+        assert stored.file.name == "evt/one.fits" and stored.file.size == 1
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

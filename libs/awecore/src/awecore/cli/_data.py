@@ -29,13 +29,23 @@ def simulate_night(
     seed: Annotated[int, typer.Option(help="same seed, same night")] = 1,
     instrument: Annotated[str, typer.Option(help="tiny, small or omegacam")] = "small",
     date: Annotated[str, typer.Option(help="night, YYYY-MM-DD")] = "2003-02-14",
+    chips: Annotated[str | None, typer.Option(help="mosaic layout, e.g. 8x4")] = None,
+    size: Annotated[str | None, typer.Option(help="chip size in pixels, e.g. 2048x4100")] = None,
 ) -> None:
     """Write a night of raw multi-extension FITS, and the truth they were made from."""
+    import dataclasses
+
     from ..sim import PRESETS, NightPlan, simulate_night
 
     if instrument not in PRESETS:
         raise typer.BadParameter(f"choose one of {', '.join(PRESETS)}", param_hint="instrument")
     spec = PRESETS[instrument]
+    if chips:
+        cx, cy = _pair(chips, "chips")
+        spec = dataclasses.replace(spec, chips_x=cx, chips_y=cy)
+    if size:
+        nx, ny = _pair(size, "size")
+        spec = dataclasses.replace(spec, nx=nx, ny=ny)
     plan = NightPlan()
     n = (plan.n_bias + (plan.n_dome + plan.n_twilight) * len(spec.filters)
          + (plan.science_fields * plan.exposures_per_field + 1) * len(spec.filters))
@@ -46,6 +56,17 @@ def simulate_night(
                                progress=lambda _: bar.advance(task))
     console.print(f"{len(truth['exposures'])} exposures of {spec.n_chips} chips in {out} "
                   f"(truth in {out / 'truth.json'})")
+
+
+def _pair(text: str, what: str) -> tuple[int, int]:
+    try:
+        a, b = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise typer.BadParameter(f"write it as AxB, e.g. 4x2; got {text!r}",
+                                 param_hint=what) from None
+    if not (0 < a <= 10000 and 0 < b <= 10000):
+        raise typer.BadParameter("both numbers must be between 1 and 10000", param_hint=what)
+    return a, b
 
 
 def ingest(
