@@ -130,21 +130,24 @@ def service_env(settings: CatalogSettings) -> dict[str, str]:
     }
 
 
+def start_service(name: str, app: str, env: dict[str, str],
+                  logdir: Path) -> tuple[ServiceProcess, str]:
+    """One of our apps under uvicorn on a free port, started and healthy; returns its URL."""
+    port = free_port()
+    proc = ServiceProcess(name, [sys.executable, "-m", "uvicorn", app, "--factory", "--host",
+                                 "127.0.0.1", "--port", str(port)], env,
+                          logdir / f"{name}.log", health_url=f"http://127.0.0.1:{port}/health")
+    proc.start()
+    return proc, f"http://127.0.0.1:{port}"
+
+
 @pytest.fixture(scope="session")
 def catalog_process(catalog_settings: CatalogSettings,
                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The catalog as a real uvicorn process; yields its URL."""
-    port = free_port()
-    logs = tmp_path_factory.mktemp("logs")
-    proc = ServiceProcess(
-        "catalog",
-        [sys.executable, "-m", "uvicorn", "awe_catalog.main:create_app", "--factory",
-         "--host", "127.0.0.1", "--port", str(port)],
-        service_env(catalog_settings), Path(logs) / "catalog.log",
-        health_url=f"http://127.0.0.1:{port}/health",
-    )
-    proc.start()
+    proc, url = start_service("catalog", "awe_catalog.main:create_app",
+                              service_env(catalog_settings), tmp_path_factory.mktemp("logs"))
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield url
     finally:
         proc.stop()

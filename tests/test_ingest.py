@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ADMIN_TOKEN
+from conftest import ADMIN_TOKEN, start_service
 
 import awecore as awe
 from awecore.client import StorageClient
 from awecore.ingest import Ingester, expand
 from awecore.sim import PRESETS, NightPlan, simulate_night
-from awecore.stack import ServiceProcess, free_port
 
 pytestmark = pytest.mark.integration
 PLAN = NightPlan(n_bias=4, n_dome=2, n_twilight=2, science_fields=2, exposures_per_field=1,
@@ -32,17 +30,12 @@ def storage_process(catalog_process: str,
     admin.post("/users", json={"name": "ingest-svc", "is_service": True})
     token = admin.post("/tokens", json={"user": "ingest-svc"}).json()["token"]
     root = Path(tempfile.mkdtemp(prefix="awe-ingest-"))
-    port = free_port()
     env = {**os.environ, "AWE_SITE": "test", "AWE_STORAGE_ROOT": str(root),
            "AWE_STORAGE_CATALOG_URL": catalog_process, "AWE_STORAGE_SERVICE_TOKEN": token}
-    proc = ServiceProcess("storage", [sys.executable, "-m", "uvicorn",
-                                      "awe_storage.main:create_app", "--factory", "--host",
-                                      "127.0.0.1", "--port", str(port)], env,
-                          tmp_path_factory.mktemp("storage") / "storage.log",
-                          health_url=f"http://127.0.0.1:{port}/health")
-    proc.start()
+    proc, url = start_service("storage", "awe_storage.main:create_app", env,
+                              tmp_path_factory.mktemp("storage"))
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield url
     finally:
         proc.stop()
         shutil.rmtree(root, ignore_errors=True)

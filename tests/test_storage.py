@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from conftest import ADMIN_TOKEN
+from conftest import ADMIN_TOKEN, start_service
 from minio import Minio
 from pydantic import SecretStr
 
@@ -200,22 +200,17 @@ async def test_peer_fetch_between_two_sites(catalog_process: str,
                                             tmp_path_factory: pytest.TempPathFactory) -> None:
     root_a = Path(tempfile.mkdtemp(prefix="awe-site-a-"))
     root_b = Path(tempfile.mkdtemp(prefix="awe-site-b-"))
-    port = free_port()
     env = {**os.environ, "AWE_SITE": "site-a", "AWE_STORAGE_ROOT": str(root_a),
            "AWE_STORAGE_CATALOG_URL": catalog_process,
            "AWE_STORAGE_SERVICE_TOKEN": users_over_http["storage-svc"]}
-    site_a = ServiceProcess("storage-a", [sys.executable, "-m", "uvicorn",
-                                          "awe_storage.main:create_app", "--factory", "--host",
-                                          "127.0.0.1", "--port", str(port)], env,
-                            tmp_path_factory.mktemp("site-a") / "storage.log",
-                            health_url=f"http://127.0.0.1:{port}/health")
-    site_a.start()
+    site_a, url_a = start_service("storage-a", "awe_storage.main:create_app", env,
+                                  tmp_path_factory.mktemp("site-a"))
     try:
         async with httpx.AsyncClient(
-                base_url=f"http://127.0.0.1:{port}",
+                base_url=url_a,
                 headers={"Authorization": f"Bearer {users_over_http['ann']}"}) as a:
             assert (await a.put("/files/made/at/a.fits", content=DATA)).status_code == 201
-        peer = Peer(site="site-a", url=f"http://127.0.0.1:{port}",
+        peer = Peer(site="site-a", url=url_a,
                     token=SecretStr(users_over_http["storage-svc"]))
         settings = settings_for("local", root_b, catalog_process, users_over_http, moto_s3,
                                 peers=[peer])

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi import FastAPI
 
-from awecore.errors import AweError, InvalidRequest, error_class, problem_body
 from awecore.logs import configure_logging
+from awecore.web import install_error_handlers
 
 from .config import CatalogSettings
 from .factory import Factory, Metrics, ProcessContext
@@ -24,12 +20,6 @@ from .storage.migrations import apply_migrations
 __all__ = ["create_app"]
 
 log = structlog.get_logger("awe.catalog")
-PROBLEM = "application/problem+json"
-
-
-def _problem(exc: AweError, request: Request) -> JSONResponse:
-    return JSONResponse(problem_body(exc, request.url.path), status_code=exc.status_code,
-                        media_type=PROBLEM)
 
 
 def create_app(settings: CatalogSettings | None = None) -> FastAPI:
@@ -62,31 +52,7 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
     )
     app.include_router(router)
 
-    @app.exception_handler(AweError)
-    async def awe_error(request: Request, exc: AweError) -> JSONResponse:
-        return _problem(exc, request)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        cls = error_class("", exc.status_code)
-        return _problem(cls(f"{exc.detail}: {request.method} {request.url.path}"), request)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors: list[dict[str, Any]] = [
-            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
-            for e in exc.errors()
-        ]
-        first = errors[0] if errors else {"field": "body", "message": "invalid"}
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        return _problem(InvalidRequest(f"{first['field']}: {first['message']}{more}", errors),
-                        request)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", path=request.url.path)
-        return _problem(AweError("internal error; the log has the details"), request)
-
+    install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext, metrics=metrics)
     return app

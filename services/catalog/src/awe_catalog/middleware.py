@@ -7,10 +7,10 @@ import uuid
 from typing import Any
 
 import structlog
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from awecore.errors import PayloadTooLarge, problem_body
+from awecore.errors import PayloadTooLarge
+from awecore.web import problem_response
 
 from .factory import Metrics
 
@@ -34,9 +34,7 @@ class BodyLimit:
     async def _refuse(self, size: str, scope: Scope, receive: Receive, send: Send) -> None:
         exc = PayloadTooLarge(f"request body of {size} bytes exceeds the limit of "
                               f"{self.max_bytes} bytes; send smaller batches")
-        response = JSONResponse(problem_body(exc), status_code=exc.status_code,
-                                media_type="application/problem+json")
-        await response(scope, receive, send)
+        await problem_response(exc)(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "DELETE"):

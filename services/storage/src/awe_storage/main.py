@@ -8,13 +8,10 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from awecore.errors import AweError, InvalidRequest, error_class, problem_body
 from awecore.logs import configure_logging
+from awecore.web import install_error_handlers
 
 from .config import StorageSettings
 from .factory import ProcessContext
@@ -30,11 +27,6 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.requests = Counter("awe_storage_requests", "HTTP requests",
                                 ["method", "status"], registry=self.registry)
-
-
-def _problem(exc: AweError, request: Request) -> JSONResponse:
-    return JSONResponse(problem_body(exc, request.url.path), status_code=exc.status_code,
-                        media_type="application/problem+json")
 
 
 def create_app(settings: StorageSettings | None = None) -> FastAPI:
@@ -63,20 +55,5 @@ def create_app(settings: StorageSettings | None = None) -> FastAPI:
         metrics.requests.labels(request.method, str(response.status_code)).inc()
         return response
 
-    @app.exception_handler(AweError)
-    async def awe_error(request: Request, exc: AweError) -> JSONResponse:
-        return _problem(exc, request)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        cls = error_class("", exc.status_code)
-        return _problem(cls(f"{exc.detail}: {request.method} {request.url.path}"), request)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
-                  for e in exc.errors()]
-        return _problem(InvalidRequest(f"{errors[0]['field']}: {errors[0]['message']}", errors),
-                        request)
-
+    install_error_handlers(app)
     return app

@@ -1,0 +1,56 @@
+"""What every AWE service's FastAPI app shares: errors as RFC 9457 problem documents.
+
+Imported by services only (the client does not need FastAPI).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .errors import AweError, InvalidRequest, error_class, problem_body
+
+__all__ = ["PROBLEM", "install_error_handlers", "problem_response"]
+
+PROBLEM = "application/problem+json"
+log = structlog.get_logger("awe.web")
+
+
+def problem_response(exc: AweError, request: Request | None = None) -> JSONResponse:
+    return JSONResponse(problem_body(exc, request.url.path if request else None),
+                        status_code=exc.status_code, media_type=PROBLEM)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error, ours or the framework's, leaves as a problem document with a code."""
+
+    @app.exception_handler(AweError)
+    async def awe_error(request: Request, exc: AweError) -> JSONResponse:
+        return problem_response(exc, request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        cls = error_class("", exc.status_code)
+        return problem_response(cls(f"{exc.detail}: {request.method} {request.url.path}"),
+                                request)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors: list[dict[str, Any]] = [
+            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"field": "body", "message": "invalid"}
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        return problem_response(
+            InvalidRequest(f"{first['field']}: {first['message']}{more}", errors), request)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", path=request.url.path)
+        return problem_response(AweError("internal error; the log has the details"), request)
