@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import asyncpg
-import orjson
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from awecore import pg
 from awecore.clock import HybridClock
 
 from .config import CatalogSettings
@@ -21,29 +21,9 @@ from .services.users import UserService
 __all__ = ["Factory", "Metrics", "ProcessContext", "create_pool"]
 
 
-def _jsonb_encode(value: object) -> bytes:
-    return b"\x01" + orjson.dumps(value)
-
-
-def _jsonb_decode(data: bytes) -> object:
-    return orjson.loads(data[1:])
-
-
-async def _init_connection(conn: asyncpg.Connection) -> None:
-    # binary, so that COPY (the bulk path) can carry JSON values too
-    await conn.set_type_codec("jsonb", encoder=_jsonb_encode, decoder=_jsonb_decode,
-                              schema="pg_catalog", format="binary")
-
-
 async def create_pool(settings: CatalogSettings) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(
-        settings.database_url.get_secret_value(), min_size=settings.pool_min_size,
-        max_size=settings.pool_max_size, init=_init_connection,
-        # asyncpg prepares every statement; a generic plan ignores which chip or filter is
-        # asked for and picks poor joins, so always plan with the actual values
-        server_settings={"plan_cache_mode": "force_custom_plan"})
-    assert pool is not None
-    return pool
+    return await pg.create_pool(settings.database_url.get_secret_value(),
+                                settings.pool_min_size, settings.pool_max_size)
 
 
 class Metrics:

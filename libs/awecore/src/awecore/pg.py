@@ -1,0 +1,70 @@
+"""PostgreSQL plumbing every service with a database shares: pools and migrations.
+
+Imported by services only. Migrations are the ``migrations/*.sql`` files of the service's
+package, applied in name order at start-up, each once, under an advisory lock.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import asyncpg
+import orjson
+import structlog
+
+__all__ = ["apply_migrations", "create_pool"]
+
+log = structlog.get_logger("awe.pg")
+
+
+def _jsonb_encode(value: object) -> bytes:
+    return b"\x01" + orjson.dumps(value)
+
+
+def _jsonb_decode(data: bytes) -> object:
+    return orjson.loads(data[1:])
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # binary, so that COPY (the bulk path) can carry JSON values too
+    await conn.set_type_codec("jsonb", encoder=_jsonb_encode, decoder=_jsonb_decode,
+                              schema="pg_catalog", format="binary")
+
+
+async def create_pool(url: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        url, min_size=min_size, max_size=max_size, init=_init_connection,
+        # asyncpg prepares every statement; a generic plan ignores which chip or filter is
+        # asked for and picks poor joins, so always plan with the actual values
+        server_settings={"plan_cache_mode": "force_custom_plan"})
+    assert pool is not None
+    return pool
+
+
+async def apply_migrations(conn: asyncpg.Connection, package: str, lock: int) -> list[str]:
+    """Apply the package's pending migrations; returns the versions applied now."""
+    files = sorted(
+        (f for f in resources.files(package).joinpath("migrations").iterdir()
+         if f.name.endswith(".sql")),
+        key=lambda f: f.name,
+    )
+    applied: list[str] = []
+    await conn.execute("SELECT pg_advisory_lock($1)", lock)
+    try:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        for f in files:
+            version = f.name.removesuffix(".sql")
+            if version in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(f.read_text())
+                await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
+            applied.append(version)
+            log.info("migration applied", package=package, version=version)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", lock)
+    return applied
