@@ -1,21 +1,26 @@
-"""What every AWE service's FastAPI app shares: errors as RFC 9457 problem documents.
+"""What every AWE service's FastAPI app shares: problem documents (RFC 9457) and tokens.
 
 Imported by services only (the client does not need FastAPI).
 """
 
 from __future__ import annotations
 
+import hashlib
+import time
 from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .errors import AweError, InvalidRequest, error_class, problem_body
+from .client import AsyncCatalogClient
+from .errors import AweError, InvalidRequest, Unauthorized, error_class, problem_body
 
-__all__ = ["PROBLEM", "install_error_handlers", "problem_response"]
+__all__ = ["PROBLEM", "Identity", "TokenAuthenticator", "install_error_handlers",
+           "problem_response"]
 
 PROBLEM = "application/problem+json"
 log = structlog.get_logger("awe.web")
@@ -54,3 +59,38 @@ def install_error_handlers(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", path=request.url.path)
         return problem_response(AweError("internal error; the log has the details"), request)
+
+
+class Identity(BaseModel):
+    """Who calls a service, as the catalog (which holds every token) says."""
+
+    name: str
+    is_admin: bool = False
+    is_service: bool = False
+    projects: list[str] = []
+
+    @property
+    def sees_all(self) -> bool:
+        return self.is_admin or self.is_service
+
+
+class TokenAuthenticator:
+    """Services other than the catalog ask it who a token is; answers are cached briefly."""
+
+    def __init__(self, catalog: AsyncCatalogClient, ttl: float = 60.0) -> None:
+        self.catalog = catalog
+        self.ttl = ttl
+        self._cache: dict[str, tuple[float, Identity]] = {}
+
+    async def identify(self, token: str | None) -> Identity:
+        if not token:
+            raise Unauthorized("send your API token as 'Authorization: Bearer <token>'")
+        key = hashlib.sha256(token.encode()).hexdigest()
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        me = await self.catalog.whoami(token)
+        who = Identity(name=me["name"], is_admin=bool(me["is_admin"]),
+                       is_service=bool(me["is_service"]), projects=list(me.get("projects", [])))
+        self._cache[key] = (time.monotonic() + self.ttl, who)
+        return who

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 from awecore.bus import KafkaSettings
 from awecore.client import AsyncCatalogClient
+from awecore.web import TokenAuthenticator
 
 from .backends import Backend, LocalBackend, S3Backend
 from .config import StorageSettings
-from .services.auth import Authenticator
 from .services.events import FileEvents
 from .services.files import FileService
 
@@ -21,7 +21,7 @@ class ProcessContext:
     settings: StorageSettings
     backend: Backend
     catalog: AsyncCatalogClient
-    auth: Authenticator
+    auth: TokenAuthenticator
     events: FileEvents
 
     @classmethod
@@ -40,7 +40,8 @@ class ProcessContext:
                  if settings.kafka_bootstrap_servers else None)
         events = FileEvents(settings.site, kafka)
         await events.start()
-        return cls(settings, backend, catalog, Authenticator(catalog, settings.auth_cache_seconds),
+        return cls(settings, backend, catalog,
+                   TokenAuthenticator(catalog, settings.auth_cache_seconds),
                    events)
 
     async def aclose(self) -> None:

@@ -3,8 +3,9 @@ from __future__ import annotations
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from awecore.web import Identity as Caller
+
 from ..factory import Factory
-from ..services.auth import Caller
 
 _bearer = HTTPBearer(auto_error=False, description="an AWE API token")
 
@@ -17,4 +18,4 @@ async def get_caller(
     credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
     factory: Factory = Depends(get_factory),
 ) -> Caller:
-    return await factory.context.auth.caller(credentials.credentials if credentials else None)
+    return await factory.context.auth.identify(credentials.credentials if credentials else None)

@@ -9,9 +9,9 @@ from starlette.requests import ClientDisconnect
 
 from awecore.errors import AweError, InvalidRequest
 from awecore.files import FileInfo, FilePage, Verification
+from awecore.web import Identity as Caller
 
 from ..factory import Factory
-from ..services.auth import Caller
 from ..services.files import PEER_HOP, content_headers
 from ..services.ingest import ingest_upload
 from .deps import get_caller, get_factory

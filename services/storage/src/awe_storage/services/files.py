@@ -25,10 +25,10 @@ from awecore.errors import (
 )
 from awecore.files import RAW_PREFIX, FileInfo, FilePage, Verification, check_name
 from awecore.query import Compare, QuerySpec
+from awecore.web import Identity as Caller
 
 from ..backends import Backend, Stored
 from ..config import Peer
-from .auth import Caller
 from .events import FileEvents
 
 __all__ = ["CorruptFile", "FileService"]

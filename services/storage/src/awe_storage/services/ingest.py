@@ -13,8 +13,8 @@ from awecore.client import CatalogClient
 from awecore.errors import PayloadTooLarge
 from awecore.files import check_name
 from awecore.ingest import Ingester, IngestReport, read_exposure
+from awecore.web import Identity as Caller
 
-from .auth import Caller
 from .files import FileService
 
 __all__ = ["ingest_upload"]

@@ -1,0 +1,1 @@
+"""AWE lineage service: every object as a node, every reference as an edge."""

@@ -1,0 +1,65 @@
+"""Response bodies of the lineage API."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, Field
+
+__all__ = ["Edge", "Graph", "Impact", "Node", "Path", "StaleEdge", "Staleness"]
+
+
+class Node(BaseModel):
+    oid: str
+    type: str
+    site: str
+    creation_date: dt.datetime
+    creator: str
+    is_valid: int
+    software_version: str | None = None
+    filename: str | None = None
+    depth: int = 0
+
+
+class Edge(BaseModel):
+    """``src`` was made from ``dst`` (through its reference ``name``)."""
+
+    src: str
+    name: str
+    dst: str
+
+
+class Graph(BaseModel):
+    root: str
+    direction: str
+    nodes: list[Node]
+    edges: list[Edge]
+
+
+class Impact(BaseModel):
+    root: str
+    total: int
+    by_class: dict[str, list[str]]
+
+
+class Path(BaseModel):
+    src: str
+    dst: str
+    nodes: list[str]
+    names: list[str]
+
+
+class StaleEdge(BaseModel):
+    name: str
+    input: str
+    input_type: str
+    reasons: list[str]
+    upstream: list[StaleEdge] = []
+
+
+class Staleness(BaseModel):
+    oid: str
+    type: str
+    stale: bool
+    reasons: list[str] = Field(description="why the object itself is stale (software version)")
+    edges: list[StaleEdge] = Field(description="each input, and why it makes this stale")

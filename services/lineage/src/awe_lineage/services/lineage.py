@@ -1,0 +1,156 @@
+"""Questions asked of the graph: upstream, downstream, impact, staleness, paths, exports."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import asyncpg
+from prov.model import ProvDocument
+
+from awecore.errors import NotFound
+from awecore.ids import parse_oid
+from awecore.web import Identity as Caller
+
+from ..models import Graph, Impact, Path, StaleEdge, Staleness
+from ..storage.graph import GraphStore
+
+__all__ = ["LineageService", "openlineage_events", "prov_document"]
+
+MAX_DEPTH = 100
+AWE_NS = "urn:awe:object:"
+
+
+def _oid(value: str) -> str:
+    try:
+        return str(parse_oid(value))
+    except ValueError as exc:
+        raise NotFound(str(exc)) from None
+
+
+class LineageService:
+    def __init__(self, pool: asyncpg.Pool, site: str) -> None:
+        self.pool = pool
+        self.site = site
+
+    async def graph(self, oid: str, caller: Caller, down: bool, depth: int = MAX_DEPTH,
+                    at: dt.datetime | None = None) -> Graph:
+        oid = _oid(oid)
+        async with self.pool.acquire() as conn:
+            store = GraphStore(conn)
+            if await store.node(oid, caller) is None:
+                raise NotFound(f"no object {oid} in the lineage graph (or not visible to you)")
+            nodes, edges = await store.walk(oid, caller, down, min(depth, MAX_DEPTH), at)
+        if not nodes:
+            raise NotFound(f"object {oid} did not exist at {at.isoformat() if at else 'now'}")
+        return Graph(root=oid, direction="downstream" if down else "upstream", nodes=nodes,
+                     edges=edges)
+
+    async def impact(self, oid: str, caller: Caller) -> Impact:
+        """Everything made from ``oid``, directly or not: what invalidating it would remake."""
+        graph = await self.graph(oid, caller, down=True)
+        by_class: dict[str, list[str]] = {}
+        for node in graph.nodes[1:]:
+            by_class.setdefault(node.type, []).append(node.oid)
+        return Impact(root=graph.root, total=len(graph.nodes) - 1, by_class=by_class)
+
+    async def path(self, src: str, dst: str, caller: Caller) -> Path:
+        src, dst = _oid(src), _oid(dst)
+        async with self.pool.acquire() as conn:
+            store = GraphStore(conn)
+            chain = await store.path(src, dst, caller)
+            if chain is None:
+                back = await store.path(dst, src, caller)
+                if back is None:
+                    raise NotFound(f"no chain of references between {src} and {dst}")
+                chain = list(reversed(back))
+                names = [n for _, n in back][1:][::-1]
+                return Path(src=src, dst=dst, nodes=[o for o, _ in chain], names=names)
+        return Path(src=src, dst=dst, nodes=[o for o, _ in chain], names=[n for _, n in chain][1:])
+
+    async def staleness(self, oid: str, caller: Caller) -> Staleness:
+        oid = _oid(oid)
+        async with self.pool.acquire() as conn:
+            store = GraphStore(conn)
+            node = await store.node(oid, caller)
+            if node is None:
+                raise NotFound(f"no object {oid} in the lineage graph (or not visible to you)")
+            reasons = []
+            newest = await store.newest_version(node["type"])
+            if node["software_version"] and newest and newest != node["software_version"]:
+                reasons.append(f"made by software {node['software_version']}; "
+                               f"{node['type']} is now made by {newest}")
+            edges = await self._edges(store, node, depth=0)
+        stale = bool(reasons) or any(e.reasons for e in edges)
+        return Staleness(oid=oid, type=node["type"], stale=stale, reasons=reasons, edges=edges)
+
+    async def _edges(self, store: GraphStore, node: asyncpg.Record,
+                     depth: int) -> list[StaleEdge]:
+        when = await store.observation_time(node)
+        out = []
+        for inp in await store.inputs(node["oid_text"]):
+            reasons = []
+            if inp["is_valid"] == 0:
+                reasons.append(f"{inp['type']} {inp['oid_text']} was invalidated")
+            if inp["timestamp_start"] is not None:
+                newer = await store.newer_calibration(inp, when)
+                if newer:
+                    reasons.append(f"a newer valid {inp['type']} covers "
+                                   f"{when.isoformat()}: {newer}")
+            upstream = (await self._edges(store, inp, depth + 1)
+                        if depth < MAX_DEPTH and not inp["type"].startswith("Raw") else [])
+            stale_up = [e for e in upstream if e.reasons]
+            if stale_up:
+                reasons.append(f"{inp['type']} {inp['oid_text']} is itself stale")
+            out.append(StaleEdge(name=inp["name"], input=inp["oid_text"], input_type=inp["type"],
+                                 reasons=reasons, upstream=stale_up))
+        return out
+
+
+def prov_document(graph: Graph) -> ProvDocument:
+    """W3C PROV: objects are entities; making one is an activity that used its inputs."""
+    doc = ProvDocument()
+    doc.add_namespace("awe", AWE_NS)
+    made_from: dict[str, list[tuple[str, str]]] = {}
+    for e in graph.edges:
+        made_from.setdefault(e.src, []).append((e.name, e.dst))
+    for n in graph.nodes:
+        doc.entity(f"awe:{n.oid}", {"prov:type": f"awe:{n.type}", "awe:site": n.site,
+                                    "awe:is_valid": n.is_valid,
+                                    "awe:filename": n.filename or ""})
+        doc.agent(f"awe:user-{n.creator}")
+        doc.wasAttributedTo(f"awe:{n.oid}", f"awe:user-{n.creator}")
+    for n in graph.nodes:
+        if n.oid not in made_from:
+            continue
+        activity = doc.activity(f"awe:make-{n.oid}", endTime=n.creation_date,
+                                other_attributes={"awe:software_version":
+                                                  n.software_version or ""})
+        doc.wasGeneratedBy(f"awe:{n.oid}", activity)
+        for name, dst in made_from[n.oid]:
+            doc.used(activity, f"awe:{dst}", other_attributes={"prov:role": name})
+            doc.wasDerivedFrom(f"awe:{n.oid}", f"awe:{dst}")
+    return doc
+
+
+def openlineage_events(graph: Graph, site: str) -> list[dict[str, Any]]:
+    """One OpenLineage COMPLETE run event per object that was made from others."""
+    by_oid = {n.oid: n for n in graph.nodes}
+    inputs: dict[str, list[str]] = {}
+    for e in graph.edges:
+        inputs.setdefault(e.src, []).append(e.dst)
+    events = []
+    for oid, used in inputs.items():
+        n = by_oid[oid]
+        events.append({
+            "eventType": "COMPLETE",
+            "eventTime": n.creation_date.isoformat(),
+            "producer": "urn:awe:lineage",
+            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+            "run": {"runId": oid},
+            "job": {"namespace": f"awe.{site}", "name": f"make-{n.type}"},
+            "inputs": [{"namespace": f"awe.{by_oid[u].site if u in by_oid else site}",
+                        "name": u, "facets": {}} for u in used],
+            "outputs": [{"namespace": f"awe.{n.site}", "name": oid, "facets": {}}],
+        })
+    return events
