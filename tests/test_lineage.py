@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -245,3 +247,58 @@ async def test_bad_requests(lineage: httpx.AsyncClient, users: object) -> None:
     assert r.status_code == 401
 
 
+
+
+async def test_client_and_cli(admin: httpx.AsyncClient, lineage: httpx.AsyncClient,
+                              catalog_process: str, lineage_settings: LineageSettings,
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """obj.upstream()/downstream()/why_stale() and `awe lineage`, over real HTTP."""
+    import subprocess
+
+    from conftest import start_service
+
+    import awecore as awe
+
+    c = await make_chain(admin)
+    await caught_up(lineage, admin)
+    env = {**service_env_for_lineage(lineage_settings), "AWE_LINEAGE_FOLLOW": "false"}
+    proc, url = start_service("lineage", "awe_lineage.main:create_app", env,
+                              Path(__import__("tempfile").mkdtemp()))
+    try:
+        monkeypatch.setenv("AWE_CATALOG_URL", catalog_process)
+        monkeypatch.setenv("AWE_LINEAGE_URL", url)
+        monkeypatch.setenv("AWE_TOKEN", ADMIN_TOKEN)
+        session = awe.connect()
+        sources = session.get(c.sources)
+        up = sources.upstream()
+        assert c.raw_sci in {n.oid for n in up.nodes}
+        assert {n.oid for n in sources.upstream(depth=1).nodes} == {c.sources, c.reduced}
+        bias = session.get(c.bias)
+        assert c.sources in {n.oid for n in bias.downstream().nodes}
+        assert sources.why_stale().stale is False
+        cli_env = {"AWE_CATALOG_URL": catalog_process, "AWE_LINEAGE_URL": url,
+                   "AWE_TOKEN": ADMIN_TOKEN, "PATH": "/usr/bin:/bin", "COLUMNS": "250"}
+        run = functools.partial(subprocess.run, capture_output=True, text=True, env=cli_env,
+                                timeout=60, check=False)
+        r = await asyncio.to_thread(run, [sys.executable, "-m", "awecore.cli", "lineage",
+                                          c.sources])
+        assert r.returncode == 0, r.stderr
+        assert "SourceList" in r.stdout and "raw_bias_frames: RawBiasFrame" in r.stdout
+        r = await asyncio.to_thread(run, [sys.executable, "-m", "awecore.cli", "lineage",
+                                          c.bias, "--down", "--format", "prov"])
+        doc = ProvDocument.deserialize(content=r.stdout, format="json")
+        assert any(str(rec.identifier) == f"awe:{c.sources}" for rec in doc.get_records()
+                   if rec.is_element())
+        session.close()
+    finally:
+        proc.stop()
+
+
+def service_env_for_lineage(settings: LineageSettings) -> dict[str, str]:
+    import os
+
+    assert settings.service_token is not None
+    return {**os.environ, "AWE_SITE": settings.site,
+            "AWE_LINEAGE_DATABASE_URL": settings.database_url.get_secret_value(),
+            "AWE_LINEAGE_CATALOG_URL": settings.catalog_url,
+            "AWE_LINEAGE_SERVICE_TOKEN": settings.service_token.get_secret_value()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,7 +34,8 @@ def test_up_status_down(state_dir: Path) -> None:
     try:
         env = stack.up()
         parts = {p.name: p for p in stack.status()}
-        assert set(parts) == {"postgres", "broker", "catalog", "catalog-relay", "storage"}
+        assert set(parts) == {"postgres", "broker", "catalog", "catalog-relay", "storage",
+                              "lineage"}
         assert all(p.running for p in parts.values()), parts
         assert read_env_file(state_dir / "awe.env") == env
         assert (state_dir / "awe.env").stat().st_mode & 0o777 == 0o600
@@ -45,6 +47,15 @@ def test_up_status_down(state_dir: Path) -> None:
                         headers={"Authorization": f"Bearer {env['AWE_TOKEN']}"})
         assert put.status_code == 201, put.text
         assert (state_dir / "files" / "stack" / "test.txt").read_bytes() == b"hello"
+        lineage = httpx.get(f"{env['AWE_LINEAGE_URL']}/lineage/{inst.record.oid}/upstream",
+                            headers={"Authorization": f"Bearer {env['AWE_TOKEN']}"})
+        for _ in range(50):  # the lineage service follows the catalog within moments
+            if lineage.status_code == 200:
+                break
+            time.sleep(0.2)
+            lineage = httpx.get(f"{env['AWE_LINEAGE_URL']}/lineage/{inst.record.oid}/upstream",
+                                headers={"Authorization": f"Bearer {env['AWE_TOKEN']}"})
+        assert lineage.status_code == 200, lineage.text
         again = stack.up()  # idempotent: same processes, same token
         assert again == env
         assert {p.name: p.pid for p in stack.status()} == {n: p.pid for n, p in parts.items()}

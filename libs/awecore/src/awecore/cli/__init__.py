@@ -6,7 +6,7 @@ import typer
 from rich.console import Console
 
 from ..errors import AweError
-from . import _admin, _data, _query, _stack
+from . import _admin, _data, _lineage, _query, _stack
 
 __all__ = ["app", "main"]
 
@@ -20,6 +20,7 @@ _stack.register(app)
 _query.register(app)
 _admin.register(app)
 _data.register(app)
+_lineage.register(app)
 
 
 def main() -> None:

@@ -2,17 +2,10 @@
 
 from ._async import AsyncCatalogClient
 from ._http import CatalogClient
+from ._lineage import LineageClient
 from ._session import connect, current, read_env_file, settings_from_env
 from ._storage import StorageClient
 from ._table import to_table
 
-__all__ = [
-           "AsyncCatalogClient",
-           "CatalogClient",
-           "StorageClient",
-           "connect",
-           "current",
-           "read_env_file",
-           "settings_from_env",
-           "to_table",
-]
+__all__ = ["AsyncCatalogClient", "CatalogClient", "LineageClient", "StorageClient", "connect",
+           "current", "read_env_file", "settings_from_env", "to_table"]

@@ -8,7 +8,7 @@ import httpx
 
 from ..errors import ServiceUnavailable
 from ..query import QuerySpec
-from ._http import raise_for_problem
+from ._problem import raise_for_problem
 
 __all__ = ["AsyncCatalogClient"]
 

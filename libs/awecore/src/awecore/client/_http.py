@@ -12,10 +12,12 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ..errors import ServiceUnavailable, error_class
+from ..errors import ServiceUnavailable
 from ..events import ChangePage
 from ..model import CurationUpdate, DBObject, ObjectIn, ObjectOut
 from ..query import QueryPage, QuerySpec
+from ._lineage import LineageClient
+from ._problem import raise_for_problem
 
 __all__ = ["CatalogClient"]
 
@@ -23,20 +25,6 @@ T = TypeVar("T", bound=DBObject)
 
 PAGE_SIZE = 500
 GET_MANY = 1000
-
-
-def raise_for_problem(response: httpx.Response) -> None:
-    if response.is_success:
-        return
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    if not isinstance(body, dict):
-        body = {}
-    cls = error_class(str(body.get("error", "")), response.status_code)
-    detail = body.get("detail") or f"HTTP {response.status_code} from {response.url}"
-    raise cls(str(detail), body.get("errors"))
 
 
 class CatalogClient:
@@ -48,9 +36,13 @@ class CatalogClient:
         self.url = url.rstrip("/")
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout,
                                   transport=transport)
+        #: the lineage service, for obj.upstream() and friends (set by awe.connect())
+        self.lineage: LineageClient | None = None
 
     def close(self) -> None:
         self._http.close()
+        if self.lineage is not None:
+            self.lineage.close()
 
     def __enter__(self) -> CatalogClient:
         return self

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..errors import ServiceUnavailable
 from ._http import CatalogClient
+from ._lineage import LineageClient
 
 __all__ = ["connect", "current", "read_env_file", "settings_from_env"]
 
@@ -56,7 +57,10 @@ def connect(url: str | None = None, token: str | None = None) -> CatalogClient:
             "no catalog address: set AWE_CATALOG_URL, or start the local stack with `awe up`")
     if _current is not None:
         _current.close()
-    _current = CatalogClient(url, token or env.get("AWE_TOKEN"))
+    token = token or env.get("AWE_TOKEN")
+    _current = CatalogClient(url, token)
+    if env.get("AWE_LINEAGE_URL"):
+        _current.lineage = LineageClient(env["AWE_LINEAGE_URL"], token)
     return _current
 
 

@@ -18,6 +18,7 @@ from ._fields import Field, Ref, Scalar, Struct, StructType
 from ._record import ObjectIn, ObjectOut
 
 if TYPE_CHECKING:
+    from ..lineage import Graph, Staleness
     from ..query import Query
 
 __all__ = ["DBObject", "Registry", "registry"]
@@ -204,6 +205,28 @@ class DBObject:
 
     def __hash__(self) -> int:
         return hash(self._record.oid) if self._record else id(self)
+
+    # -- lineage ---------------------------------------------------------------------
+    def _lineage(self) -> Any:
+        if self._record is None:
+            raise RuntimeError(f"{self!r} is not stored: it has no lineage yet")
+        lineage = getattr(self._session, "lineage", None)
+        if lineage is None:
+            raise RuntimeError("no lineage service: set AWE_LINEAGE_URL (or `awe up`), "
+                               "then awe.connect()")
+        return lineage
+
+    def upstream(self, depth: int | None = None) -> Graph:
+        """Where this object came from, down to the raw data."""
+        return self._lineage().upstream(self._record.oid, depth)  # type: ignore[no-any-return,union-attr]
+
+    def downstream(self, depth: int | None = None) -> Graph:
+        """What was made from this object."""
+        return self._lineage().downstream(self._record.oid, depth)  # type: ignore[no-any-return,union-attr]
+
+    def why_stale(self) -> Staleness:
+        """Whether this object is out of date, and why, input by input."""
+        return self._lineage().staleness(self._record.oid)  # type: ignore[no-any-return,union-attr]
 
     # -- queries ---------------------------------------------------------------------
     @classmethod

@@ -13,6 +13,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -60,9 +61,10 @@ SERVICES = (
     _Service("catalog", "awe_catalog.main:create_app", http=True),
     _Service("catalog-relay", "awe_catalog.relay", http=False),
     _Service("storage", "awe_storage.main:create_app", http=True),
+    _Service("lineage", "awe_lineage.main:create_app", http=True),
 )
 #: Services that call the catalog as themselves get a service account and token.
-SERVICE_ACCOUNTS = ("storage",)
+SERVICE_ACCOUNTS = ("storage", "lineage")
 
 
 class Stack:
@@ -113,14 +115,16 @@ class Stack:
         self.logs.mkdir(exist_ok=True)
         state = self._load()
         state.setdefault("token", "awe_" + secrets.token_urlsafe(32))
-        if self.settings.postgres_url:
-            db_url = self.settings.postgres_url.rstrip("/") + "/awe_catalog" \
-                if self.settings.postgres_url.count("/") == 2 else self.settings.postgres_url
+        if self.settings.postgres_url:  # an external server: its databases must exist
+            base = urlsplit(self.settings.postgres_url)
+            db_url, lineage_db = (urlunsplit(base._replace(path=f"/{name}"))
+                                  for name in ("awe_catalog", "awe_lineage"))
         else:
             pg = self._postgres(state)
             pg.start()
             state["ports"]["postgres"] = pg.port
             db_url = pg.create_database("awe_catalog")
+            lineage_db = pg.create_database("awe_lineage")
         if self.settings.kafka_bootstrap_servers:
             kafka = self.settings.kafka_bootstrap_servers
         else:
@@ -134,6 +138,7 @@ class Stack:
             "AWE_CATALOG_DATABASE_URL": db_url,
             "AWE_CATALOG_KAFKA_BOOTSTRAP_SERVERS": kafka,
             "AWE_CATALOG_ADMIN_TOKEN": state["token"],
+            "AWE_LINEAGE_DATABASE_URL": lineage_db,
         }
         if services:
             for svc in SERVICES:
@@ -151,6 +156,7 @@ class Stack:
             "AWE_SITE": self.settings.site,
             "AWE_CATALOG_URL": f"http://127.0.0.1:{state['ports'].get('catalog')}",
             "AWE_STORAGE_URL": f"http://127.0.0.1:{state['ports'].get('storage')}",
+            "AWE_LINEAGE_URL": f"http://127.0.0.1:{state['ports'].get('lineage')}",
             "AWE_TOKEN": state["token"],
             "AWE_KAFKA_BOOTSTRAP_SERVERS": kafka,
             "AWE_POSTGRES_URL": db_url,

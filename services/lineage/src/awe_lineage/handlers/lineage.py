@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
+from awecore.lineage import Graph, Impact, Path, Staleness
 from awecore.web import Identity
 
 from ..factory import Factory
-from ..models import Graph, Impact, Path, Staleness
 from ..services.lineage import MAX_DEPTH, openlineage_events, prov_document
 from .deps import get_caller, get_factory
 

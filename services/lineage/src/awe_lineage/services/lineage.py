@@ -10,9 +10,9 @@ from prov.model import ProvDocument
 
 from awecore.errors import NotFound
 from awecore.ids import parse_oid
+from awecore.lineage import Graph, Impact, Path, StaleEdge, Staleness
 from awecore.web import Identity as Caller
 
-from ..models import Graph, Impact, Path, StaleEdge, Staleness
 from ..storage.graph import GraphStore
 
 __all__ = ["LineageService", "openlineage_events", "prov_document"]

@@ -9,9 +9,8 @@ from typing import Any
 import asyncpg
 
 from awecore.events import CatalogEvent, ObjectCreated, ObjectCurated
+from awecore.lineage import Edge, Node
 from awecore.web import Identity as Caller
-
-from ..models import Edge, Node
 
 __all__ = ["GraphStore", "OutOfOrder"]
 

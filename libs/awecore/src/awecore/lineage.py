@@ -1,4 +1,4 @@
-"""Response bodies of the lineage API."""
+"""The lineage API's models, shared by the lineage service and the client."""
 
 from __future__ import annotations
 

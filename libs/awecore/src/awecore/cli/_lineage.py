@@ -1,0 +1,80 @@
+"""``awe lineage OID``: where an object came from, or what was made from it."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.tree import Tree
+
+from ..lineage import Graph
+
+console = Console()
+
+
+class Format(StrEnum):
+    tree = "tree"
+    prov = "prov"
+    openlineage = "openlineage"
+
+
+def render_tree(graph: Graph) -> Tree:
+    """The graph as a tree from its root; a node met again is shown once, then referred to."""
+    nodes = {n.oid: n for n in graph.nodes}
+    children: dict[str, list[tuple[str, str]]] = {}
+    for e in graph.edges:
+        parent, child = (e.dst, e.src) if graph.direction == "downstream" else (e.src, e.dst)
+        children.setdefault(parent, []).append((e.name, child))
+
+    def label(oid: str, via: str = "") -> str:
+        n = nodes[oid]
+        bad = " [red](invalid)[/]" if n.is_valid == 0 else ""
+        file = f" [dim]{n.filename}[/]" if n.filename else ""
+        return f"{via}[bold]{n.type}[/] {oid}{bad}{file}"
+
+    root = Tree(label(graph.root))
+    seen = {graph.root}
+
+    def grow(tree: Tree, oid: str) -> None:
+        for name, child in children.get(oid, []):
+            if child not in nodes:
+                continue
+            if child in seen:
+                tree.add(label(child, f"{name}: ") + " [dim](shown above)[/]")
+                continue
+            seen.add(child)
+            grow(tree.add(label(child, f"{name}: ")), child)
+
+    grow(root, graph.root)
+    return root
+
+
+def lineage(
+    oid: str,
+    down: Annotated[bool, typer.Option("--down", help="what was made from it")] = False,
+    depth: Annotated[int | None, typer.Option(help="steps to follow")] = None,
+    format: Annotated[Format, typer.Option(help="tree, prov (PROV-JSON) or openlineage")] =
+    Format.tree,
+) -> None:
+    """The lineage of an object: upstream to the raw data (default) or downstream."""
+    from ..client import LineageClient, settings_from_env
+    from ..errors import ServiceUnavailable
+
+    env = settings_from_env()
+    if "AWE_LINEAGE_URL" not in env:
+        raise ServiceUnavailable("no lineage address: set AWE_LINEAGE_URL or run `awe up`")
+    client = LineageClient(env["AWE_LINEAGE_URL"], env.get("AWE_TOKEN"))
+    if format is Format.prov:
+        typer.echo(json.dumps(client.prov(oid, down), indent=1))
+    elif format is Format.openlineage:
+        typer.echo(json.dumps(client.openlineage(oid), indent=1))
+    else:
+        graph = client.downstream(oid, depth) if down else client.upstream(oid, depth)
+        console.print(render_tree(graph))
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(lineage)
