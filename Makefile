@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PKGS   := -e libs/awecore -e services/catalog -e services/storage -e services/lineage
 
-.PHONY: install up down status demo test unit lint typecheck bench bench-catalog bench-storage clean
+.PHONY: install up down status demo test unit lint typecheck bench bench-catalog bench-storage bench-lineage clean
 
 install: $(STAMP)
 
@@ -40,13 +40,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy libs/awecore/src services/catalog/src services/storage/src services/lineage/src
 
-bench: bench-catalog bench-storage
+bench: bench-catalog bench-storage bench-lineage
 
 bench-catalog: $(STAMP)
 	$(BIN)/python bench/catalog.py
 
 bench-storage: $(STAMP)
 	$(BIN)/python bench/storage.py
+
+bench-lineage: $(STAMP)
+	$(BIN)/python bench/lineage.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
