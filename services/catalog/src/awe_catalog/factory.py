@@ -16,6 +16,7 @@ from awecore.clock import HybridClock
 
 from .config import CatalogSettings
 from .services.objects import ObjectService
+from .services.replication import ReplicationService
 from .services.users import UserService
 
 __all__ = ["Factory", "Metrics", "ProcessContext", "create_pool"]
@@ -61,6 +62,10 @@ class Factory:
 
     def objects(self) -> ObjectService:
         return ObjectService(self.context.pool, self.context.clock, self.context.settings.site)
+
+    def replication(self) -> ReplicationService:
+        return ReplicationService(self.context.pool, self.context.clock,
+                                  self.context.settings.site)
 
     def users(self) -> UserService:
         return UserService(self.context.pool)

@@ -6,11 +6,13 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from awecore.events import CatalogEvent
 from awecore.model import ObjectIn, ObjectOut
 
 __all__ = [
-    "BatchIn", "BatchOut", "Caller", "CountOut", "GetManyIn", "GetManyOut", "Health",
-    "MemberIn", "ProjectIn", "ProjectOut", "TokenIn", "TokenOut", "UserIn", "UserOut",
+    "BatchIn", "BatchOut", "Caller", "CountOut", "Digest", "GetManyIn", "GetManyOut", "Health",
+    "MemberIn", "ProjectIn", "ProjectOut", "ReplicateIn", "ReplicateOut", "TokenIn",
+    "TokenOut", "UserIn", "UserOut",
 ]
 
 
@@ -45,6 +47,26 @@ class GetManyIn(BaseModel):
 class GetManyOut(BaseModel):
     objects: list[ObjectOut]
     missing: list[str] = Field(description="oids not found or not visible to you")
+
+
+class ReplicateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    events: list[CatalogEvent] = Field(min_length=1, max_length=5000)
+
+
+class ReplicateOut(BaseModel):
+    """Event ids by outcome; 'waiting' ones reference objects this site does not have yet."""
+
+    applied: list[str]
+    skipped: list[str]
+    waiting: list[str]
+
+
+class Digest(BaseModel):
+    site: str
+    objects: int
+    digest: str
+    min_privileges: int
 
 
 class CountOut(BaseModel):

@@ -2,10 +2,10 @@
 
 from fastapi import APIRouter
 
-from . import changes, health, objects, query, users
+from . import changes, health, objects, query, replication, users
 
 __all__ = ["router"]
 
 router = APIRouter()
-for _module in (health, objects, query, changes, users):
+for _module in (health, objects, query, changes, replication, users):
     router.include_router(_module.router)

@@ -31,6 +31,16 @@ _INSERT_COLUMNS = (
 )
 
 
+_CURATION_COLUMNS = frozenset({"is_valid", "timestamp_start", "timestamp_end", "privileges",
+                               "comments"})
+
+
+def _curation_column(name: str) -> str:
+    if name not in _CURATION_COLUMNS:
+        raise ValueError(f"{name} is not a curation field")
+    return name
+
+
 def row_to_object(row: asyncpg.Record) -> ObjectOut:
     return ObjectOut.model_validate(dict(row))
 
@@ -91,6 +101,16 @@ class ObjectStore:
             [uuid.UUID(o) for o in oids], *params,
         ))
 
+    async def digest(self, min_privileges: int) -> tuple[int, str]:
+        """A hash over the shared objects and their curation state, for comparing sites."""
+        row = await self.conn.fetchrow(
+            "SELECT count(*) AS n, md5(coalesce(string_agg(concat_ws('|', oid, type, site, "
+            "  is_valid, privileges, extract(epoch FROM timestamp_start), "
+            "  extract(epoch FROM timestamp_end), comments), ',' ORDER BY oid), '')) AS digest "
+            "FROM objects WHERE privileges >= $1",
+            min_privileges)
+        return int(row["n"]), str(row["digest"])
+
     async def get_many(self, oids: Sequence[str], caller: Caller,
                        for_update: bool = False) -> list[ObjectOut]:
         vis, params = visibility(caller, "o", 2)
@@ -111,13 +131,37 @@ class ObjectStore:
         value = await self.conn.fetchval(q.sql, *q.params)
         return int(value)
 
+    async def init_clocks(self, oid: str, hlc: int, site: str) -> None:
+        """A replicated object's curation is as recent as its curation clock, field by field."""
+        await self.conn.execute(
+            "UPDATE objects SET curation_clock = $2::jsonb WHERE oid = $1", uuid.UUID(oid),
+            {name: [hlc, site] for name in sorted(_CURATION_COLUMNS)})
+
+    async def missing(self, oids: Sequence[str]) -> set[str]:
+        found = await self.conn.fetch("SELECT oid::text FROM objects WHERE oid = ANY($1::uuid[])",
+                                      [uuid.UUID(o) for o in oids])
+        return set(oids) - {r[0] for r in found}
+
+    async def clocks(self, oid: str) -> dict[str, Any]:
+        """The per-field curation clocks of a (locked) object."""
+        value = await self.conn.fetchval(
+            "SELECT curation_clock FROM objects WHERE oid = $1", uuid.UUID(oid))
+        return dict(value or {})
+
     async def curate(self, oid: str, changes: dict[str, Any], hlc: int, site: str) -> ObjectOut:
-        """Apply curation fields and record the 'curated' event (caller holds the row lock)."""
-        sets = [f"{name} = ${i}" for i, name in enumerate(changes, start=4)]
+        """Apply curation fields and record the 'curated' event (caller holds the row lock).
+
+        Each field remembers the clock of the change that set it; the row's curation_hlc is
+        the newest of them."""
+        sets = [f"{_curation_column(name)} = ${i}" for i, name in enumerate(changes, start=5)]
+        stamp = {name: [hlc, site] for name in changes}
         row = await self.conn.fetchrow(
-            f"UPDATE objects o SET {', '.join(sets)}, curation_hlc = $2, curation_site = $3 "
+            f"UPDATE objects o SET {', '.join(sets)}, "
+            f"curation_clock = curation_clock || $4::jsonb, "
+            f"curation_site = CASE WHEN (curation_hlc, curation_site) < ($2, $3) THEN $3 "
+            f"  ELSE curation_site END, curation_hlc = GREATEST(curation_hlc, $2) "
             f"WHERE oid = $1 RETURNING {OBJECT_COLUMNS}",
-            uuid.UUID(oid), hlc, site, *changes.values(),
+            uuid.UUID(oid), hlc, site, stamp, *changes.values(),
         )
         event = ObjectCurated(oid=oid, changes=CurationUpdate(**changes), hlc=hlc, site=site)
         seq = await self.lock_changelog()

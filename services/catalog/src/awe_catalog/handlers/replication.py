@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query
+
+from ..factory import Factory
+from ..models import Caller, Digest, ReplicateIn, ReplicateOut
+from .deps import get_caller, get_factory
+
+router = APIRouter(tags=["federation"])
+
+
+@router.post("/replicate", response_model=ReplicateOut,
+             summary="Apply changes made at another site (service accounts only)")
+async def replicate(body: ReplicateIn, caller: Caller = Depends(get_caller),
+                    factory: Factory = Depends(get_factory)) -> ReplicateOut:
+    return await factory.replication().apply(body.events, caller)
+
+
+@router.get("/digest", response_model=Digest,
+            summary="A hash over the shared objects and their curation state")
+async def digest(min_privileges: int = Query(default=3, ge=1, le=5),
+                 caller: Caller = Depends(get_caller),
+                 factory: Factory = Depends(get_factory)) -> Digest:
+    return await factory.replication().digest(min_privileges)
