@@ -3,14 +3,15 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-PKGS   := -e libs/awecore -e services/catalog -e services/storage -e services/lineage
+PKGS   := -e libs/awecore -e services/catalog -e services/storage -e services/lineage -e services/federation
 
 .PHONY: install up down status demo test unit lint typecheck bench bench-catalog bench-storage bench-lineage clean
 
 install: $(STAMP)
 
 $(STAMP): libs/awecore/pyproject.toml services/catalog/pyproject.toml \
-          services/storage/pyproject.toml services/lineage/pyproject.toml requirements-dev.txt
+          services/storage/pyproject.toml services/lineage/pyproject.toml \
+          services/federation/pyproject.toml requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(PKGS) -r requirements-dev.txt
@@ -38,7 +39,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check libs services tests bench
 
 typecheck: $(STAMP)
-	$(BIN)/mypy libs/awecore/src services/catalog/src services/storage/src services/lineage/src
+	$(BIN)/mypy libs/awecore/src services/catalog/src services/storage/src services/lineage/src \
+		services/federation/src
 
 bench: bench-catalog bench-storage bench-lineage
 

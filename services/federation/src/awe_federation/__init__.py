@@ -1,0 +1,1 @@
+"""AWE federation: each site follows its peers' catalog changes and applies them locally."""

@@ -1,0 +1,10 @@
+"""HTTP routes of the federation service."""
+
+from fastapi import APIRouter
+
+from . import federation
+
+__all__ = ["router"]
+
+router = APIRouter()
+router.include_router(federation.router)

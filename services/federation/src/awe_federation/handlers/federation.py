@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from awecore.web import Identity
+
+from ..factory import Factory
+from ..services.status import SiteStatus
+
+router = APIRouter()
+_bearer = HTTPBearer(auto_error=False, description="an AWE API token")
+
+
+def get_factory(request: Request) -> Factory:
+    return Factory(request.app.state.context)
+
+
+async def get_caller(
+    credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
+    factory: Factory = Depends(get_factory),
+) -> Identity:
+    return await factory.context.auth.identify(credentials.credentials if credentials else None)
+
+
+@router.get("/health", tags=["operations"], summary="Liveness")
+async def health(factory: Factory = Depends(get_factory)) -> dict[str, Any]:
+    s = factory.context.settings
+    return {"status": "ok", "site": s.site, "peers": [p.site for p in s.peers]}
+
+
+@router.get("/federation/status", response_model=SiteStatus, tags=["federation"],
+            summary="Per peer: applied sequence, lag in changes and seconds, errors; digest")
+async def status(caller: Identity = Depends(get_caller),
+                 factory: Factory = Depends(get_factory)) -> SiteStatus:
+    return await factory.status().status()
+
+
+@router.post("/federation/catch-up", tags=["federation"],
+             summary="Read every peer's changelog now (after a partition, say)")
+async def catch_up(caller: Identity = Depends(get_caller),
+                   factory: Factory = Depends(get_factory)) -> dict[str, int]:
+    return {site: await f.catch_up() for site, f in factory.context.followers.items()}

@@ -1,0 +1,208 @@
+"""Following one peer: its broker for speed, its HTTP changelog for completeness.
+
+Only what the peer shares (privileges >= 3) crosses. Events are taken in the peer's sequence
+order; the cursor advances once the local catalog has the batch (applied, already there, or
+parked as waiting for objects it references). Waiting changes are retried after every batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka.errors import KafkaError
+
+from awecore.bus import KafkaSettings, make_consumer
+from awecore.client import AsyncCatalogClient
+from awecore.errors import AweError, NotFound
+from awecore.events import (
+    OBJECT_CREATED,
+    CatalogEvent,
+    ChangePage,
+    ObjectCreated,
+    ObjectCurated,
+    catalog_changes_topic,
+)
+from awecore.model import ObjectOut
+
+from ..config import PeerSite
+from ..storage.cursors import CursorStore
+
+__all__ = ["PeerFollower"]
+
+log = structlog.get_logger("awe.federation")
+SHARED = 3
+
+
+class PeerFollower:
+    def __init__(self, peer: PeerSite, local_site: str, pool: asyncpg.Pool,
+                 local: AsyncCatalogClient, batch: int, catch_up_seconds: float,
+                 session_timeout_ms: int) -> None:
+        self.peer = peer
+        self.local_site = local_site
+        self.pool = pool
+        self.local = local
+        self.remote = AsyncCatalogClient(peer.catalog_url, peer.token.get_secret_value())
+        self.batch = batch
+        self.catch_up_seconds = catch_up_seconds
+        self.kafka = (KafkaSettings(bootstrap_servers=peer.kafka_bootstrap_servers,
+                                    client_id=f"awe-federation-{local_site}",
+                                    session_timeout_ms=session_timeout_ms)
+                      if peer.kafka_bootstrap_servers else None)
+        self._lock = asyncio.Lock()
+        self.applied = 0
+
+    async def aclose(self) -> None:
+        await self.remote.aclose()
+
+    # -- one batch ---------------------------------------------------------------------
+    async def _shared(self, events: list[CatalogEvent]) -> list[CatalogEvent]:
+        """The events to send: shared objects only; a curation that made an object shared
+        brings the object along first."""
+        curated = [e.subject for e in events if isinstance(e.data, ObjectCurated)
+                   and e.data.site != self.local_site]
+        here: set[str] = set()
+        if curated:
+            got = await self.local.request("POST", "/objects/get",
+                                           json={"oids": list(dict.fromkeys(curated))[:1000]})
+            here = {o["oid"] for o in got["objects"]}
+        out: list[CatalogEvent] = []
+        for e in events:
+            if isinstance(e.data, ObjectCreated):
+                if e.data.object.privileges >= SHARED and e.data.object.site != self.local_site:
+                    out.append(e)
+                continue
+            if e.data.site == self.local_site:
+                continue
+            if e.subject not in here:
+                try:
+                    now = ObjectOut.model_validate(
+                        await self.remote.request("GET", f"/objects/{e.subject}"))
+                except NotFound:
+                    continue
+                if now.privileges < SHARED:
+                    continue
+                here.add(e.subject)
+                out.append(CatalogEvent(
+                    id=f"snapshot-{e.id}", source=e.source, type=OBJECT_CREATED, time=e.time,
+                    subject=e.subject, sequence=e.sequence, data=ObjectCreated(object=now)))
+            out.append(e)
+        return out
+
+    async def _send(self, events: list[CatalogEvent]) -> dict[str, Any]:
+        result: dict[str, Any] = {"applied": [], "skipped": [], "waiting": []}
+        for i in range(0, len(events), 1000):
+            got = await self.local.request("POST", "/replicate", json={
+                "events": [e.model_dump(mode="json") for e in events[i:i + 1000]]})
+            for k in result:
+                result[k].extend(got[k])
+        return result
+
+    async def process(self, events: list[CatalogEvent]) -> None:
+        """Apply a contiguous run of the peer's events that starts after the cursor."""
+        if not events:
+            return
+        outgoing = await self._shared(events)
+        result = await self._send(outgoing) if outgoing else {"applied": [], "waiting": []}
+        waiting = set(result["waiting"])
+        async with self.pool.acquire() as conn, conn.transaction():
+            store = CursorStore(conn)
+            if waiting:
+                await store.wait(self.peer.site, [e for e in outgoing if e.id in waiting])
+            await store.advance(self.peer.site, events[-1].sequence, events[-1].time)
+        self.applied += len(result["applied"])
+        if result["applied"]:
+            await self.retry_waiting()
+
+    async def retry_waiting(self) -> None:
+        async with self.pool.acquire() as conn:
+            waiting = await CursorStore(conn).waiting(self.peer.site)
+        if not waiting:
+            return
+        result = await self._send(waiting)
+        async with self.pool.acquire() as conn:
+            await CursorStore(conn).done(self.peer.site, result["applied"] + result["skipped"])
+        self.applied += len(result["applied"])
+
+    async def cursor(self) -> int:
+        async with self.pool.acquire() as conn:
+            return int((await CursorStore(conn).get(self.peer.site))["last_seq"])
+
+    async def catch_up(self) -> int:
+        """Read the peer's changelog over HTTP from the cursor to its end."""
+        async with self._lock:
+            n = 0
+            while True:
+                after = await self.cursor()
+                page = ChangePage.model_validate(await self.remote.request(
+                    "GET", "/changes", params={"after": after, "limit": self.batch}))
+                await self.process(page.events)
+                n += len(page.events)
+                if page.next_after is None:
+                    return n
+
+    async def take(self, events: list[CatalogEvent]) -> None:
+        """Events from the broker: applied directly when they follow the cursor."""
+        async with self._lock:
+            after = await self.cursor()
+            fresh = sorted((e for e in events if e.sequence > after), key=lambda e: e.sequence)
+            run = [e for i, e in enumerate(fresh) if e.sequence == after + 1 + i]
+            await self.process(run)
+            behind = len(run) < len(fresh)
+        if behind:
+            await self.catch_up()
+
+    # -- loops -------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        tasks = [asyncio.create_task(self._http_loop(stop))]
+        if self.kafka is not None:
+            tasks.append(asyncio.create_task(self._kafka_loop(stop)))
+        try:
+            await stop.wait()
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
+
+    async def _note_error(self, exc: Exception) -> None:
+        log.warning("peer trouble; will retry", peer=self.peer.site, error=repr(exc))
+        with contextlib.suppress(Exception):
+            async with self.pool.acquire() as conn:
+                await CursorStore(conn).error(self.peer.site, repr(exc))
+
+    async def _http_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.catch_up()
+                await self.retry_waiting()
+            except (AweError, OSError, asyncpg.PostgresError) as exc:
+                await self._note_error(exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.catch_up_seconds)
+
+    async def _kafka_loop(self, stop: asyncio.Event) -> None:
+        assert self.kafka is not None
+        topic = catalog_changes_topic(self.peer.site)
+        while not stop.is_set():
+            consumer = make_consumer(self.kafka, topic,
+                                     group_id=f"awe-federation-{self.local_site}")
+            try:
+                await consumer.start()
+                while not stop.is_set():
+                    batch = await consumer.getmany(timeout_ms=500, max_records=1000)
+                    events = [CatalogEvent.from_bytes(r.value) for rs in batch.values()
+                              for r in rs]
+                    if events:
+                        await self.take(events)
+                        await consumer.commit()
+            except (KafkaError, OSError, AweError) as exc:
+                await self._note_error(exc)
+                await asyncio.sleep(2)
+            finally:
+                with contextlib.suppress(KafkaError, OSError):
+                    await consumer.stop()
