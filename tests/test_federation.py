@@ -57,10 +57,12 @@ class Site:
         self.procs += [proc, relay]
         self.federation_db = self.pg.create_database("awe_federation")
 
-    def settings(self, sites: dict[str, Site], **extra: Any) -> FederationSettings:
+    def settings(self, sites: dict[str, Site], follows: tuple[str, ...] | None = None,
+                 **extra: Any) -> FederationSettings:
         peers = [PeerSite(site=s.name, catalog_url=s.catalog, token=SecretStr(ADMIN_TOKEN),
                           kafka_bootstrap_servers=s.broker.bootstrap_servers)
-                 for s in sites.values() if s is not self]
+                 for s in sites.values()
+                 if s is not self and (follows is None or s.name in follows)]
         values: dict[str, Any] = {
             "site": self.name, "database_url": SecretStr(self.federation_db),
             "catalog_url": self.catalog, "service_token": SecretStr(ADMIN_TOKEN),
@@ -68,8 +70,9 @@ class Site:
             "log_level": "WARNING", **extra}
         return FederationSettings(**values)
 
-    async def start_federation(self, sites: dict[str, Site]) -> None:
-        self.fed = LifespanManager(create_app(self.settings(sites)))
+    async def start_federation(self, sites: dict[str, Site],
+                               follows: tuple[str, ...] | None = None) -> None:
+        self.fed = LifespanManager(create_app(self.settings(sites, follows)))
         manager = await self.fed.__aenter__()
         self.fed_client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=manager.app),  # type: ignore[arg-type]
@@ -160,6 +163,9 @@ async def test_shared_objects_replicate_private_ones_stay(sites: dict[str, Site]
     status = (await b.fed_client.get("/federation/status")).json()  # type: ignore[union-attr]
     peer_a = next(p for p in status["peers"] if p["site"] == "a")
     assert peer_a["lag_changes"] == 0 and peer_a["last_error"] is None
+    metrics = (await b.fed_client.get("/metrics")).text  # type: ignore[union-attr]
+    assert f'awe_federation_applied_sequence{{peer="a"}} {float(peer_a["applied_sequence"])}' \
+        in metrics
 
 
 async def test_concurrent_curation_converges(sites: dict[str, Site]) -> None:
@@ -276,3 +282,20 @@ async def test_file_made_at_a_is_read_at_b(sites: dict[str, Site],
     finally:
         for p in procs:
             p.stop()
+
+
+async def test_hub_and_spoke(sites: dict[str, Site]) -> None:
+    """a and c follow only the hub b; b follows both: a's objects reach c through b."""
+    for s in sites.values():
+        await s.stop_federation()
+    topology = {"a": ("b",), "b": ("a", "c"), "c": ("b",)}
+    for name, follows in topology.items():
+        await sites[name].start_federation(sites, follows)
+    (from_a,) = await make(sites["a"], [{"type": "Filter", "privileges": 3,
+                                         "attributes": {"name": "spoke-a"}}])
+    (from_c,) = await make(sites["c"], [{"type": "Filter", "privileges": 3,
+                                         "attributes": {"name": "spoke-c"}}])
+    await converged(sites)
+    async with sites["c"].http() as cc, sites["a"].http() as ca:
+        assert (await cc.get(f"/objects/{from_a}")).json()["site"] == "a"
+        assert (await ca.get(f"/objects/{from_c}")).json()["site"] == "c"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +37,7 @@ def test_up_status_down(state_dir: Path) -> None:
         env = stack.up()
         parts = {p.name: p for p in stack.status()}
         assert set(parts) == {"postgres", "broker", "catalog", "catalog-relay", "storage",
-                              "lineage"}
+                              "lineage", "federation"}
         assert all(p.running for p in parts.values()), parts
         assert read_env_file(state_dir / "awe.env") == env
         assert (state_dir / "awe.env").stat().st_mode & 0o777 == 0o600
@@ -56,6 +58,13 @@ def test_up_status_down(state_dir: Path) -> None:
             lineage = httpx.get(f"{env['AWE_LINEAGE_URL']}/lineage/{inst.record.oid}/upstream",
                                 headers={"Authorization": f"Bearer {env['AWE_TOKEN']}"})
         assert lineage.status_code == 200, lineage.text
+        cli = subprocess.run([sys.executable, "-m", "awecore.cli", "federation", "status"],
+                             capture_output=True, text=True, timeout=60, check=False,
+                             env={**os.environ, "AWE_STATE_DIR": str(state_dir),
+                                  "COLUMNS": "200"})
+        assert cli.returncode == 0, cli.stderr
+        assert "site stacktest: following 0 peer(s)" in cli.stdout
+        assert "digest of the" in cli.stdout
         again = stack.up()  # idempotent: same processes, same token
         assert again == env
         assert {p.name: p.pid for p in stack.status()} == {n: p.pid for n, p in parts.items()}

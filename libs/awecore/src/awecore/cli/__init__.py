@@ -6,7 +6,7 @@ import typer
 from rich.console import Console
 
 from ..errors import AweError
-from . import _admin, _data, _lineage, _query, _stack
+from . import _admin, _data, _federation, _lineage, _query, _stack
 
 __all__ = ["app", "main"]
 
@@ -21,6 +21,7 @@ _query.register(app)
 _admin.register(app)
 _data.register(app)
 _lineage.register(app)
+_federation.register(app)
 
 
 def main() -> None:

@@ -62,9 +62,10 @@ SERVICES = (
     _Service("catalog-relay", "awe_catalog.relay", http=False),
     _Service("storage", "awe_storage.main:create_app", http=True),
     _Service("lineage", "awe_lineage.main:create_app", http=True),
+    _Service("federation", "awe_federation.main:create_app", http=True),
 )
 #: Services that call the catalog as themselves get a service account and token.
-SERVICE_ACCOUNTS = ("storage", "lineage")
+SERVICE_ACCOUNTS = ("storage", "lineage", "federation")
 
 
 class Stack:
@@ -117,14 +118,16 @@ class Stack:
         state.setdefault("token", "awe_" + secrets.token_urlsafe(32))
         if self.settings.postgres_url:  # an external server: its databases must exist
             base = urlsplit(self.settings.postgres_url)
-            db_url, lineage_db = (urlunsplit(base._replace(path=f"/{name}"))
-                                  for name in ("awe_catalog", "awe_lineage"))
+            db_url, lineage_db, federation_db = (
+                urlunsplit(base._replace(path=f"/{name}"))
+                for name in ("awe_catalog", "awe_lineage", "awe_federation"))
         else:
             pg = self._postgres(state)
             pg.start()
             state["ports"]["postgres"] = pg.port
             db_url = pg.create_database("awe_catalog")
             lineage_db = pg.create_database("awe_lineage")
+            federation_db = pg.create_database("awe_federation")
         if self.settings.kafka_bootstrap_servers:
             kafka = self.settings.kafka_bootstrap_servers
         else:
@@ -139,6 +142,7 @@ class Stack:
             "AWE_CATALOG_KAFKA_BOOTSTRAP_SERVERS": kafka,
             "AWE_CATALOG_ADMIN_TOKEN": state["token"],
             "AWE_LINEAGE_DATABASE_URL": lineage_db,
+            "AWE_FEDERATION_DATABASE_URL": federation_db,
         }
         if services:
             for svc in SERVICES:
@@ -157,6 +161,7 @@ class Stack:
             "AWE_CATALOG_URL": f"http://127.0.0.1:{state['ports'].get('catalog')}",
             "AWE_STORAGE_URL": f"http://127.0.0.1:{state['ports'].get('storage')}",
             "AWE_LINEAGE_URL": f"http://127.0.0.1:{state['ports'].get('lineage')}",
+            "AWE_FEDERATION_URL": f"http://127.0.0.1:{state['ports'].get('federation')}",
             "AWE_TOKEN": state["token"],
             "AWE_KAFKA_BOOTSTRAP_SERVERS": kafka,
             "AWE_POSTGRES_URL": db_url,

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
 from awecore.web import Identity
 
@@ -36,6 +37,20 @@ async def health(factory: Factory = Depends(get_factory)) -> dict[str, Any]:
 async def status(caller: Identity = Depends(get_caller),
                  factory: Factory = Depends(get_factory)) -> SiteStatus:
     return await factory.status().status()
+
+
+@router.get("/metrics", tags=["operations"], summary="Prometheus metrics",
+            response_class=Response)
+async def metrics(factory: Factory = Depends(get_factory)) -> Response:
+    registry = CollectorRegistry()
+    applied = Gauge("awe_federation_applied_sequence", "peer sequence applied here", ["peer"],
+                    registry=registry)
+    events = Gauge("awe_federation_events_applied", "peer changes applied since start",
+                   ["peer"], registry=registry)
+    for site, follower in factory.context.followers.items():
+        applied.labels(site).set(await follower.cursor())
+        events.labels(site).set(follower.applied)
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.post("/federation/catch-up", tags=["federation"],
