@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PKGS   := -e libs/awecore -e services/catalog -e services/storage -e services/lineage -e services/federation
 
-.PHONY: install up down status demo test unit lint typecheck bench bench-catalog bench-storage bench-lineage clean
+.PHONY: install up down status demo test unit lint typecheck bench bench-catalog bench-storage bench-lineage bench-federation clean
 
 install: $(STAMP)
 
@@ -42,7 +42,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy libs/awecore/src services/catalog/src services/storage/src services/lineage/src \
 		services/federation/src
 
-bench: bench-catalog bench-storage bench-lineage
+bench: bench-catalog bench-storage bench-lineage bench-federation
 
 bench-catalog: $(STAMP)
 	$(BIN)/python bench/catalog.py
@@ -52,6 +52,9 @@ bench-storage: $(STAMP)
 
 bench-lineage: $(STAMP)
 	$(BIN)/python bench/lineage.py
+
+bench-federation: $(STAMP)
+	$(BIN)/python bench/federation.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -17,7 +17,7 @@ import asyncpg
 from awecore.clock import HybridClock
 from awecore.errors import Forbidden
 from awecore.events import CatalogEvent, ObjectCreated, ObjectCurated
-from awecore.model import ObjectIn, validate_object
+from awecore.model import ObjectIn, ObjectOut, validate_object
 
 from ..models import Caller, Digest, ReplicateOut
 from ..storage.objects import ObjectStore
@@ -39,30 +39,59 @@ class ReplicationService:
         out = ReplicateOut(applied=[], skipped=[], waiting=[])
         async with self.pool.acquire() as conn, conn.transaction():
             store = ObjectStore(conn)
-            for event in events:
-                if isinstance(event.data, ObjectCreated):
-                    outcome = await self._created(store, event.data)
+            i = 0
+            while i < len(events):
+                if isinstance(events[i].data, ObjectCreated):
+                    j = i
+                    while j < len(events) and isinstance(events[j].data, ObjectCreated):
+                        j += 1
+                    await self._created(store, events[i:j], out)
+                    i = j
                 else:
-                    outcome = await self._curated(store, event.data)
-                getattr(out, outcome).append(event.id)
+                    outcome = await self._curated(store, events[i].data)  # type: ignore[arg-type]
+                    getattr(out, outcome).append(events[i].id)
+                    i += 1
             if out.applied:
                 await store.notify()
         return out
 
-    async def _created(self, store: ObjectStore, data: ObjectCreated) -> str:
-        o = data.object
-        if o.site == self.site or not await store.missing([o.oid]):
-            return "skipped"  # our own, echoed back; or here already
-        validate_object(ObjectIn.model_validate(
-            o.model_dump(include=set(ObjectIn.model_fields))))
-        targets = [t for v in o.refs.values() for t in (v if isinstance(v, list) else [v])]
-        if targets and await store.missing(targets):
-            return "waiting"
-        await store.insert([o])
-        await store.init_clocks(o.oid, o.curation_hlc, o.curation_site)
-        await store.record_created([o])
-        self.clock.observe(o.curation_hlc)
-        return "applied"
+    async def _created(self, store: ObjectStore, events: list[CatalogEvent],
+                       out: ReplicateOut) -> None:
+        """A run of new objects, in bulk: those whose references are all here (or in the
+        run) are inserted; the others wait."""
+        fresh: dict[str, tuple[str, ObjectOut]] = {}
+        missing = await store.missing([e.subject for e in events])
+        for e in events:
+            assert isinstance(e.data, ObjectCreated)
+            o = e.data.object
+            if o.site == self.site or o.oid not in missing or o.oid in fresh:
+                out.skipped.append(e.id)  # our own, echoed back; or here already
+                continue
+            validate_object(ObjectIn.model_validate(
+                o.model_dump(include=set(ObjectIn.model_fields))))
+            fresh[o.oid] = (e.id, o)
+        targets = {t for _, o in fresh.values() for v in o.refs.values()
+                   for t in (v if isinstance(v, list) else [v])} - set(fresh)
+        absent = await store.missing(list(targets)) if targets else set()
+        ready: dict[str, tuple[str, ObjectOut]] = {}
+        changed = True
+        while changed:  # an object is ready once everything it references is
+            changed = False
+            for oid, (eid, o) in fresh.items():
+                if oid in ready:
+                    continue
+                refs = {t for v in o.refs.values() for t in (v if isinstance(v, list) else [v])}
+                if not refs & absent and all(r in ready or r not in fresh for r in refs):
+                    ready[oid] = (eid, o)
+                    changed = True
+        out.waiting.extend(eid for oid, (eid, _) in fresh.items() if oid not in ready)
+        objects = [o for _, o in ready.values()]
+        if objects:
+            await store.insert(objects)
+            await store.init_clocks(objects)
+            await store.record_created(objects)
+            self.clock.observe(max(o.curation_hlc for o in objects))
+            out.applied.extend(eid for eid, _ in ready.values())
 
     async def _curated(self, store: ObjectStore, data: ObjectCurated) -> str:
         if data.site == self.site:

@@ -131,11 +131,12 @@ class ObjectStore:
         value = await self.conn.fetchval(q.sql, *q.params)
         return int(value)
 
-    async def init_clocks(self, oid: str, hlc: int, site: str) -> None:
+    async def init_clocks(self, objects: Sequence[ObjectOut]) -> None:
         """A replicated object's curation is as recent as its curation clock, field by field."""
-        await self.conn.execute(
-            "UPDATE objects SET curation_clock = $2::jsonb WHERE oid = $1", uuid.UUID(oid),
-            {name: [hlc, site] for name in sorted(_CURATION_COLUMNS)})
+        await self.conn.executemany(
+            "UPDATE objects SET curation_clock = $2::jsonb WHERE oid = $1",
+            [(uuid.UUID(o.oid), {name: [o.curation_hlc, o.curation_site]
+                                 for name in sorted(_CURATION_COLUMNS)}) for o in objects])
 
     async def missing(self, oids: Sequence[str]) -> set[str]:
         found = await self.conn.fetch("SELECT oid::text FROM objects WHERE oid = ANY($1::uuid[])",
