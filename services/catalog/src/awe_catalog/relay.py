@@ -82,6 +82,9 @@ class OutboxRelay:
         self.topic = catalog_changes_topic(settings.site)
         self.cursor = 0
         self._wake = asyncio.Event()
+        # one partition keeps the changelog's order on the topic. Pinned, because a consumer
+        # that subscribed first may have had the broker create the topic with more.
+        self._partition = 0 if settings.changes_partitions == 1 else None
 
     async def _resume_point(self) -> int:
         await ensure_topics(self.kafka, [self.topic], self.settings.changes_partitions)
@@ -111,7 +114,8 @@ class OutboxRelay:
         for row in rows:
             event = event_from_row(row, self.settings.site)
             futures.append(await producer.send(
-                self.topic, event.to_bytes(), key=event.key(), headers=event.headers()))
+                self.topic, event.to_bytes(), key=event.key(), headers=event.headers(),
+                partition=self._partition))
         await asyncio.gather(*futures)
         if self.topic not in await admin.list_topics():
             raise BrokerLostTopic(f"{self.topic} vanished: the broker restarted empty")
