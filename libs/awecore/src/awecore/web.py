@@ -10,17 +10,18 @@ import time
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .client import AsyncCatalogClient
 from .errors import AweError, InvalidRequest, Unauthorized, error_class, problem_body
 
-__all__ = ["PROBLEM", "Identity", "TokenAuthenticator", "install_error_handlers",
-           "problem_response"]
+__all__ = ["PROBLEM", "Identity", "TokenAuthenticator", "get_identity",
+           "install_error_handlers", "problem_response"]
 
 PROBLEM = "application/problem+json"
 log = structlog.get_logger("awe.web")
@@ -94,3 +95,15 @@ class TokenAuthenticator:
                        is_service=bool(me["is_service"]), projects=list(me.get("projects", [])))
         self._cache[key] = (time.monotonic() + self.ttl, who)
         return who
+
+
+_bearer = HTTPBearer(auto_error=False, description="an AWE API token")
+
+
+async def get_identity(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
+) -> Identity:
+    """FastAPI dependency: the caller of a service whose context has a TokenAuthenticator
+    at ``app.state.context.auth``."""
+    auth: TokenAuthenticator = request.app.state.context.auth
+    return await auth.identify(credentials.credentials if credentials else None)

@@ -3,27 +3,21 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
-from awecore.web import Identity
+from awecore.web import Identity, get_identity
 
 from ..factory import Factory
 from ..services.status import SiteStatus
 
 router = APIRouter()
-_bearer = HTTPBearer(auto_error=False, description="an AWE API token")
 
 
 def get_factory(request: Request) -> Factory:
     return Factory(request.app.state.context)
 
 
-async def get_caller(
-    credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
-    factory: Factory = Depends(get_factory),
-) -> Identity:
-    return await factory.context.auth.identify(credentials.credentials if credentials else None)
+get_caller = get_identity
 
 
 @router.get("/health", tags=["operations"], summary="Liveness")

@@ -15,7 +15,7 @@ import asyncpg
 import structlog
 from aiokafka.errors import KafkaError
 
-from awecore.bus import KafkaSettings, make_consumer
+from awecore.bus import KafkaSettings, every, make_consumer, run_until
 from awecore.client import AsyncCatalogClient
 from awecore.errors import AweError, NotFound
 from awecore.events import (
@@ -157,33 +157,21 @@ class PeerFollower:
 
     # -- loops -------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
-        tasks = [asyncio.create_task(self._http_loop(stop))]
+        loops = [every(stop, self.catch_up_seconds, self._catch_up_and_retry,
+                       (AweError, OSError, asyncpg.PostgresError), self._note_error)]
         if self.kafka is not None:
-            tasks.append(asyncio.create_task(self._kafka_loop(stop)))
-        try:
-            await stop.wait()
-        finally:
-            for t in tasks:
-                t.cancel()
-            for t in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await t
+            loops.append(self._kafka_loop(stop))
+        await run_until(stop, *loops)
 
-    async def _note_error(self, exc: Exception) -> None:
+    async def _catch_up_and_retry(self) -> None:
+        await self.catch_up()
+        await self.retry_waiting()
+
+    async def _note_error(self, exc: BaseException) -> None:
         log.warning("peer trouble; will retry", peer=self.peer.site, error=repr(exc))
         with contextlib.suppress(Exception):
             async with self.pool.acquire() as conn:
                 await CursorStore(conn).error(self.peer.site, repr(exc))
-
-    async def _http_loop(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.catch_up()
-                await self.retry_waiting()
-            except (AweError, OSError, asyncpg.PostgresError) as exc:
-                await self._note_error(exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.catch_up_seconds)
 
     async def _kafka_loop(self, stop: asyncio.Event) -> None:
         assert self.kafka is not None

@@ -15,7 +15,7 @@ import asyncpg
 import structlog
 from aiokafka.errors import KafkaError
 
-from awecore.bus import KafkaSettings, make_consumer
+from awecore.bus import KafkaSettings, every, make_consumer, run_until
 from awecore.client import AsyncCatalogClient
 from awecore.errors import AweError
 from awecore.events import CatalogEvent, ChangePage
@@ -78,28 +78,14 @@ class Follower:
             return page.last_sequence - await GraphStore(conn).last_applied()
 
     async def run(self, stop: asyncio.Event) -> None:
-        tasks = [asyncio.create_task(self._http_loop(stop))]
+        loops = [every(stop, self.catch_up_seconds, self.catch_up,
+                       (AweError, OSError, asyncpg.PostgresError), self._note_error)]
         if self.kafka is not None:
-            tasks.append(asyncio.create_task(self._kafka_loop(stop)))
-        try:
-            await stop.wait()
-        finally:
-            for t in tasks:
-                t.cancel()
-            for t in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await t
+            loops.append(self._kafka_loop(stop))
+        await run_until(stop, *loops)
 
-    async def _http_loop(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                caught = await self.catch_up()
-                if caught:
-                    log.info("caught up over HTTP", applied=caught)
-            except (AweError, OSError, asyncpg.PostgresError) as exc:
-                log.warning("catch-up failed; will retry", error=repr(exc))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.catch_up_seconds)
+    async def _note_error(self, exc: BaseException) -> None:
+        log.warning("catch-up failed; will retry", error=repr(exc))
 
     async def _kafka_loop(self, stop: asyncio.Event) -> None:
         assert self.kafka is not None
