@@ -79,13 +79,13 @@ class _Sky:
     """Stars of one field: positions on the sky and magnitudes."""
 
     def __init__(self, rng: np.random.Generator, ra: float, dec: float, radius: float,
-                 n: int) -> None:
+                 n: int, faintest: float = 23.0) -> None:
         r = radius * np.sqrt(rng.uniform(0, 1, n))
         theta = rng.uniform(0, 2 * np.pi, n)
         self.dec = dec + r * np.sin(theta)
         self.ra = ra + r * np.cos(theta) / np.cos(np.radians(dec))
-        # n(m) ~ 10^(0.3 m) between 16 and 23: inverse transform sampling
-        lo, hi = 10 ** (0.3 * 16), 10 ** (0.3 * 23)
+        # n(m) ~ 10^(0.3 m) between 16 and the faintest: inverse transform sampling
+        lo, hi = 10 ** (0.3 * 16), 10 ** (0.3 * faintest)
         self.mag = np.log10(rng.uniform(lo, hi, n)) / 0.3
 
     def to_json(self) -> list[dict[str, float]]:
@@ -229,7 +229,9 @@ def simulate_night(out: Path, inst: InstrumentSpec, seed: int = 1, date: dt.date
     exposures, fields = _schedule(inst, plan, date, rng)
     field_radius = 0.75 * np.hypot(inst.chips_x * inst.nx, inst.chips_y * inst.ny) \
         * inst.pixel_scale / 3600
-    skies = {name: _Sky(rng, ra, dec, field_radius, plan.stars_per_chip * inst.n_chips)
+    # a standard field is chosen for its many bright stars of known magnitude
+    skies = {name: _Sky(rng, ra, dec, field_radius, plan.stars_per_chip * inst.n_chips,
+                        faintest=19.0 if name == "SA98" else 23.0)
              for name, (ra, dec) in fields.items()}
     fwhm_pix = plan.seeing / inst.pixel_scale
     files = []
