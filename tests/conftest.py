@@ -151,3 +151,22 @@ def catalog_process(catalog_settings: CatalogSettings,
         yield url
     finally:
         proc.stop()
+
+
+@pytest.fixture(scope="session")
+def storage_process(catalog_process: str,
+                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    admin = httpx.Client(base_url=catalog_process,
+                         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    admin.post("/users", json={"name": "ingest-svc", "is_service": True})
+    token = admin.post("/tokens", json={"user": "ingest-svc"}).json()["token"]
+    root = Path(tempfile.mkdtemp(prefix="awe-ingest-"))
+    env = {**os.environ, "AWE_SITE": "test", "AWE_STORAGE_ROOT": str(root),
+           "AWE_STORAGE_CATALOG_URL": catalog_process, "AWE_STORAGE_SERVICE_TOKEN": token}
+    proc, url = start_service("storage", "awe_storage.main:create_app", env,
+                              tmp_path_factory.mktemp("storage"))
+    try:
+        yield url
+    finally:
+        proc.stop()
+        shutil.rmtree(root, ignore_errors=True)

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ADMIN_TOKEN, start_service
+from conftest import ADMIN_TOKEN
 
 import awecore as awe
 from awecore.client import StorageClient
@@ -20,25 +16,6 @@ from awecore.sim import PRESETS, NightPlan, simulate_night
 pytestmark = pytest.mark.integration
 PLAN = NightPlan(n_bias=4, n_dome=2, n_twilight=2, science_fields=2, exposures_per_field=1,
                  stars_per_chip=20)
-
-
-@pytest.fixture(scope="module")
-def storage_process(catalog_process: str,
-                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    admin = httpx.Client(base_url=catalog_process,
-                         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
-    admin.post("/users", json={"name": "ingest-svc", "is_service": True})
-    token = admin.post("/tokens", json={"user": "ingest-svc"}).json()["token"]
-    root = Path(tempfile.mkdtemp(prefix="awe-ingest-"))
-    env = {**os.environ, "AWE_SITE": "test", "AWE_STORAGE_ROOT": str(root),
-           "AWE_STORAGE_CATALOG_URL": catalog_process, "AWE_STORAGE_SERVICE_TOKEN": token}
-    proc, url = start_service("storage", "awe_storage.main:create_app", env,
-                              tmp_path_factory.mktemp("storage"))
-    try:
-        yield url
-    finally:
-        proc.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def count(catalog: awe.CatalogClient, cls: str, night: str) -> int:

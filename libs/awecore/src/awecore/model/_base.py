@@ -228,6 +228,25 @@ class DBObject:
         """Whether this object is out of date, and why, input by input."""
         return self._lineage().staleness(self._record.oid)  # type: ignore[no-any-return,union-attr]
 
+    # -- targets ---------------------------------------------------------------------
+    @classmethod
+    def get(cls: builtins.type[_T], date: Any, chip: str, filter: str | None = None,
+            raw: str | None = None, params: dict[str, Any] | None = None) -> _T:
+        """The best up-to-date object of this class for the night and chip, made if needed."""
+        from ..targets import get
+
+        obj = get(cls, date, chip, filter, raw, params)
+        assert isinstance(obj, cls)
+        return obj
+
+    @classmethod
+    def plan(cls, date: Any, chip: str, filter: str | None = None, raw: str | None = None,
+             params: dict[str, Any] | None = None) -> Any:
+        """A dry run of get(): what would be used, what made, and why."""
+        from ..targets import plan
+
+        return plan(cls, date, chip, filter, raw, params)
+
     # -- queries ---------------------------------------------------------------------
     @classmethod
     def select(cls: builtins.type[_T]) -> Query[_T]:

@@ -1,0 +1,64 @@
+"""Target processing, the make metaphor: ask for a product, get the best up-to-date one,
+made on the fly (with everything beneath it that is missing or stale) when needed.
+
+    HotPixelMap.get(date='2003-02-14', chip='ccd50')
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from ..client import CatalogClient, StorageClient, current, settings_from_env
+from ..errors import ServiceUnavailable
+from ..model import DBObject
+from ._make import Maker
+from ._plan import Node, Plan, Planner, night_window
+from ._recipes import RECIPES, Input, Made, Recipe
+
+__all__ = ["RECIPES", "Input", "Made", "Maker", "Node", "Plan", "Planner", "Recipe", "get",
+           "night_window", "plan"]
+
+
+def _night(date: str | dt.date | dt.datetime) -> dt.date:
+    if isinstance(date, dt.datetime):
+        return date.date()
+    if isinstance(date, dt.date):
+        return date
+    return dt.date.fromisoformat(date)
+
+
+def plan(cls: str | type[DBObject], date: str | dt.date, chip: str,
+         filter: str | None = None, raw: str | None = None,
+         params: dict[str, Any] | None = None, catalog: CatalogClient | None = None) -> Plan:
+    """What getting the target would use and make, and why (a dry run)."""
+    name = cls if isinstance(cls, str) else cls.__name__
+    planner = Planner(catalog or current(), {name: params} if params else None)
+    return planner.plan(name, chip, _night(date), filter, raw)
+
+
+def get(cls: str | type[DBObject], date: str | dt.date, chip: str, filter: str | None = None,
+        raw: str | None = None, params: dict[str, Any] | None = None,
+        catalog: CatalogClient | None = None, storage: StorageClient | None = None,
+        progress: bool = True) -> DBObject:
+    """The best up-to-date target, made (recursively) if missing or stale."""
+    catalog = catalog or current()
+    the_plan = plan(cls, date, chip, filter, raw, params, catalog)
+    if the_plan.to_make:
+        if storage is None:
+            env = settings_from_env()
+            if "AWE_STORAGE_URL" not in env:
+                raise ServiceUnavailable("making needs storage: set AWE_STORAGE_URL")
+            storage = StorageClient(env["AWE_STORAGE_URL"], env.get("AWE_TOKEN"))
+        maker = Maker(catalog, storage)
+        if progress:
+            from rich.progress import Progress
+
+            with Progress() as bar:
+                task = bar.add_task("making", total=len(the_plan.to_make))
+                oid = maker.make(the_plan, lambda _n: bar.advance(task))
+        else:
+            oid = maker.make(the_plan)
+    else:
+        oid = the_plan.nodes[the_plan.root].oid or ""
+    return catalog.get(oid)

@@ -1,0 +1,101 @@
+"""Target processing through the real services: plan, make, reuse, remake after invalidation."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import ADMIN_TOKEN
+
+import awecore as awe
+from awecore.client import StorageClient
+from awecore.ingest import Ingester, expand
+from awecore.sim import PRESETS, NightPlan, simulate_night
+
+pytestmark = pytest.mark.integration
+NIGHT = dt.date(2006, 6, 6)
+CAMERA = dataclasses.replace(PRESETS["tiny"], name="AWECAM", chips_x=2, chips_y=1, nx=96,
+                             ny=128)
+
+
+@pytest.fixture(scope="module")
+def night(catalog_process: str, storage_process: str,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[awe.CatalogClient]:
+    folder: Path = tmp_path_factory.mktemp("targets-night")
+    simulate_night(folder, CAMERA, seed=6, date=NIGHT,
+                   plan=NightPlan(n_bias=4, n_dome=3, n_twilight=3, science_fields=1,
+                                  exposures_per_field=1, standard=False))
+    catalog = awe.CatalogClient(catalog_process, ADMIN_TOKEN)
+    storage = StorageClient(storage_process, ADMIN_TOKEN)
+    report = Ingester(catalog, storage.put).ingest(expand([folder]))
+    assert not report.failed
+    yield catalog
+    catalog.close()
+
+
+@pytest.fixture(autouse=True)
+def session(catalog_process: str, storage_process: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWE_CATALOG_URL", catalog_process)
+    monkeypatch.setenv("AWE_STORAGE_URL", storage_process)
+    monkeypatch.setenv("AWE_TOKEN", ADMIN_TOKEN)
+    awe.connect()
+
+
+def raw_science(catalog: awe.CatalogClient, chip: str) -> str:
+    q = (awe.RawScienceFrame.chip.name == chip) & (awe.RawScienceFrame.filter.name == "841") \
+        & (awe.RawScienceFrame.date_obs.between(f"{NIGHT}T12:00:00", f"{NIGHT}T23:59:59"))
+    q._session = catalog
+    (raw,) = list(q)
+    assert raw.record is not None
+    return raw.record.oid
+
+
+def test_get_makes_what_is_missing_then_reuses(night: awe.CatalogClient) -> None:
+    plan = awe.HotPixelMap.plan(NIGHT, "ccd50")
+    assert [n.cls for n in plan.to_make] == ["ReadNoise", "BiasFrame", "HotPixelMap"]
+    assert all(n.reasons == [f"no valid {n.cls} exists"] for n in plan.to_make)
+    hot = awe.HotPixelMap.get(NIGHT, "ccd50")
+    assert hot.record is not None and hot.hot_pixels > 0
+    assert hot.bias.read_noise.read_noise > 0  # type: ignore[union-attr]
+    assert hot.record.software_version and hot.record.process_params == {"nsigma": 10.0}
+    again = awe.HotPixelMap.plan(NIGHT, "ccd50")
+    assert again.to_make == []
+    assert awe.HotPixelMap.get(NIGHT, "ccd50") == hot
+    # user-tuned parameters give a separate product
+    tuned = awe.HotPixelMap.get(NIGHT, "ccd50", params={"nsigma": 20.0})
+    assert tuned != hot and tuned.record.process_params == {"nsigma": 20.0}  # type: ignore[union-attr]
+
+
+def test_reduced_frame_and_invalidation(night: awe.CatalogClient) -> None:
+    raw = raw_science(night, "ccd50")
+    plan = awe.ReducedScienceFrame.plan(NIGHT, "ccd50", "841", raw=raw)
+    assert {n.cls for n in plan.to_make} >= {"DomeFlatFrame", "ColdPixelMap",
+                                              "TwilightFlatFrame", "MasterFlatFrame",
+                                              "ReducedScienceFrame"}
+    reduced = awe.ReducedScienceFrame.get(NIGHT, "ccd50", "841", raw=raw)
+    assert reduced.raw.record.oid == raw  # type: ignore[union-attr]
+    assert reduced.weight_filename and reduced.imstat.stdev > 0
+    other = awe.ReducedScienceFrame.get(NIGHT, "ccd51", "841", raw=raw_science(night, "ccd51"))
+    # invalidate the bias the ccd50 frame used
+    bias = reduced.bias
+    night.curate(bias.record.oid, is_valid=0)  # type: ignore[union-attr]
+    stale = awe.ReducedScienceFrame.plan(NIGHT, "ccd50", "841", raw=raw)
+    bias_node = next(n for n in stale.to_make if n.cls == "BiasFrame")
+    assert "no valid BiasFrame exists" in bias_node.reasons[0]
+    root = stale.nodes[stale.root]
+    assert root.action == "make" and any("must be remade" in r for r in root.reasons)
+    remade = awe.ReducedScienceFrame.get(NIGHT, "ccd50", "841", raw=raw)
+    assert remade != reduced and remade.bias != bias and remade.bias.is_valid == 1  # type: ignore[union-attr]
+    # the other chip's frame did not use it: nothing to do
+    assert awe.ReducedScienceFrame.plan(NIGHT, "ccd51", "841",
+                                        raw=other.raw.record.oid).to_make == []  # type: ignore[union-attr]
+
+
+def test_cannot_make_without_raw_data(night: awe.CatalogClient) -> None:
+    with pytest.raises(awe.NotFound, match="0 RawBiasFrame that night"):
+        awe.HotPixelMap.plan(dt.date(1999, 1, 1), "ccd50")
+    with pytest.raises(awe.InvalidRequest, match="depends on a filter"):
+        awe.MasterFlatFrame.plan(NIGHT, "ccd50")
