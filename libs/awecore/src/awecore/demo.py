@@ -3,9 +3,8 @@
 1. start PostgreSQL, the broker, the catalog (+ outbox relay) and storage;
 2. simulate a night of a small 8-chip camera (biases, flats, science and a standard field);
 3. ingest it: validate, classify, split per chip, store, register Raw*Frames;
-4. preview the calibrations and reduced frames the compute service will make (issue 4),
-   registered in the catalogue with their lineage back to the raw frames but without
-   pixels yet, so the 5-line script has something to work on;
+4. ask for the reduced frame of every science exposure: target processing plans backwards
+   and makes every calibration beneath them (read noise, bias, hot and cold pixels, flats);
 5. run the 5-line script, a best-calibration look-up, and show where to look next.
 """
 
@@ -13,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
@@ -24,24 +22,16 @@ from awecore.ingest import Ingester, expand
 from awecore.model import (
     BiasFrame,
     DBObject,
-    ImStat,
-    MasterFlatFrame,
-    RawBiasFrame,
-    RawDomeFlatFrame,
     RawFrame,
     RawScienceFrame,
     ReducedScienceFrame,
 )
 from awecore.sim import PRESETS, NightPlan, simulate_night
 from awecore.stack import Stack
+from awecore.targets import Maker, Planner
 
 console = Console()
 NIGHT = dt.date(2003, 2, 14)
-
-
-def _stat(mean: float, stdev: float) -> ImStat:
-    return ImStat(mean=mean, median=mean, stdev=float(stdev), min=mean - 5 * stdev,
-                  max=mean + 50 * stdev)
 
 
 def simulate_and_ingest(stack: Stack, env: dict[str, str], catalog: awe.CatalogClient) -> None:
@@ -66,38 +56,24 @@ def simulate_and_ingest(stack: Stack, env: dict[str, str], catalog: awe.CatalogC
                   f"{len(report.failed)} refused")
 
 
-def preview_processing(catalog: awe.CatalogClient, seed: int = 2003) -> int:
-    """Master biases, flats and reduced frames as compute will make them, without pixels."""
-    if len(ReducedScienceFrame.select()) > 0:
+def process(catalog: awe.CatalogClient, storage: StorageClient) -> int:
+    """Ask for the reduced frame of every raw science frame: target processing makes, by
+    backward chaining, every calibration beneath them that is missing (once, shared)."""
+    raws = list(RawScienceFrame.select())
+    plans = [ReducedScienceFrame.plan(NIGHT, r.chip.name, r.filter.name, raw=r.record.oid)
+             for r in raws if r.record is not None]
+    todo = {n.key: n for p in plans for n in p.to_make}
+    if not todo:
         return 0
-    rng = np.random.default_rng(seed)
-    start, end = (dt.datetime.combine(NIGHT, dt.time(), dt.UTC) + dt.timedelta(days=d)
-                  for d in (-1, 2))
-    made = 0
-    for chip in sorted({f.chip.name for f in RawBiasFrame.select()}):
-        raws = list(RawBiasFrame.chip.name == chip)
-        noise = float(np.mean([r.imstat.stdev for r in raws]))
-        bias = catalog.save(BiasFrame(chip=raws[0].chip, raw_bias_frames=raws,
-                                      timestamp_start=start, timestamp_end=end,
-                                      software_version="preview",
-                                      imstat=_stat(raws[0].imstat.median, noise / 10)))
-        made += 1
-        science = list(RawScienceFrame.chip.name == chip)
-        for filt in sorted({s.filter.name for s in science}):
-            domes = list((RawDomeFlatFrame.chip.name == chip)
-                         & (RawDomeFlatFrame.filter.name == filt))
-            flat_rms = float(rng.uniform(0.004, 0.02))
-            flat = catalog.save(MasterFlatFrame(
-                chip=domes[0].chip, filter=domes[0].filter, timestamp_start=start,
-                timestamp_end=end, software_version="preview", imstat=_stat(1.0, flat_rms)))
-            frames = [s for s in science if s.filter.name == filt]
-            catalog.create_batch([ReducedScienceFrame(
-                raw=s, chip=s.chip, filter=s.filter, bias=bias, flat=flat, exptime=s.exptime,
-                software_version="preview",
-                imstat=_stat(s.imstat.mean - bias.imstat.mean,
-                             s.imstat.stdev * (1 + 5 * flat_rms) * 0.8)) for s in frames])
-            made += 1 + len(frames)
-    return made
+    maker = Maker(catalog, storage)
+    with Progress(TextColumn("making {task.description}"), BarColumn(), MofNCompleteColumn(),
+                  console=console) as bar:
+        task = bar.add_task("calibrations and reduced frames", total=len(todo))
+        for plan in plans:
+            fresh = Planner(catalog).plan(ReducedScienceFrame, plan.root[1], NIGHT,
+                                          plan.root[2], plan.root[4])
+            maker.make(fresh, lambda _n: bar.advance(task))
+    return len(todo)
 
 
 def main() -> None:
@@ -119,10 +95,12 @@ def main() -> None:
             counts.add_row(name, str(len(cls.type == name)))
     console.print(counts)
 
-    made = preview_processing(catalog)
-    if made:
-        console.print(f"[dim]preview: {made} calibrations and reduced frames registered with "
-                      "their lineage (no pixels: the compute service will make them)[/]")
+    console.rule("Target processing: the reduced frame of every science exposure")
+    storage = StorageClient(env["AWE_STORAGE_URL"], env["AWE_TOKEN"])
+    made = process(catalog, storage)
+    console.print(f"made {made} products (read noise, biases, hot and cold pixel maps, dome, "
+                  "twilight and master flats, reduced frames with weights)" if made else
+                  "everything was there and up to date: nothing made")
 
     console.rule("The 5-line script")
     console.print("q = (ReducedScienceFrame.chip.name == 'ccd53') & "
@@ -158,6 +136,9 @@ def main() -> None:
         "- a query:       .venv/bin/awe query \"RawFrame.chip.name == 'ccd53'\" --count\n"
         "- more data:     .venv/bin/awe simulate night --out /tmp/n --seed 7 && "
         ".venv/bin/awe ingest /tmp/n\n"
+        f"- lineage:       .venv/bin/awe lineage {oid}\n"
+        "- a target:      python -c \"import awecore as awe; awe.connect(); "
+        "print(awe.HotPixelMap.plan('2003-02-14', 'ccd53').describe())\"\n"
         "- the stack:     .venv/bin/awe status   (logs under .awe/logs)\n"
         "- stop it:       make down")
 
