@@ -161,3 +161,13 @@ def test_cli_simulate_night(tmp_path: Path) -> None:
                         str(tmp_path), "--chips", "three"], capture_output=True, text=True,
                        timeout=60, check=False)
     assert r.returncode != 0 and "AxB" in r.stderr
+
+
+def test_source_cone_from_python(session: awe.CatalogClient) -> None:
+    (sl,) = session.create_batch([awe.SourceList(number_of_sources=3)])
+    session.curate(sl, privileges=3)
+    session.request("POST", f"/sources/{sl}", json={
+        "ra": [33.0, 33.001, 34.0], "dec": [-12.0, -12.001, -12.0], "mag": [18.0, 19.5, 17.0]})
+    table = awe.Source.cone(33.0, -12.0, 0.01)
+    assert len(table) == 2 and list(table["seq"]) == [0, 1]
+    assert len(awe.Source.cone(33.0, -12.0, 0.01, mag_max=19.0)) == 1

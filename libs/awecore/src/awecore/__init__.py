@@ -23,11 +23,12 @@ from .errors import (
 from .model import *  # noqa: F403
 from .model import __all__ as _model_all
 from .query import Query
+from .sources import Source
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AweError", "CatalogClient", "Conflict", "Forbidden", "InvalidObject", "InvalidQuery",
-    "InvalidRequest", "NotFound", "PayloadTooLarge", "Query", "ServiceUnavailable",
+    "InvalidRequest", "NotFound", "PayloadTooLarge", "Query", "ServiceUnavailable", "Source",
     "Unauthorized", "connect", "current", *_model_all,
 ]

@@ -1,0 +1,81 @@
+"""The source table: bulk loading and cone search on HEALPix ranges."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import asyncpg
+import numpy as np
+from astropy import units as u
+from astropy_healpix import HEALPix
+
+from ..models import Caller
+from .sql import visibility
+
+__all__ = ["LEVEL", "SourceStore", "healpix_of", "ranges_for_cone"]
+
+LEVEL = 14
+NSIDE = 2**LEVEL
+_INDEX = HEALPix(nside=NSIDE, order="nested")
+COLUMNS = ("x", "y", "flux", "flux_err", "mag", "mag_err", "snr", "flag")
+
+
+def healpix_of(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
+    return np.asarray(_INDEX.lonlat_to_healpix(ra * u.deg, dec * u.deg), dtype=np.int64)
+
+
+def ranges_for_cone(ra: float, dec: float, radius: float) -> tuple[list[int], list[int]]:
+    """Index ranges at LEVEL that cover a cone, found at a coarser level with few pixels."""
+    level = int(min(LEVEL, max(0, math.floor(math.log2(175.8 / max(radius, 1e-6))))))
+    coarse = HEALPix(nside=2**level, order="nested")
+    pixels = np.sort(coarse.cone_search_lonlat(ra * u.deg, dec * u.deg, radius * u.deg))
+    shift = 4 ** (LEVEL - level)
+    lo: list[int] = []
+    hi: list[int] = []
+    for p in pixels.tolist():  # merge neighbours into ranges
+        if lo and p * shift == hi[-1] + 1:
+            hi[-1] = (p + 1) * shift - 1
+        else:
+            lo.append(p * shift)
+            hi.append((p + 1) * shift - 1)
+    return lo, hi
+
+
+class SourceStore:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def load(self, sourcelist: str, columns: Mapping[str, Sequence[Any]]) -> int:
+        ra = np.asarray(columns["ra"], dtype=np.float64)
+        dec = np.asarray(columns["dec"], dtype=np.float64)
+        pix = healpix_of(ra, dec)
+        oid = uuid.UUID(sourcelist)
+        n = len(ra)
+        extra = [columns.get(c, [0 if c == "flag" else None] * n) for c in COLUMNS]
+        rows = [(oid, i, float(ra[i]), float(dec[i]), int(pix[i]),
+                 *(None if col[i] is None else col[i] for col in extra)) for i in range(n)]
+        await self.conn.copy_records_to_table(
+            "sources", records=rows,
+            columns=("sourcelist", "seq", "ra", "dec", "healpix", *COLUMNS))
+        return n
+
+    async def cone(self, ra: float, dec: float, radius: float, caller: Caller,
+                   limit: int, mag_max: float | None = None) -> list[asyncpg.Record]:
+        lo, hi = ranges_for_cone(ra, dec, radius)
+        vis, params = visibility(caller, "o", 8)
+        return list(await self.conn.fetch(
+            f"SELECT s.sourcelist::text AS sourcelist, s.seq, s.ra, s.dec, s.x, s.y, s.flux, "
+            f"  s.flux_err, s.mag, s.mag_err, s.snr, s.flag, degrees(2 * asin(sqrt("
+            f"  sin(radians(s.dec - $4) / 2) ^ 2 + cos(radians(s.dec)) * cos(radians($4)) *"
+            f"  sin(radians(s.ra - $3) / 2) ^ 2))) AS distance "
+            f"FROM unnest($1::bigint[], $2::bigint[]) AS r(lo, hi) "
+            f"JOIN sources s ON s.healpix BETWEEN r.lo AND r.hi "
+            f"JOIN objects o ON o.oid = s.sourcelist "
+            f"WHERE ($6::real IS NULL OR s.mag <= $6) AND {vis} AND degrees(2 * asin(sqrt("
+            f"  sin(radians(s.dec - $4) / 2) ^ 2 + cos(radians(s.dec)) * cos(radians($4)) *"
+            f"  sin(radians(s.ra - $3) / 2) ^ 2))) <= $5 "
+            f"ORDER BY distance LIMIT $7",
+            lo, hi, ra, dec, radius, mag_max, limit, *params))
