@@ -99,3 +99,24 @@ def test_cannot_make_without_raw_data(night: awe.CatalogClient) -> None:
         awe.HotPixelMap.plan(dt.date(1999, 1, 1), "ccd50")
     with pytest.raises(awe.InvalidRequest, match="depends on a filter"):
         awe.MasterFlatFrame.plan(NIGHT, "ccd50")
+
+
+def test_awe_get_cli(night: awe.CatalogClient, catalog_process: str,
+                     storage_process: str) -> None:
+    import subprocess
+    import sys
+
+    env = {"AWE_CATALOG_URL": catalog_process, "AWE_STORAGE_URL": storage_process,
+           "AWE_TOKEN": ADMIN_TOKEN, "PATH": "/usr/bin:/bin", "COLUMNS": "250"}
+    args = [sys.executable, "-m", "awecore.cli", "get", "ColdPixelMap", "--date",
+            NIGHT.isoformat(), "--chip", "ccd51", "--filter", "842"]
+    r = subprocess.run([*args, "--dry-run"], capture_output=True, text=True, env=env,
+                       timeout=120, check=False)
+    assert r.returncode == 0, r.stderr
+    assert "make DomeFlatFrame ccd51/842" in r.stdout and "to make" in r.stdout
+    r = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120,
+                       check=False)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([*args, "--dry-run"], capture_output=True, text=True, env=env,
+                       timeout=120, check=False)
+    assert "0 to make" in r.stdout

@@ -6,7 +6,7 @@ import typer
 from rich.console import Console
 
 from ..errors import AweError
-from . import _admin, _data, _federation, _lineage, _query, _stack
+from . import _admin, _data, _federation, _lineage, _query, _stack, _targets
 
 __all__ = ["app", "main"]
 
@@ -22,6 +22,7 @@ _admin.register(app)
 _data.register(app)
 _lineage.register(app)
 _federation.register(app)
+_targets.register(app)
 
 
 def main() -> None:
