@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-PKGS   := -e libs/awecore -e services/catalog -e services/storage -e services/lineage -e services/federation
+PKGS   := -e libs/awecore -e services/catalog -e services/storage -e services/lineage -e services/federation \
+	  -e services/compute
 
 .PHONY: install up down status demo test unit lint typecheck bench bench-catalog bench-storage bench-lineage bench-federation clean
 
@@ -11,7 +12,8 @@ install: $(STAMP)
 
 $(STAMP): libs/awecore/pyproject.toml services/catalog/pyproject.toml \
           services/storage/pyproject.toml services/lineage/pyproject.toml \
-          services/federation/pyproject.toml requirements-dev.txt
+          services/federation/pyproject.toml services/compute/pyproject.toml \
+          requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(PKGS) -r requirements-dev.txt
@@ -40,7 +42,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy libs/awecore/src services/catalog/src services/storage/src services/lineage/src \
-		services/federation/src
+		services/federation/src services/compute/src
 
 bench: bench-catalog bench-storage bench-lineage bench-federation
 

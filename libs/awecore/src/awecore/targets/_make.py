@@ -6,6 +6,7 @@ registered with its references, process parameters and software version: the lin
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Callable
 from typing import Any
@@ -74,6 +75,16 @@ class Maker:
         return root.oid
 
     def _make_node(self, node: Node, plan: Plan) -> None:
+        sources: dict[str, str] = {}
+        for ref, key in node.inputs.items():
+            dep = plan.nodes[key]
+            assert dep.oid is not None, f"{dep.describe()} was not made"
+            sources[ref] = dep.oid
+        node.oid = self.make_one(node, sources, new_oid())
+
+    def make_one(self, node: Node, sources: dict[str, str], oid: str) -> str:
+        """Make one product from its inputs' oids, under a chosen oid (so that a job done
+        twice registers one object: the second registration is refused)."""
         recipe = RECIPES[node.cls]
         inputs: dict[str, Any] = {}
         refs: dict[str, str | list[str]] = {"chip": self._named(Chip, node.chip)}
@@ -84,13 +95,10 @@ class Maker:
             refs[ref] = oids if ref != "raw" else oids[0]
         if "raw" in inputs:
             inputs["raw"] = inputs["raw"][0]
-        for ref, key in node.inputs.items():
-            dep = plan.nodes[key]
-            assert dep.oid is not None, f"{dep.describe()} was not made"
-            inputs[ref] = self._pixels_of(dep.oid)
-            refs[ref] = dep.oid
+        for ref, source in sources.items():
+            inputs[ref] = self._pixels_of(source)
+            refs[ref] = source
         made = recipe.make(inputs, node.params)
-        oid = new_oid()
         record: dict[str, Any] = {
             "oid": oid, "type": node.cls, "privileges": self.privileges, "refs": refs,
             "process_params": node.params, "software_version": SOFTWARE_VERSION,
@@ -102,13 +110,16 @@ class Maker:
         if made.image is not None:
             name = f"products/{node.cls}/{node.chip}/{node.night}/{oid}.fits"
             data = _fits(made.image, {"AWEOID": oid, "AWETYPE": node.cls})
-            self.storage.put(name, data)
+            with contextlib.suppress(Conflict):  # stored by an earlier, interrupted try
+                self.storage.put(name, data)
             record.update(filename=name, file_size=len(data))
             self._pixels[oid] = np.asarray(made.image, dtype=np.float32)
             if "weight" in made.attributes:
                 weight_name = name.removesuffix(".fits") + ".weight.fits"
-                self.storage.put(weight_name, _fits(made.attributes["weight"], {"AWEOID": oid}))
+                with contextlib.suppress(Conflict):
+                    self.storage.put(weight_name,
+                                     _fits(made.attributes["weight"], {"AWEOID": oid}))
                 attributes["weight_filename"] = weight_name
         record["attributes"] = attributes
         self.catalog.create_batch([ObjectIn.model_validate(record)])
-        node.oid = oid
+        return oid

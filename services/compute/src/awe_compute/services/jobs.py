@@ -1,0 +1,113 @@
+"""Submitting targets: plan backwards, then one job per product to make, inputs first."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+
+from awecore.client import CatalogClient
+from awecore.errors import Conflict, NotFound
+from awecore.ids import new_oid
+from awecore.jobs import JobOut, JobPage, Submitted, TargetIn
+from awecore.targets import Plan, Planner
+from awecore.web import Identity
+
+from ..storage.jobs import JobStore, job_out
+from .queue import JobQueue
+
+__all__ = ["JobService"]
+
+
+class JobService:
+    def __init__(self, pool: asyncpg.Pool, queue: JobQueue, catalog_url: str,
+                 token: str | None) -> None:
+        self.pool = pool
+        self.queue = queue
+        self.catalog_url = catalog_url
+        self.token = token
+
+    def _plan(self, target: TargetIn, token: str) -> Plan:
+        with CatalogClient(self.catalog_url, token) as catalog:
+            planner = Planner(catalog, {target.cls: target.params} if target.params else None)
+            return planner.plan(target.cls, target.chip, target.date, target.filter,
+                                target.raw)
+
+    async def submit(self, target: TargetIn, caller: Identity, token: str) -> Submitted:
+        plan = await asyncio.to_thread(self._plan, target, token)
+        described = [n.describe() for n in plan.nodes.values()]
+        root = plan.nodes[plan.root]
+        if target.dry_run or not plan.to_make:
+            return Submitted(plan=described, target=root.oid, jobs=[])
+        jobs: list[JobOut] = []
+        product: dict[tuple[object, ...], str] = {}
+        job_of: dict[tuple[object, ...], str] = {}
+        ready: list[str] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            store = JobStore(conn)
+            for node in plan.to_make:
+                key = "|".join(str(k) for k in node.key) + f"|{sorted(node.params.items())}"
+                existing = await store.active(key)
+                if existing is not None:  # the same product is being made already
+                    product[node.key] = existing["product"]
+                    job_of[node.key] = existing["id"]
+                    jobs.append(job_out(existing))
+                    continue
+                deps = [job_of[k] for k in node.inputs.values() if k in job_of]
+                inputs = {ref: product.get(k) or plan.nodes[k].oid
+                          for ref, k in node.inputs.items()}
+                job_id, oid = str(uuid.uuid4()), new_oid()
+                row = await store.insert({
+                    "id": job_id, "key": key, "cls": node.cls, "chip": node.chip,
+                    "filter": node.filter, "night": node.night, "raw": node.raw,
+                    "params": node.params, "reasons": node.reasons, "inputs": inputs,
+                    "raws": node.raws, "product": oid, "deps": deps,
+                    "status": "waiting" if deps else "ready", "submitted_by": caller.name})
+                product[node.key], job_of[node.key] = oid, job_id
+                if not deps:
+                    ready.append(job_id)
+                jobs.append(job_out(row))
+        await self.queue.announce(ready)
+        return Submitted(plan=described, target=product[plan.root], jobs=jobs)
+
+    async def get(self, job_id: str) -> tuple[JobOut, str]:
+        async with self.pool.acquire() as conn:
+            try:
+                row = await JobStore(conn).get(job_id)
+            except (ValueError, asyncpg.DataError):
+                row = None
+        if row is None:
+            raise NotFound(f"no job {job_id}")
+        return job_out(row), row["log"]
+
+    async def page(self, status: str | None, offset: int, limit: int) -> JobPage:
+        async with self.pool.acquire() as conn:
+            rows = await JobStore(conn).page(status, offset, limit + 1)
+        return JobPage(jobs=[job_out(r) for r in rows[:limit]],
+                       next_offset=offset + limit if len(rows) > limit else None)
+
+    async def cancel(self, job_id: str) -> JobOut:
+        await self.get(job_id)
+        async with self.pool.acquire() as conn:
+            if not await JobStore(conn).set_status(job_id, "cancelled", ("waiting", "ready")):
+                raise Conflict(f"job {job_id} is running or finished: it cannot be cancelled")
+        return (await self.get(job_id))[0]
+
+    async def retry(self, job_id: str) -> JobOut:
+        await self.get(job_id)
+        async with self.pool.acquire() as conn:
+            if not await JobStore(conn).set_status(job_id, "ready", ("failed", "cancelled")):
+                raise Conflict(f"job {job_id} has not failed: nothing to retry")
+        await self.queue.announce([job_id])
+        return (await self.get(job_id))[0]
+
+    async def reap(self) -> list[str]:
+        """Requeue jobs of lost workers and announce every ready job again."""
+        async with self.pool.acquire() as conn:
+            store = JobStore(conn)
+            await store.reap()
+            ready = await store.ready()
+        if ready:
+            await self.queue.announce(ready)
+        return ready

@@ -1,0 +1,44 @@
+"""Job ids on ``awe.<site>.compute.jobs``; the jobs table is the truth, messages are nudges.
+
+A lost message is harmless (the reaper re-announces ready jobs), and so is a duplicate (a
+worker claims a job in the table, atomically, before it runs it)."""
+
+from __future__ import annotations
+
+import json
+
+from aiokafka import AIOKafkaProducer
+
+from awecore.bus import KafkaSettings, ensure_topics, make_producer
+from awecore.events import topic
+
+__all__ = ["JobQueue"]
+
+
+class JobQueue:
+    def __init__(self, site: str, kafka: KafkaSettings) -> None:
+        self.kafka = kafka
+        self.topic = topic(site, "compute.jobs")
+        self.status_topic = topic(site, "compute.status")
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        await ensure_topics(self.kafka, [self.topic, self.status_topic])
+        self._producer = make_producer(self.kafka)
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+
+    async def announce(self, job_ids: list[str]) -> None:
+        assert self._producer is not None
+        for job_id in job_ids:
+            await self._producer.send(self.topic, job_id.encode(), key=job_id.encode())
+        await self._producer.flush()
+
+    async def status(self, job_id: str, status: str) -> None:
+        assert self._producer is not None
+        await self._producer.send(self.status_topic,
+                                  json.dumps({"job": job_id, "status": status}).encode(),
+                                  key=job_id.encode())

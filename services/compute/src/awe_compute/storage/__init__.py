@@ -1,0 +1,1 @@
+"""Data access of the compute service."""

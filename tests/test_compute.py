@@ -1,0 +1,163 @@
+"""The compute service: targets planned into jobs, made by workers in a consumer group."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import os
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from conftest import ADMIN_TOKEN
+from pydantic import SecretStr
+
+import awecore as awe
+from awe_compute.config import ComputeSettings
+from awe_compute.main import create_app
+from awecore.client import StorageClient
+from awecore.ingest import Ingester, expand
+from awecore.sim import PRESETS, NightPlan, simulate_night
+from awecore.stack import Broker, PostgresServer, ServiceProcess
+
+pytestmark = pytest.mark.integration
+NIGHT = dt.date(2007, 7, 7)
+CAMERA = dataclasses.replace(PRESETS["tiny"], chips_x=2, chips_y=1, nx=64, ny=96)
+
+
+@pytest.fixture(scope="module")
+def settings(postgres: PostgresServer, broker: Broker, catalog_process: str,
+             storage_process: str, tmp_path_factory: pytest.TempPathFactory) -> ComputeSettings:
+    folder: Path = tmp_path_factory.mktemp("compute-night")
+    simulate_night(folder, CAMERA, seed=7, date=NIGHT,
+                   plan=NightPlan(n_bias=3, n_dome=2, n_twilight=2, science_fields=1,
+                                  exposures_per_field=1, standard=False))
+    with awe.CatalogClient(catalog_process, ADMIN_TOKEN) as catalog:
+        report = Ingester(catalog, StorageClient(storage_process, ADMIN_TOKEN).put).ingest(
+            expand([folder]))
+    assert not report.failed
+    return ComputeSettings(
+        site="test", database_url=SecretStr(postgres.create_database("awe_compute_test")),
+        catalog_url=catalog_process, storage_url=storage_process,
+        service_token=SecretStr(ADMIN_TOKEN), kafka_bootstrap_servers=broker.bootstrap_servers,
+        lease_seconds=3, reap_seconds=0.5, session_timeout_ms=3000, log_level="WARNING")
+
+
+def worker_env(s: ComputeSettings) -> dict[str, str]:
+    return {**os.environ, "AWE_SITE": s.site,
+            "AWE_COMPUTE_DATABASE_URL": s.database_url.get_secret_value(),
+            "AWE_COMPUTE_CATALOG_URL": s.catalog_url, "AWE_COMPUTE_STORAGE_URL": s.storage_url,
+            "AWE_COMPUTE_SERVICE_TOKEN": ADMIN_TOKEN,
+            "AWE_COMPUTE_KAFKA_BOOTSTRAP_SERVERS": s.kafka_bootstrap_servers,
+            "AWE_COMPUTE_LEASE_SECONDS": "3", "AWE_COMPUTE_SESSION_TIMEOUT_MS": "3000"}
+
+
+@pytest.fixture(scope="module")
+async def compute(settings: ComputeSettings,
+                  tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[httpx.AsyncClient]:
+    logs = tmp_path_factory.mktemp("workers")
+    workers = [ServiceProcess(f"worker{i}", [sys.executable, "-m", "awe_compute.worker"],
+                              worker_env(settings), logs / f"worker{i}.log") for i in range(2)]
+    for w in workers:
+        w.start()
+    app = create_app(settings)
+    try:
+        async with LifespanManager(app) as manager, httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=manager.app),  # type: ignore[arg-type]
+                base_url="http://compute",
+                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as client:
+            client.workers = workers  # type: ignore[attr-defined]
+            yield client
+    finally:
+        for w in workers:
+            w.stop()
+
+
+async def finished(compute: httpx.AsyncClient, ids: list[str], seconds: float = 90) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        states = [(await compute.get(f"/jobs/{i}")).json()["status"] for i in ids]
+        if all(s in ("done", "failed") for s in states):
+            assert set(states) == {"done"}, states
+            return
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"jobs not finished: {states}")
+
+
+async def test_dry_run_then_jobs_made_by_workers(compute: httpx.AsyncClient,
+                                                 catalog_process: str) -> None:
+    body = {"cls": "ColdPixelMap", "date": NIGHT.isoformat(), "chip": "ccd50", "filter": "841"}
+    dry = (await compute.post("/jobs", json={**body, "dry_run": True})).json()
+    assert dry["jobs"] == [] and any("make DomeFlatFrame" in p for p in dry["plan"])
+    r = await compute.post("/jobs", json=body)
+    assert r.status_code == 201, r.text
+    submitted = r.json()
+    classes = [j["cls"] for j in submitted["jobs"]]
+    assert classes == ["ReadNoise", "BiasFrame", "HotPixelMap", "DomeFlatFrame",
+                       "ColdPixelMap"]
+    # the same target again while it is being made: the same jobs, nothing new
+    again = (await compute.post("/jobs", json=body)).json()
+    assert {j["id"] for j in again["jobs"]} <= {j["id"] for j in submitted["jobs"]}
+    await finished(compute, [j["id"] for j in submitted["jobs"]])
+    with awe.CatalogClient(catalog_process, ADMIN_TOKEN) as catalog:
+        cold = catalog.get(submitted["target"])
+        assert cold.type == "ColdPixelMap" and cold.flat.bias.type == "BiasFrame"  # type: ignore[attr-defined]
+    assert (await compute.post("/jobs", json=body)).json()["jobs"] == []  # up to date now
+    page = (await compute.get("/jobs", params={"status": "done"})).json()
+    assert len(page["jobs"]) >= 5
+    log = (await compute.get(f"/jobs/{submitted['jobs'][0]['id']}/log")).text
+    assert "made" in log
+
+
+async def test_a_lost_worker_job_is_redone_once(compute: httpx.AsyncClient,
+                                                settings: ComputeSettings,
+                                                catalog_process: str) -> None:
+    body = {"cls": "HotPixelMap", "date": NIGHT.isoformat(), "chip": "ccd51"}
+    # a worker claims the first job and dies: the job stays 'running' until its lease ends
+    workers: list[ServiceProcess] = compute.workers  # type: ignore[attr-defined]
+    for w in workers:
+        w.stop()
+    conn = await asyncpg.connect(settings.database_url.get_secret_value())
+    try:
+        submitted = (await compute.post("/jobs", json=body)).json()
+        first = submitted["jobs"][0]["id"]
+        claimed = await conn.execute(
+            "UPDATE jobs SET status = 'running', worker = 'ghost', attempts = attempts + 1, "
+            "lease_until = now() + interval '2 seconds' WHERE id = $1 AND status = 'ready'",
+            uuid.UUID(first))
+        assert claimed == "UPDATE 1"
+        for w in workers:
+            w.start()
+        await finished(compute, [j["id"] for j in submitted["jobs"]])
+        attempts = await conn.fetchval("SELECT attempts FROM jobs WHERE id = $1",
+                                       uuid.UUID(first))
+    finally:
+        await conn.close()
+    log = (await compute.get(f"/jobs/{first}/log")).text
+    assert "lease expired" in log
+    with awe.CatalogClient(catalog_process, ADMIN_TOKEN) as catalog:
+        spec = awe.ReadNoise.chip.name == "ccd51"
+        spec._session = catalog
+        made = [o for o in spec if o.record and o.record.timestamp_start
+                and o.record.timestamp_start.date() == NIGHT]
+    assert len(made) == 1 and attempts == 2  # the ghost's try, then a real worker's
+
+
+async def test_failures_and_bad_requests(compute: httpx.AsyncClient) -> None:
+    r = await compute.post("/jobs", json={"cls": "HotPixelMap", "date": "1999-01-01",
+                                          "chip": "ccd50"})
+    assert r.status_code == 404 and "RawBiasFrame" in r.json()["detail"]
+    r = await compute.post("/jobs", json={"cls": "Nope", "date": "2007-07-07", "chip": "x"})
+    assert r.status_code == 400 and "cannot make Nope" in r.json()["detail"]
+    r = await compute.post("/jobs", json={"cls": "HotPixelMap", "date": "soon", "chip": "x"})
+    assert r.status_code == 400
+    assert (await compute.get("/jobs/not-a-job")).status_code == 404
+    r = await compute.post(f"/jobs/{uuid.uuid4()}/retry")
+    assert r.status_code == 404
