@@ -23,6 +23,8 @@ from awe_catalog.main import create_app
 from awecore.stack import Broker, PostgresServer, ServiceProcess, free_port
 
 ADMIN_TOKEN = "awe_test_admin_token"
+# clients in tests read only what the tests set, never a developer's .awe/awe.env
+os.environ["AWE_STATE_DIR"] = tempfile.mkdtemp(prefix="awe-test-state-")
 
 
 @pytest.fixture(scope="session")

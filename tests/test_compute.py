@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import os
+import subprocess
 import sys
 import time
 import uuid
@@ -161,3 +162,31 @@ async def test_failures_and_bad_requests(compute: httpx.AsyncClient) -> None:
     assert (await compute.get("/jobs/not-a-job")).status_code == 404
     r = await compute.post(f"/jobs/{uuid.uuid4()}/retry")
     assert r.status_code == 404
+
+
+async def test_class_get_through_compute(compute: httpx.AsyncClient, settings: ComputeSettings,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """HotPixelMap.get(...) submits to the compute service and waits for its workers."""
+    from conftest import start_service
+
+    env = {**worker_env(settings), "AWE_COMPUTE_REAP_SECONDS": "0.5"}
+    proc, url = start_service("compute-api", "awe_compute.main:create_app", env,
+                              Path(__import__("tempfile").mkdtemp()))
+    try:
+        monkeypatch.setenv("AWE_CATALOG_URL", settings.catalog_url)
+        monkeypatch.setenv("AWE_COMPUTE_URL", url)
+        monkeypatch.setenv("AWE_TOKEN", ADMIN_TOKEN)
+        awe.connect()
+        flat = await asyncio.to_thread(awe.MasterFlatFrame.get, NIGHT, "ccd51", "842")
+        assert flat.record is not None and flat.twilight.type == "TwilightFlatFrame"  # type: ignore[union-attr]
+        again = await asyncio.to_thread(awe.MasterFlatFrame.get, NIGHT, "ccd51", "842")
+        assert again == flat
+        r = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "awecore.cli", "jobs", "--status", "done"],
+            capture_output=True, text=True, timeout=60, check=False,
+            env={"AWE_COMPUTE_URL": url, "AWE_TOKEN": ADMIN_TOKEN, "PATH": "/usr/bin:/bin",
+                 "COLUMNS": "200", "AWE_STATE_DIR": os.environ["AWE_STATE_DIR"]})
+        assert r.returncode == 0, r.stderr
+        assert "MasterFlatFrame" in r.stdout and "done" in r.stdout
+    finally:
+        proc.stop()

@@ -37,7 +37,8 @@ def test_up_status_down(state_dir: Path) -> None:
         env = stack.up()
         parts = {p.name: p for p in stack.status()}
         assert set(parts) == {"postgres", "broker", "catalog", "catalog-relay", "storage",
-                              "lineage", "federation"}
+                              "lineage", "federation", "compute", "compute-worker-1",
+                              "compute-worker-2"}
         assert all(p.running for p in parts.values()), parts
         assert read_env_file(state_dir / "awe.env") == env
         assert (state_dir / "awe.env").stat().st_mode & 0o777 == 0o600

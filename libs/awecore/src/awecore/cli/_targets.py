@@ -35,5 +35,35 @@ def get(
     console.print(f"[bold]{cls}[/] {obj.record.oid} {obj.record.filename or ''}")
 
 
+def jobs(
+    status: Annotated[str | None, typer.Option(help="waiting, ready, running, done, failed")]
+    = None,
+    limit: Annotated[int, typer.Option(help="at most this many")] = 50,
+    log: Annotated[str | None, typer.Option(help="print the log of this job")] = None,
+) -> None:
+    """The compute service's jobs, newest first (or one job's log)."""
+    from rich.table import Table
+
+    from ..client import ComputeClient, settings_from_env
+    from ..errors import ServiceUnavailable
+
+    env = settings_from_env()
+    if "AWE_COMPUTE_URL" not in env:
+        raise ServiceUnavailable("no compute address: set AWE_COMPUTE_URL or run `awe up`")
+    client = ComputeClient(env["AWE_COMPUTE_URL"], env.get("AWE_TOKEN"))
+    if log:
+        typer.echo(client.log(log))
+        return
+    page = client.jobs(status, 0, limit)
+    table = Table(title=f"{len(page.jobs)} jobs" + (f" ({status})" if status else ""))
+    for col in ("job", "target", "status", "tries", "product", "error"):
+        table.add_column(col, overflow="fold")
+    for j in page.jobs:
+        what = f"{j.cls} {j.chip}" + (f"/{j.filter}" if j.filter else "") + f" {j.night}"
+        table.add_row(j.id[:8], what, j.status, str(j.attempts), j.product, j.error or "")
+    console.print(table)
+
+
 def register(app: typer.Typer) -> None:
     app.command()(get)
+    app.command()(jobs)

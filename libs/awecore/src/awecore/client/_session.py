@@ -29,11 +29,9 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def _env_files() -> list[Path]:
-    candidates = []
-    if "AWE_STATE_DIR" in os.environ:
-        candidates.append(Path(os.environ["AWE_STATE_DIR"]) / "awe.env")
-    candidates += [Path(".awe") / "awe.env", Path.home() / ".awe" / "awe.env"]
-    return candidates
+    if "AWE_STATE_DIR" in os.environ:  # an explicit state folder: that one only
+        return [Path(os.environ["AWE_STATE_DIR"]) / "awe.env"]
+    return [Path(".awe") / "awe.env", Path.home() / ".awe" / "awe.env"]
 
 
 def settings_from_env() -> dict[str, str]:

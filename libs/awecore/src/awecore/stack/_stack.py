@@ -63,9 +63,12 @@ SERVICES = (
     _Service("storage", "awe_storage.main:create_app", http=True),
     _Service("lineage", "awe_lineage.main:create_app", http=True),
     _Service("federation", "awe_federation.main:create_app", http=True),
+    _Service("compute", "awe_compute.main:create_app", http=True),
+    _Service("compute-worker-1", "awe_compute.worker", http=False),
+    _Service("compute-worker-2", "awe_compute.worker", http=False),
 )
 #: Services that call the catalog as themselves get a service account and token.
-SERVICE_ACCOUNTS = ("storage", "lineage", "federation")
+SERVICE_ACCOUNTS = ("storage", "lineage", "federation", "compute")
 
 
 class Stack:
@@ -118,9 +121,9 @@ class Stack:
         state.setdefault("token", "awe_" + secrets.token_urlsafe(32))
         if self.settings.postgres_url:  # an external server: its databases must exist
             base = urlsplit(self.settings.postgres_url)
-            db_url, lineage_db, federation_db = (
+            db_url, lineage_db, federation_db, compute_db = (
                 urlunsplit(base._replace(path=f"/{name}"))
-                for name in ("awe_catalog", "awe_lineage", "awe_federation"))
+                for name in ("awe_catalog", "awe_lineage", "awe_federation", "awe_compute"))
         else:
             pg = self._postgres(state)
             pg.start()
@@ -128,6 +131,7 @@ class Stack:
             db_url = pg.create_database("awe_catalog")
             lineage_db = pg.create_database("awe_lineage")
             federation_db = pg.create_database("awe_federation")
+            compute_db = pg.create_database("awe_compute")
         if self.settings.kafka_bootstrap_servers:
             kafka = self.settings.kafka_bootstrap_servers
         else:
@@ -143,6 +147,7 @@ class Stack:
             "AWE_CATALOG_ADMIN_TOKEN": state["token"],
             "AWE_LINEAGE_DATABASE_URL": lineage_db,
             "AWE_FEDERATION_DATABASE_URL": federation_db,
+            "AWE_COMPUTE_DATABASE_URL": compute_db,
         }
         if services:
             for svc in SERVICES:
@@ -162,6 +167,7 @@ class Stack:
             "AWE_STORAGE_URL": f"http://127.0.0.1:{state['ports'].get('storage')}",
             "AWE_LINEAGE_URL": f"http://127.0.0.1:{state['ports'].get('lineage')}",
             "AWE_FEDERATION_URL": f"http://127.0.0.1:{state['ports'].get('federation')}",
+            "AWE_COMPUTE_URL": f"http://127.0.0.1:{state['ports'].get('compute')}",
             "AWE_TOKEN": state["token"],
             "AWE_KAFKA_BOOTSTRAP_SERVERS": kafka,
             "AWE_POSTGRES_URL": db_url,
@@ -186,7 +192,10 @@ class Stack:
             tokens[name] = got.json()["token"]
             self._save(state)
         prefix = f"AWE_{name.upper()}_"
+        extra = ({f"{prefix}STORAGE_URL": f"http://127.0.0.1:{state['ports']['storage']}"}
+                 if name == "compute" else {})
         return {
+            **extra,
             f"{prefix}SERVICE_TOKEN": tokens[name],
             f"{prefix}CATALOG_URL": f"http://127.0.0.1:{state['ports']['catalog']}",
             f"{prefix}KAFKA_BOOTSTRAP_SERVERS": env["AWE_CATALOG_KAFKA_BOOTSTRAP_SERVERS"],

@@ -9,8 +9,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from ..client import CatalogClient, StorageClient, current, settings_from_env
+from ..client import (
+    CatalogClient,
+    ComputeClient,
+    StorageClient,
+    current,
+    settings_from_env,
+)
 from ..errors import ServiceUnavailable
+from ..jobs import TargetIn
 from ..model import DBObject
 from ._make import Maker
 from ._plan import Node, Plan, Planner, night_window
@@ -43,10 +50,12 @@ def get(cls: str | type[DBObject], date: str | dt.date, chip: str, filter: str |
         progress: bool = True) -> DBObject:
     """The best up-to-date target, made (recursively) if missing or stale."""
     catalog = catalog or current()
+    env = settings_from_env()
+    if env.get("AWE_COMPUTE_URL") and storage is None:
+        return _get_by_compute(env, catalog, cls, date, chip, filter, raw, params, progress)
     the_plan = plan(cls, date, chip, filter, raw, params, catalog)
     if the_plan.to_make:
         if storage is None:
-            env = settings_from_env()
             if "AWE_STORAGE_URL" not in env:
                 raise ServiceUnavailable("making needs storage: set AWE_STORAGE_URL")
             storage = StorageClient(env["AWE_STORAGE_URL"], env.get("AWE_TOKEN"))
@@ -62,3 +71,28 @@ def get(cls: str | type[DBObject], date: str | dt.date, chip: str, filter: str |
     else:
         oid = the_plan.nodes[the_plan.root].oid or ""
     return catalog.get(oid)
+
+
+def _get_by_compute(env: dict[str, str], catalog: CatalogClient, cls: str | type[DBObject],
+                    date: str | dt.date, chip: str, filter: str | None, raw: str | None,
+                    params: dict[str, Any] | None, progress: bool) -> DBObject:
+    """Submit to the compute service and wait for its workers (with a progress bar)."""
+    compute = ComputeClient(env["AWE_COMPUTE_URL"], env.get("AWE_TOKEN"))
+    name = cls if isinstance(cls, str) else cls.__name__
+    try:
+        submitted = compute.submit(TargetIn(cls=name, date=_night(date), chip=chip,
+                                            filter=filter, raw=raw, params=params))
+        ids = [j.id for j in submitted.jobs]
+        if ids and progress:
+            from rich.progress import Progress
+
+            with Progress() as bar:
+                task = bar.add_task(f"making {name} ({len(ids)} jobs)", total=len(ids))
+                compute.wait(ids, lambda done, _n: bar.update(task, completed=done))
+        elif ids:
+            compute.wait(ids)
+    finally:
+        compute.close()
+    if submitted.target is None:
+        raise ServiceUnavailable(f"compute planned no {name}")
+    return catalog.get(submitted.target)
