@@ -76,7 +76,7 @@ def test_every_workload_has_limits_and_probes() -> None:
     workloads = [o for o in build(K8S / "base") if o["kind"] in ("Deployment", "StatefulSet")]
     assert {w["metadata"]["name"] for w in workloads} == {
         "postgres", "kafka", "minio", "catalog", "catalog-relay", "storage", "lineage",
-        "federation"}
+        "federation", "compute", "compute-worker"}
     for w in workloads:
         for c in w["spec"]["template"]["spec"]["containers"]:
             name = f"{w['metadata']['name']}/{c['name']}"

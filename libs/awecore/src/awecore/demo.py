@@ -3,8 +3,9 @@
 1. start PostgreSQL, the broker, the catalog (+ outbox relay) and storage;
 2. simulate a night of a small 8-chip camera (biases, flats, science and a standard field);
 3. ingest it: validate, classify, split per chip, store, register Raw*Frames;
-4. ask for the reduced frame of every science exposure: target processing plans backwards
-   and makes every calibration beneath them (read noise, bias, hot and cold pixels, flats);
+4. ask the compute service for the reduced frame of every science exposure: it plans
+   backwards, queues a job for every calibration beneath them that is missing (read noise,
+   bias, hot and cold pixels, flats), and its workers make them in parallel;
 5. run the 5-line script, a best-calibration look-up, and show where to look next.
 """
 
@@ -17,8 +18,9 @@ from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progres
 from rich.table import Table
 
 import awecore as awe
-from awecore.client import StorageClient
+from awecore.client import ComputeClient, StorageClient
 from awecore.ingest import Ingester, expand
+from awecore.jobs import TargetIn
 from awecore.model import (
     BiasFrame,
     DBObject,
@@ -28,7 +30,6 @@ from awecore.model import (
 )
 from awecore.sim import PRESETS, NightPlan, simulate_night
 from awecore.stack import Stack
-from awecore.targets import Maker, Planner
 
 console = Console()
 NIGHT = dt.date(2003, 2, 14)
@@ -56,30 +57,32 @@ def simulate_and_ingest(stack: Stack, env: dict[str, str], catalog: awe.CatalogC
                   f"{len(report.failed)} refused")
 
 
-def process(catalog: awe.CatalogClient, storage: StorageClient) -> int:
-    """Ask for the reduced frame of every raw science frame: target processing makes, by
-    backward chaining, every calibration beneath them that is missing (once, shared)."""
-    raws = list(RawScienceFrame.select())
-    plans = [ReducedScienceFrame.plan(NIGHT, r.chip.name, r.filter.name, raw=r.record.oid)
-             for r in raws if r.record is not None]
-    todo = {n.key: n for p in plans for n in p.to_make}
-    if not todo:
-        return 0
-    maker = Maker(catalog, storage)
-    with Progress(TextColumn("making {task.description}"), BarColumn(), MofNCompleteColumn(),
-                  console=console) as bar:
-        task = bar.add_task("calibrations and reduced frames", total=len(todo))
-        for plan in plans:
-            fresh = Planner(catalog).plan(ReducedScienceFrame, plan.root[1], NIGHT,
-                                          plan.root[2], plan.root[4])
-            maker.make(fresh, lambda _n: bar.advance(task))
-    return len(todo)
+def process(env: dict[str, str]) -> int:
+    """Ask for the reduced frame of every raw science frame. The compute service plans each
+    target backwards (every calibration beneath it that is missing, once, shared) and its
+    workers make the jobs in parallel."""
+    compute = ComputeClient(env["AWE_COMPUTE_URL"], env["AWE_TOKEN"])
+    ids: list[str] = []
+    with console.status("planning the targets..."):
+        for raw in RawScienceFrame.select():
+            assert raw.record is not None
+            submitted = compute.submit(TargetIn(cls="ReducedScienceFrame", date=NIGHT,
+                                                chip=raw.chip.name, filter=raw.filter.name,
+                                                raw=raw.record.oid))
+            ids.extend(j.id for j in submitted.jobs if j.id not in ids)
+    if ids:
+        with Progress(TextColumn("workers making {task.description}"), BarColumn(),
+                      MofNCompleteColumn(), console=console) as bar:
+            task = bar.add_task("calibrations and reduced frames", total=len(ids))
+            compute.wait(ids, lambda done, _n: bar.update(task, completed=done))
+    compute.close()
+    return len(ids)
 
 
 def main() -> None:
     console.rule("[bold]AWE demo")
     with console.status("starting the local stack (PostgreSQL, broker, catalog, relay, "
-                        "storage)..."):
+                        "storage, lineage, federation, compute and its workers)..."):
         stack = Stack()
         env = stack.up()
     console.print(f"stack up: catalog {env['AWE_CATALOG_URL']}, storage "
@@ -96,8 +99,7 @@ def main() -> None:
     console.print(counts)
 
     console.rule("Target processing: the reduced frame of every science exposure")
-    storage = StorageClient(env["AWE_STORAGE_URL"], env["AWE_TOKEN"])
-    made = process(catalog, storage)
+    made = process(env)
     console.print(f"made {made} products (read noise, biases, hot and cold pixel maps, dome, "
                   "twilight and master flats, reduced frames with weights)" if made else
                   "everything was there and up to date: nothing made")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import uuid
 
 import asyncpg
@@ -35,6 +36,7 @@ class JobService:
                                 target.raw)
 
     async def submit(self, target: TargetIn, caller: Identity, token: str) -> Submitted:
+        planned = dt.datetime.now(dt.UTC)
         plan = await asyncio.to_thread(self._plan, target, token)
         described = [n.describe() for n in plan.nodes.values()]
         root = plan.nodes[plan.root]
@@ -54,16 +56,28 @@ class JobService:
                     job_of[node.key] = existing["id"]
                     jobs.append(job_out(existing))
                     continue
+                just_made = await store.done_since(key, planned)
+                if just_made is not None:  # made while this plan was being drawn
+                    product[node.key] = just_made
+                    continue
                 deps = [job_of[k] for k in node.inputs.values() if k in job_of]
                 inputs = {ref: product.get(k) or plan.nodes[k].oid
                           for ref, k in node.inputs.items()}
                 job_id, oid = str(uuid.uuid4()), new_oid()
-                row = await store.insert({
-                    "id": job_id, "key": key, "cls": node.cls, "chip": node.chip,
-                    "filter": node.filter, "night": node.night, "raw": node.raw,
-                    "params": node.params, "reasons": node.reasons, "inputs": inputs,
-                    "raws": node.raws, "product": oid, "deps": deps,
-                    "status": "waiting" if deps else "ready", "submitted_by": caller.name})
+                try:
+                    async with conn.transaction():  # a savepoint: a racing twin may win
+                        row = await store.insert({
+                            "id": job_id, "key": key, "cls": node.cls, "chip": node.chip,
+                            "filter": node.filter, "night": node.night, "raw": node.raw,
+                            "params": node.params, "reasons": node.reasons, "inputs": inputs,
+                            "raws": node.raws, "product": oid, "deps": deps,
+                            "status": "waiting" if deps else "ready", "submitted_by": caller.name})
+                except asyncpg.UniqueViolationError:
+                    twin = await store.active(key)
+                    assert twin is not None
+                    product[node.key], job_of[node.key] = twin["product"], twin["id"]
+                    jobs.append(job_out(twin))
+                    continue
                 product[node.key], job_of[node.key] = oid, job_id
                 if not deps:
                     ready.append(job_id)

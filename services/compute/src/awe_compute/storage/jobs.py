@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -28,6 +29,14 @@ class JobStore:
         return await self.conn.fetchrow(
             f"SELECT {_COLS} FROM jobs WHERE key = $1 AND status IN "
             "('waiting', 'ready', 'running')", key)
+
+    async def done_since(self, key: str, since: dt.datetime) -> str | None:
+        """The product of a job for ``key`` that finished after ``since`` (a plan made
+        before then did not see it)."""
+        value = await self.conn.fetchval(
+            "SELECT product::text FROM jobs WHERE key = $1 AND status = 'done' "
+            "AND finished >= $2 ORDER BY finished DESC LIMIT 1", key, since)
+        return None if value is None else str(value)
 
     async def insert(self, job: dict[str, Any]) -> asyncpg.Record:
         row = await self.conn.fetchrow(
