@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PKGS   := -e libs/awecore -e services/catalog -e services/storage -e services/lineage -e services/federation \
 	  -e services/compute
 
-.PHONY: install up down status demo test unit lint typecheck bench bench-catalog bench-storage bench-lineage bench-federation clean
+.PHONY: install up down status demo test unit lint typecheck bench bench-catalog bench-storage bench-lineage bench-federation bench-compute clean
 
 install: $(STAMP)
 
@@ -44,7 +44,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy libs/awecore/src services/catalog/src services/storage/src services/lineage/src \
 		services/federation/src services/compute/src
 
-bench: bench-catalog bench-storage bench-lineage bench-federation
+bench: bench-catalog bench-storage bench-lineage bench-federation bench-compute
 
 bench-catalog: $(STAMP)
 	$(BIN)/python bench/catalog.py
@@ -57,6 +57,9 @@ bench-lineage: $(STAMP)
 
 bench-federation: $(STAMP)
 	$(BIN)/python bench/federation.py
+
+bench-compute: $(STAMP)
+	$(BIN)/python bench/compute.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
