@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
 
 import structlog
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -19,9 +21,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .client import AsyncCatalogClient
 from .errors import AweError, InvalidRequest, Unauthorized, error_class, problem_body
+from .logs import configure_logging
 
 __all__ = ["PROBLEM", "Identity", "TokenAuthenticator", "get_identity",
-           "install_error_handlers", "problem_response"]
+           "install_error_handlers", "problem_response", "service_app"]
 
 PROBLEM = "application/problem+json"
 log = structlog.get_logger("awe.web")
@@ -107,3 +110,30 @@ async def get_identity(
     at ``app.state.context.auth``."""
     auth: TokenAuthenticator = request.app.state.context.auth
     return await auth.identify(credentials.credentials if credentials else None)
+
+
+class _Context(Protocol):
+    async def aclose(self) -> None: ...
+
+
+def service_app(service: str, title: str, summary: str, log_level: str,
+                make_context: Callable[[], Awaitable[_Context]],
+                router: APIRouter) -> FastAPI:
+    """The app of a service: JSON logs, a process context opened by the lifespan (kept at
+    ``app.state.context``, closed on the way out), its routes, problem documents."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(service, log_level)
+        context = await make_context()
+        app.state.context = context
+        log.info(f"{service} ready")
+        try:
+            yield
+        finally:
+            await context.aclose()
+
+    app = FastAPI(title=title, version="0.1.0", lifespan=lifespan, summary=summary)
+    app.include_router(router)
+    install_error_handlers(app)
+    return app
