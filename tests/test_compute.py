@@ -190,3 +190,36 @@ async def test_class_get_through_compute(compute: httpx.AsyncClient, settings: C
         assert "MasterFlatFrame" in r.stdout and "done" in r.stdout
     finally:
         proc.stop()
+
+
+async def test_a_failing_job_fails_its_dependants(compute: httpx.AsyncClient,
+                                                  settings: ComputeSettings) -> None:
+    body = {"cls": "ColdPixelMap", "date": NIGHT.isoformat(), "chip": "ccd50", "filter": "842"}
+    workers: list[ServiceProcess] = compute.workers  # type: ignore[attr-defined]
+    for w in workers:
+        w.stop()
+    conn = await asyncpg.connect(settings.database_url.get_secret_value())
+    try:
+        submitted = (await compute.post("/jobs", json=body)).json()
+        first = next(j for j in submitted["jobs"] if j["cls"] == "DomeFlatFrame")
+        # one of its raw flats is gone: the recipe cannot load it
+        await conn.execute(
+            "UPDATE jobs SET raws = jsonb_set(raws, '{raw_dome_flat_frames,0}', "
+            "to_jsonb($2::text)) WHERE id = $1", uuid.UUID(first["id"]), str(uuid.uuid4()))
+    finally:
+        await conn.close()
+    for w in workers:
+        w.start()
+    ids = [first["id"], *(j["id"] for j in submitted["jobs"] if j["cls"] == "ColdPixelMap")]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        jobs = [(await compute.get(f"/jobs/{i}")).json() for i in ids]
+        if all(j["status"] in ("done", "failed") for j in jobs):
+            break
+        await asyncio.sleep(0.3)
+    assert jobs[0]["status"] == "failed" and "KeyError" in jobs[0]["error"]
+    assert "Traceback" in (await compute.get(f"/jobs/{ids[0]}/log")).text
+    assert {j["status"] for j in jobs[1:]} == {"failed"}
+    assert all(j["error"] == f"an input failed: job {ids[0]}" for j in jobs[1:])
+    retried = (await compute.post(f"/jobs/{ids[0]}/retry")).json()
+    assert retried["status"] == "ready"
