@@ -25,6 +25,8 @@ from awecore.stack import Broker, PostgresServer, ServiceProcess, free_port
 ADMIN_TOKEN = "awe_test_admin_token"
 # clients in tests read only what the tests set, never a developer's .awe/awe.env
 os.environ["AWE_STATE_DIR"] = tempfile.mkdtemp(prefix="awe-test-state-")
+#: the environment of a CLI run by a test: nothing else leaks in
+CLI_ENV = {"PATH": "/usr/bin:/bin", "AWE_STATE_DIR": os.environ["AWE_STATE_DIR"]}
 
 
 @pytest.fixture(scope="session")

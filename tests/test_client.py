@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ADMIN_TOKEN
+from conftest import ADMIN_TOKEN, CLI_ENV
 from seed import NIGHT, seed
 
 import awecore as awe
@@ -104,7 +104,7 @@ def test_paging_save_and_typed_errors(session: awe.CatalogClient) -> None:
 
 
 def awe_cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {"AWE_CATALOG_URL": url, "AWE_TOKEN": ADMIN_TOKEN, "PATH": "/usr/bin:/bin",
+    env = {"AWE_CATALOG_URL": url, "AWE_TOKEN": ADMIN_TOKEN, **CLI_ENV,
            "COLUMNS": "200"}
     return subprocess.run([sys.executable, "-m", "awecore.cli", *args], capture_output=True,
                           text=True, env=env, timeout=60, check=False)
@@ -137,7 +137,7 @@ async def test_cli_query_and_admin(admin: httpx.AsyncClient, catalog_process: st
 
 def test_awe_shell_has_the_model_and_a_session(catalog_process: str) -> None:
     script = "print('count', len(Chip.select().user_only()) >= 0, awe.current().url)\nexit\n"
-    env = {"AWE_CATALOG_URL": catalog_process, "AWE_TOKEN": ADMIN_TOKEN, "PATH": "/usr/bin:/bin",
+    env = {"AWE_CATALOG_URL": catalog_process, "AWE_TOKEN": ADMIN_TOKEN, **CLI_ENV,
            "HOME": "/tmp"}
     r = subprocess.run([sys.executable, "-m", "awecore.cli", "shell"], input=script,
                        capture_output=True, text=True, env=env, timeout=60, check=False)

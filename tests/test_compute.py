@@ -17,7 +17,7 @@ import asyncpg
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from conftest import ADMIN_TOKEN
+from conftest import ADMIN_TOKEN, CLI_ENV
 from pydantic import SecretStr
 
 import awecore as awe
@@ -184,8 +184,7 @@ async def test_class_get_through_compute(compute: httpx.AsyncClient, settings: C
         r = await asyncio.to_thread(
             subprocess.run, [sys.executable, "-m", "awecore.cli", "jobs", "--status", "done"],
             capture_output=True, text=True, timeout=60, check=False,
-            env={"AWE_COMPUTE_URL": url, "AWE_TOKEN": ADMIN_TOKEN, "PATH": "/usr/bin:/bin",
-                 "COLUMNS": "200", "AWE_STATE_DIR": os.environ["AWE_STATE_DIR"]})
+            env={"AWE_COMPUTE_URL": url, "AWE_TOKEN": ADMIN_TOKEN, **CLI_ENV, "COLUMNS": "200"})
         assert r.returncode == 0, r.stderr
         assert "MasterFlatFrame" in r.stdout and "done" in r.stdout
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -13,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from conftest import ADMIN_TOKEN, service_env
+from conftest import ADMIN_TOKEN, CLI_ENV, service_env
 from prov.model import ProvDocument
 from pydantic import SecretStr
 from seed import batch, day
@@ -277,7 +278,7 @@ async def test_client_and_cli(admin: httpx.AsyncClient, lineage: httpx.AsyncClie
         assert c.sources in {n.oid for n in bias.downstream().nodes}
         assert sources.why_stale().stale is False
         cli_env = {"AWE_CATALOG_URL": catalog_process, "AWE_LINEAGE_URL": url,
-                   "AWE_TOKEN": ADMIN_TOKEN, "PATH": "/usr/bin:/bin", "COLUMNS": "250"}
+                   "AWE_TOKEN": ADMIN_TOKEN, **CLI_ENV, "COLUMNS": "250"}
         run = functools.partial(subprocess.run, capture_output=True, text=True, env=cli_env,
                                 timeout=60, check=False)
         r = await asyncio.to_thread(run, [sys.executable, "-m", "awecore.cli", "lineage",
@@ -295,7 +296,6 @@ async def test_client_and_cli(admin: httpx.AsyncClient, lineage: httpx.AsyncClie
 
 
 def service_env_for_lineage(settings: LineageSettings) -> dict[str, str]:
-    import os
 
     assert settings.service_token is not None
     return {**os.environ, "AWE_SITE": settings.site,

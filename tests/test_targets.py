@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ADMIN_TOKEN
+from conftest import ADMIN_TOKEN, CLI_ENV
 
 import awecore as awe
 from awecore.client import StorageClient
@@ -107,7 +107,7 @@ def test_awe_get_cli(night: awe.CatalogClient, catalog_process: str,
     import sys
 
     env = {"AWE_CATALOG_URL": catalog_process, "AWE_STORAGE_URL": storage_process,
-           "AWE_TOKEN": ADMIN_TOKEN, "PATH": "/usr/bin:/bin", "COLUMNS": "250"}
+           "AWE_TOKEN": ADMIN_TOKEN, **CLI_ENV, "COLUMNS": "250"}
     args = [sys.executable, "-m", "awecore.cli", "get", "ColdPixelMap", "--date",
             NIGHT.isoformat(), "--chip", "ccd51", "--filter", "842"]
     r = subprocess.run([*args, "--dry-run"], capture_output=True, text=True, env=env,
@@ -120,3 +120,17 @@ def test_awe_get_cli(night: awe.CatalogClient, catalog_process: str,
     r = subprocess.run([*args, "--dry-run"], capture_output=True, text=True, env=env,
                        timeout=120, check=False)
     assert "0 to make" in r.stdout
+
+
+def test_source_list_of_a_science_frame(night: awe.CatalogClient) -> None:
+    raw = raw_science(night, "ccd51")
+    plan = awe.SourceList.plan(NIGHT, "ccd51", "841", raw=raw)
+    assert plan.nodes[plan.root].action == "make"
+    sources = awe.SourceList.get(NIGHT, "ccd51", "841", raw=raw)
+    assert sources.frame.raw.record.oid == raw  # type: ignore[union-attr]
+    assert sources.number_of_sources > 0
+    assert awe.SourceList.plan(NIGHT, "ccd51", "841", raw=raw).to_make == []
+    header = sources.frame.raw  # the raw frame's pointing: the sources are around it
+    found = awe.Source.cone(header.ra, header.dec, 0.05, limit=100_000)  # type: ignore[union-attr]
+    mine = [row for row in found if row["sourcelist"] == sources.record.oid]  # type: ignore[union-attr]
+    assert len(mine) == sources.number_of_sources

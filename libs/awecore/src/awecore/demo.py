@@ -3,22 +3,26 @@
 1. start PostgreSQL, the broker, the catalog (+ outbox relay) and storage;
 2. simulate a night of a small 8-chip camera (biases, flats, science and a standard field);
 3. ingest it: validate, classify, split per chip, store, register Raw*Frames;
-4. ask the compute service for the reduced frame of every science exposure: it plans
-   backwards, queues a job for every calibration beneath them that is missing (read noise,
-   bias, hot and cold pixels, flats), and its workers make them in parallel;
-5. run the 5-line script, a best-calibration look-up, and show where to look next.
+4. ask the compute service for the source list of every science exposure: it plans
+   backwards, queues a job for everything beneath them that is missing (read noise, bias,
+   hot and cold pixels, flats, reduced frames), and its workers make them in parallel;
+5. run the 5-line script, show a source list's lineage back to the raw files, a
+   best-calibration look-up, and where to look next.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 
+import httpx
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 import awecore as awe
-from awecore.client import ComputeClient, StorageClient
+from awecore.cli._lineage import render_tree
+from awecore.client import ComputeClient, LineageClient, StorageClient
 from awecore.ingest import Ingester, expand
 from awecore.jobs import TargetIn
 from awecore.model import (
@@ -27,6 +31,7 @@ from awecore.model import (
     RawFrame,
     RawScienceFrame,
     ReducedScienceFrame,
+    SourceList,
 )
 from awecore.sim import PRESETS, NightPlan, simulate_night
 from awecore.stack import Stack
@@ -58,7 +63,7 @@ def simulate_and_ingest(stack: Stack, env: dict[str, str], catalog: awe.CatalogC
 
 
 def process(env: dict[str, str]) -> int:
-    """Ask for the reduced frame of every raw science frame. The compute service plans each
+    """Ask for the source list of every raw science frame. The compute service plans each
     target backwards (every calibration beneath it that is missing, once, shared) and its
     workers make the jobs in parallel."""
     compute = ComputeClient(env["AWE_COMPUTE_URL"], env["AWE_TOKEN"])
@@ -66,17 +71,42 @@ def process(env: dict[str, str]) -> int:
     with console.status("planning the targets..."):
         for raw in RawScienceFrame.select():
             assert raw.record is not None
-            submitted = compute.submit(TargetIn(cls="ReducedScienceFrame", date=NIGHT,
+            submitted = compute.submit(TargetIn(cls="SourceList", date=NIGHT,
                                                 chip=raw.chip.name, filter=raw.filter.name,
                                                 raw=raw.record.oid))
             ids.extend(j.id for j in submitted.jobs if j.id not in ids)
     if ids:
         with Progress(TextColumn("workers making {task.description}"), BarColumn(),
                       MofNCompleteColumn(), console=console) as bar:
-            task = bar.add_task("calibrations and reduced frames", total=len(ids))
+            task = bar.add_task("calibrations, reduced frames, source lists", total=len(ids))
             compute.wait(ids, lambda done, _n: bar.update(task, completed=done))
     compute.close()
     return len(ids)
+
+
+def show_lineage(env: dict[str, str], catalog: awe.CatalogClient) -> None:
+    sl = SourceList.chip.name == "ccd53"
+    first = next(iter(sl), None)
+    if first is None or first.record is None:
+        return
+    target = catalog.changes(limit=1).last_sequence
+    lineage = LineageClient(env["AWE_LINEAGE_URL"], env["AWE_TOKEN"])
+    for _ in range(100):  # the lineage service follows the catalog within moments
+        health = httpx.get(f"{env['AWE_LINEAGE_URL']}/health", timeout=10).json()
+        if health["applied_sequence"] >= target:
+            break
+        time.sleep(0.2)
+    graph = lineage.upstream(first.record.oid)
+    raws = sorted(n.filename or "" for n in graph.nodes if n.type.startswith("Raw"))
+    console.print(f"SourceList {first.record.oid} ({first.number_of_sources} sources) was made "
+                  f"from {len(graph.nodes) - 1} objects, {len(raws)} of them raw files:")
+    # the instrument, chip and filter are in every frame's lineage: leave them out here
+    descriptive = {"Instrument", "Chip", "Filter"}
+    keep = {n.oid for n in graph.nodes if n.type not in descriptive}
+    console.print(render_tree(graph.model_copy(update={
+        "nodes": [n for n in graph.nodes if n.oid in keep],
+        "edges": [e for e in graph.edges if e.src in keep and e.dst in keep]})))
+    lineage.close()
 
 
 def main() -> None:
@@ -98,11 +128,12 @@ def main() -> None:
             counts.add_row(name, str(len(cls.type == name)))
     console.print(counts)
 
-    console.rule("Target processing: the reduced frame of every science exposure")
+    console.rule("Target processing: the source list of every science exposure")
     made = process(env)
     console.print(f"made {made} products (read noise, biases, hot and cold pixel maps, dome, "
-                  "twilight and master flats, reduced frames with weights)" if made else
-                  "everything was there and up to date: nothing made")
+                  "twilight and master flats, reduced frames with weights, source lists with "
+                  "their sources)" if made else "everything was there and up to date: "
+                  "nothing made")
 
     console.rule("The 5-line script")
     console.print("q = (ReducedScienceFrame.chip.name == 'ccd53') & "
@@ -118,7 +149,10 @@ def main() -> None:
                       f"{a:.2f}", f"{b:.4f}")
     console.print(table)
 
-    console.rule("Best calibration and lineage")
+    console.rule("The lineage of one source list, back to the raw files")
+    show_lineage(env, catalog)
+
+    console.rule("Best calibration")
     when = dt.datetime.combine(NIGHT, dt.time(21), dt.UTC)
     bias = catalog.best(BiasFrame, "ccd53", when)
     assert isinstance(bias, BiasFrame)

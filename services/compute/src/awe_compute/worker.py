@@ -47,7 +47,9 @@ class Worker:
         token = self.settings.token()
         with CatalogClient(self.settings.catalog_url, token) as catalog:
             product = str(job["product"])
-            if product in catalog.get_records([product]):
+            # registered by an earlier try: done (a source list may still lack its sources,
+            # so it is made again, and the maker only loads what is missing)
+            if job["cls"] != "SourceList" and product in catalog.get_records([product]):
                 return "registered by an earlier try"
             storage = StorageClient(self.settings.storage_url, token)
             try:

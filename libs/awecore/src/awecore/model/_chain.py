@@ -202,6 +202,8 @@ class AstrometricParameters(ProcessTarget):
 
 
 class SourceList(DataObject, ProcessTarget):
+    chip = Ref("Chip")
+    filter = Ref("Filter")
     frame = Ref("ReducedScienceFrame")
     astrom = Ref("AstrometricParameters")
     photom = Ref("PhotometricParameters")

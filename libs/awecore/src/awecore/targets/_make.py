@@ -98,6 +98,8 @@ class Maker:
         for ref, source in sources.items():
             inputs[ref] = self._pixels_of(source)
             refs[ref] = source
+            if node.cls == "SourceList" and ref == "frame":
+                inputs.update(self._frame_extras(source))
         made = recipe.make(inputs, node.params)
         record: dict[str, Any] = {
             "oid": oid, "type": node.cls, "privileges": self.privileges, "refs": refs,
@@ -121,5 +123,22 @@ class Maker:
                                      _fits(made.attributes["weight"], {"AWEOID": oid}))
                 attributes["weight_filename"] = weight_name
         record["attributes"] = attributes
-        self.catalog.create_batch([ObjectIn.model_validate(record)])
+        try:
+            self.catalog.create_batch([ObjectIn.model_validate(record)])
+        except Conflict:
+            if made.sources is None:
+                raise
+        if made.sources is not None:
+            with contextlib.suppress(Conflict):  # loaded by an earlier, interrupted try
+                self.catalog.request("POST", f"/sources/{oid}", json=made.sources)
         return oid
+
+    def _frame_extras(self, frame_oid: str) -> dict[str, Any]:
+        """A reduced frame's weight map and its raw frame's header (the WCS)."""
+        record = self.catalog.get_records([frame_oid])[frame_oid]
+        weight = fits.getdata(io.BytesIO(self.storage.get(
+            str(record.attributes["weight_filename"]))))
+        raw_oid = str(record.refs["raw"])
+        raw = self.catalog.get_records([raw_oid])[raw_oid]
+        header = fits.getheader(io.BytesIO(self.storage.get(str(raw.filename))))
+        return {"frame@weight": np.asarray(weight, dtype=np.float32), "frame@header": header}

@@ -103,9 +103,11 @@ class Planner:
         self._objects[best.record.oid] = best.record
         return best.record.oid
 
-    def _reduced_of(self, raw: str) -> str | None:
-        spec = QuerySpec(cls="ReducedScienceFrame", where=And(items=(
-            Compare(op="eq", path=("raw",), value=raw),
+    def _made_from(self, cls: str, raw: str) -> str | None:
+        """The newest valid product of ``cls`` made (directly or not) from a raw frame."""
+        path = ("raw",) if cls == "ReducedScienceFrame" else ("frame", "raw")
+        spec = QuerySpec(cls=cls, where=And(items=(
+            Compare(op="eq", path=path, value=raw),
             Compare(op="eq", path=("is_valid",), value=1))))
         found = [o.record for o in self.catalog.iter_query(spec) if o.record]
         if not found:
@@ -133,12 +135,13 @@ class Planner:
         if node.key in nodes:
             return node.key
         when = night_window(night)[0] + dt.timedelta(hours=12)
-        if cls == "ReducedScienceFrame":
+        if recipe.per_raw:
             if raw is None:
-                raise InvalidRequest("a ReducedScienceFrame is made from one raw frame: give it")
+                raise InvalidRequest(f"a {cls} is made from one raw frame: give it (raw=)")
             raw_obj = self._object(raw)
             when = dt.datetime.fromisoformat(str(raw_obj.attributes["date_obs"]))
-            node.raws["raw"] = [raw]
+            if cls == "ReducedScienceFrame":
+                node.raws["raw"] = [raw]
         for inp in recipe.inputs:
             if inp.raw:
                 found = self._raws(inp.cls, chip, node.filter, night)
@@ -147,10 +150,11 @@ class Planner:
                                    f"{inp.cls} that night, {inp.least} needed")
                 node.raws[inp.ref] = found
             else:
-                sub_filter = node.filter if RECIPES[inp.cls].needs_filter else None
-                node.inputs[inp.ref] = self._resolve(inp.cls, chip, sub_filter, night, None,
-                                                     nodes)
-        existing = (self._reduced_of(raw) if raw is not None
+                sub = RECIPES[inp.cls]
+                node.inputs[inp.ref] = self._resolve(
+                    inp.cls, chip, node.filter if sub.needs_filter else None, night,
+                    raw if sub.per_raw else None, nodes)
+        existing = (self._made_from(cls, raw) if raw is not None
                     else self._best(cls, chip, node.filter, when))
         if existing is None:
             node.action, node.reasons = "make", [f"no valid {cls} exists"]

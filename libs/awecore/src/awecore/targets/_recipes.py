@@ -32,6 +32,7 @@ class Input:
 class Made:
     image: np.ndarray | None
     attributes: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, list[Any]] | None = None  # rows for the catalog's source table
 
 
 Maker = Callable[[dict[str, Any], dict[str, Any]], Made]
@@ -44,6 +45,7 @@ class Recipe:
     make: Maker
     needs_filter: bool = False
     params: dict[str, Any] = field(default_factory=dict)
+    per_raw: bool = False  # one product per raw science frame (not per night)
 
 
 def _stats(image: np.ndarray, mask: np.ndarray | None = None) -> dict[str, Any]:
@@ -95,6 +97,29 @@ def _reduced(inp: dict[str, Any], params: dict[str, Any]) -> Made:
     return Made(image, attributes)
 
 
+def _sourcelist(inp: dict[str, Any], params: dict[str, Any]) -> Made:
+    """Sources of a reduced frame; positions through the frame's WCS, magnitudes with the
+    filter's nominal zeropoint until a PhotometricParameters target exists."""
+    from astropy.wcs import WCS
+
+    table = p.extract_sources(inp["frame"], inp["frame@weight"],
+                              threshold=params.get("threshold", 3.0))
+    wcs = WCS(inp["frame@header"])
+    ra, dec = wcs.wcs_pix2world(np.asarray(table["x"]), np.asarray(table["y"]), 0)
+    flux = np.asarray(table["flux"], dtype=np.float64)
+    positive = flux > 0
+    mag = np.full(len(flux), np.nan)
+    mag[positive] = params.get("zeropoint", 25.0) - 2.5 * np.log10(flux[positive])
+    rows: dict[str, list[Any]] = {
+        "ra": np.mod(ra, 360).tolist(), "dec": dec.tolist(),
+        "x": np.asarray(table["x"]).tolist(), "y": np.asarray(table["y"]).tolist(),
+        "flux": flux.tolist(), "flux_err": np.asarray(table["fluxerr"]).tolist(),
+        "mag": [None if not np.isfinite(m) else float(m) for m in mag],
+        "snr": np.asarray(table["snr"]).tolist(),
+        "flag": [int(f) for f in table["flag"]]}
+    return Made(None, {"number_of_sources": len(table)}, sources=rows)
+
+
 RECIPES: dict[str, Recipe] = {r.cls: r for r in (
     Recipe("ReadNoise", (Input("raw_bias_frames", "RawBiasFrame", raw=True, least=2),),
            _read_noise),
@@ -116,5 +141,7 @@ RECIPES: dict[str, Recipe] = {r.cls: r for r in (
            needs_filter=True),
     Recipe("ReducedScienceFrame", (Input("bias", "BiasFrame"), Input("flat", "MasterFlatFrame"),
                                    Input("hot", "HotPixelMap"), Input("cold", "ColdPixelMap")),
-           _reduced, needs_filter=True),
+           _reduced, needs_filter=True, per_raw=True),
+    Recipe("SourceList", (Input("frame", "ReducedScienceFrame"),), _sourcelist,
+           needs_filter=True, per_raw=True, params={"threshold": 3.0, "zeropoint": 25.0}),
 )}
