@@ -61,6 +61,7 @@ def test_get_makes_what_is_missing_then_reuses(night: awe.CatalogClient) -> None
     assert hot.record is not None and hot.hot_pixels > 0
     assert hot.bias.read_noise.read_noise > 0  # type: ignore[union-attr]
     assert hot.record.software_version and hot.record.process_params == {"nsigma": 10.0}
+    assert hot.record.quality_flags == 0 and hot.bias.record.quality_flags == 0  # type: ignore[union-attr]
     again = awe.HotPixelMap.plan(NIGHT, "ccd50")
     assert again.to_make == []
     assert awe.HotPixelMap.get(NIGHT, "ccd50") == hot

@@ -164,3 +164,21 @@ def test_failure_paths() -> None:
         p.dome_flat([a, a], a, np.zeros((4, 4), bool))
     with pytest.raises(ValueError, match="differ in shape"):
         p.reduce_science(a, a, np.ones((3, 3)), a > 0, a > 0)
+
+
+def test_quality_flags(calibrated: dict[str, np.ndarray], night: Night) -> None:
+    c = calibrated
+    assert p.qc_bias(c["bias"], float(c["noise"]), 6) == 0  # the simulated night is clean
+    assert p.qc_pixel_map(c["hot"]) == 0 and p.qc_pixel_map(c["cold"]) == 0
+    rng = np.random.default_rng(3)
+    noisy = c["bias"] + rng.normal(0, 50, c["bias"].shape).astype(np.float32)
+    assert p.qc_bias(noisy, float(c["noise"]), 6) & p.QC.NOISY
+    tilted = c["bias"] + np.linspace(0, 40, 512, dtype=np.float32)[None, :]
+    assert p.qc_bias(tilted, float(c["noise"]), 6) & p.QC.STRUCTURED
+    assert p.qc_pixel_map(rng.random((100, 100)) < 0.05) == p.QC.MANY_BAD_PIXELS
+    raw, _, _ = night.exposure("science", "841")
+    burnt = raw.copy()
+    burnt[:100] = 65535
+    _image, weight = p.reduce_science(burnt, c["bias"], c["flat"], c["hot"], c["cold"])
+    assert p.qc_reduced(burnt, weight) & p.QC.SATURATED
+    assert p.qc_sources(2) == p.QC.FEW_SOURCES and p.qc_sources(50) == 0

@@ -17,14 +17,34 @@ from ._calib import (
     twilight_flat,
 )
 from ._photometry import Zeropoint, fit_zeropoint
+from ._qc import QC, qc_bias, qc_flat, qc_pixel_map, qc_reduced, qc_sources
 from ._reduce import reduce_science
 from ._sources import extract_sources
 
 SOFTWARE_VERSION = "0.1.0"
 
 __all__ = [
-    "SOFTWARE_VERSION", "AstrometricSolution", "ImageStats", "Zeropoint", "cold_pixel_map",
-    "dome_flat", "extract_sources", "fit_astrometry", "fit_zeropoint", "hot_pixel_map",
-    "imstat", "master_bias", "master_flat", "match_sources", "read_noise", "reduce_science",
+    "QC",
+    "SOFTWARE_VERSION",
+    "AstrometricSolution",
+    "ImageStats",
+    "Zeropoint",
+    "cold_pixel_map",
+    "dome_flat",
+    "extract_sources",
+    "fit_astrometry",
+    "fit_zeropoint",
+    "hot_pixel_map",
+    "imstat",
+    "master_bias",
+    "master_flat",
+    "match_sources",
+    "qc_bias",
+    "qc_flat",
+    "qc_pixel_map",
+    "qc_reduced",
+    "qc_sources",
+    "read_noise",
+    "reduce_science",
     "twilight_flat",
 ]

@@ -104,6 +104,7 @@ class Maker:
         record: dict[str, Any] = {
             "oid": oid, "type": node.cls, "privileges": self.privileges, "refs": refs,
             "process_params": node.params, "software_version": SOFTWARE_VERSION,
+            "quality_flags": made.quality_flags,
         }
         attributes = {k: v for k, v in made.attributes.items() if k != "weight"}
         if issubclass(registry.get(node.cls), CalFile):

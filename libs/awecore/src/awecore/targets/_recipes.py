@@ -33,6 +33,7 @@ class Made:
     image: np.ndarray | None
     attributes: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, list[Any]] | None = None  # rows for the catalog's source table
+    quality_flags: int = 0  # what automatic QC found (pipelines.QC)
 
 
 Maker = Callable[[dict[str, Any], dict[str, Any]], Made]
@@ -58,20 +59,24 @@ def _read_noise(inp: dict[str, Any], params: dict[str, Any]) -> Made:
 
 
 def _bias(inp: dict[str, Any], params: dict[str, Any]) -> Made:
-    bias = p.master_bias(inp["raw_bias_frames"], sigma=params.get("sigma", 3.0))
-    return Made(bias, _stats(bias))
+    raws = inp["raw_bias_frames"]
+    bias = p.master_bias(raws, sigma=params.get("sigma", 3.0))
+    noise = p.read_noise(raws[0], raws[1])
+    return Made(bias, _stats(bias), quality_flags=int(p.qc_bias(bias, noise, len(raws))))
 
 
 def _hot(inp: dict[str, Any], params: dict[str, Any]) -> Made:
     # the master bias's own clipped rms is the noise to beat (read noise / sqrt(frames))
     noise = p.imstat(inp["bias"]).stdev
     hot = p.hot_pixel_map(inp["bias"], noise, params.get("nsigma", 10.0))
-    return Made(hot.astype(np.uint8), {"hot_pixels": int(hot.sum())})
+    return Made(hot.astype(np.uint8), {"hot_pixels": int(hot.sum())},
+                quality_flags=int(p.qc_pixel_map(hot)))
 
 
 def _dome(inp: dict[str, Any], params: dict[str, Any]) -> Made:
     flat = p.dome_flat(inp["raw_dome_flat_frames"], inp["bias"], inp["hot"].astype(bool))
-    return Made(flat, _stats(flat))
+    level = float(np.median(inp["raw_dome_flat_frames"][0] - inp["bias"]))
+    return Made(flat, _stats(flat), quality_flags=int(p.qc_flat(flat, level)))
 
 
 def _twilight(inp: dict[str, Any], params: dict[str, Any]) -> Made:
@@ -81,7 +86,8 @@ def _twilight(inp: dict[str, Any], params: dict[str, Any]) -> Made:
 
 def _cold(inp: dict[str, Any], params: dict[str, Any]) -> Made:
     cold = p.cold_pixel_map(inp["flat"], params.get("threshold", 0.5))
-    return Made(cold.astype(np.uint8), {"cold_pixels": int(cold.sum())})
+    return Made(cold.astype(np.uint8), {"cold_pixels": int(cold.sum())},
+                quality_flags=int(p.qc_pixel_map(cold)))
 
 
 def _master(inp: dict[str, Any], params: dict[str, Any]) -> Made:
@@ -94,7 +100,7 @@ def _reduced(inp: dict[str, Any], params: dict[str, Any]) -> Made:
                                      inp["hot"].astype(bool), inp["cold"].astype(bool))
     attributes = _stats(image, weight <= 0)
     attributes["weight"] = weight
-    return Made(image, attributes)
+    return Made(image, attributes, quality_flags=int(p.qc_reduced(inp["raw"], weight)))
 
 
 def _sourcelist(inp: dict[str, Any], params: dict[str, Any]) -> Made:
@@ -117,7 +123,8 @@ def _sourcelist(inp: dict[str, Any], params: dict[str, Any]) -> Made:
         "mag": [None if not np.isfinite(m) else float(m) for m in mag],
         "snr": np.asarray(table["snr"]).tolist(),
         "flag": [int(f) for f in table["flag"]]}
-    return Made(None, {"number_of_sources": len(table)}, sources=rows)
+    return Made(None, {"number_of_sources": len(table)}, sources=rows,
+                quality_flags=int(p.qc_sources(len(table))))
 
 
 RECIPES: dict[str, Recipe] = {r.cls: r for r in (
