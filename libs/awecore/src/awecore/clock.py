@@ -13,7 +13,6 @@ import time
 __all__ = ["HybridClock", "hlc_wins"]
 
 _LOGICAL_BITS = 16
-_LOGICAL_MASK = (1 << _LOGICAL_BITS) - 1
 
 
 class HybridClock:
@@ -37,14 +36,6 @@ class HybridClock:
         with self._lock:
             self._last = max(self._last, remote)
         return self.now()
-
-    @staticmethod
-    def physical_ms(value: int) -> int:
-        return value >> _LOGICAL_BITS
-
-    @staticmethod
-    def logical(value: int) -> int:
-        return value & _LOGICAL_MASK
 
 
 def hlc_wins(hlc: int, site: str, other_hlc: int, other_site: str) -> bool:

@@ -98,7 +98,3 @@ class ChangePage(BaseModel):
 
 def source_for(site: str, service: str = "catalog") -> str:
     return f"/awe/{site}/{service}"
-
-
-def as_json(event: CatalogEvent) -> dict[str, Any]:
-    return event.model_dump(mode="json")

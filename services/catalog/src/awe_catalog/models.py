@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from awecore.events import CatalogEvent
 from awecore.model import ObjectIn, ObjectOut
+from awecore.web import Identity
 
 __all__ = [
     "BatchIn", "BatchOut", "Caller", "CountOut", "Digest", "GetManyIn", "GetManyOut", "Health",
@@ -16,18 +17,10 @@ __all__ = [
 ]
 
 
-class Caller(BaseModel):
-    """Who is asking: every read is filtered by this."""
+class Caller(Identity):
+    """Who is asking (as every service sees callers), with the project new objects go to."""
 
-    name: str
-    is_admin: bool = False
-    is_service: bool = False
     default_project: str
-    projects: list[str] = []
-
-    @property
-    def sees_all(self) -> bool:
-        return self.is_admin or self.is_service
 
 
 class BatchIn(BaseModel):

@@ -17,6 +17,7 @@ import signal
 import socket
 import traceback
 
+import asyncpg
 import structlog
 from aiokafka.errors import KafkaError
 
@@ -36,7 +37,7 @@ log = structlog.get_logger("awe.compute.worker")
 
 
 class Worker:
-    def __init__(self, settings: ComputeSettings, pool: object, queue: JobQueue) -> None:
+    def __init__(self, settings: ComputeSettings, pool: asyncpg.Pool, queue: JobQueue) -> None:
         self.settings = settings
         self.pool = pool
         self.queue = queue
@@ -65,7 +66,7 @@ class Worker:
         return "made"
 
     async def handle(self, job_id: str) -> None:
-        async with self.pool.acquire() as conn:  # type: ignore[attr-defined]
+        async with self.pool.acquire() as conn:
             job = await JobStore(conn).claim(job_id, self.name, self.settings.lease_seconds)
         if job is None:
             return  # taken by another worker, finished, or cancelled
@@ -75,13 +76,13 @@ class Worker:
         try:
             outcome = await asyncio.to_thread(self._make, dict(job))
         except Exception as exc:
-            async with self.pool.acquire() as conn:  # type: ignore[attr-defined]
+            async with self.pool.acquire() as conn:
                 await JobStore(conn).fail(job_id, f"{type(exc).__name__}: {exc}",
                                           f"{stamp} {self.name}\n{traceback.format_exc()}\n")
             await self.queue.status(job_id, "failed")
             log.warning("job failed", job=job_id, error=repr(exc))
             return
-        async with self.pool.acquire() as conn:  # type: ignore[attr-defined]
+        async with self.pool.acquire() as conn:
             ready = await JobStore(conn).done(job_id, self.name,
                                               f"{stamp} {self.name}: {outcome}\n")
         await self.queue.status(job_id, "done")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
@@ -159,10 +159,6 @@ class DBObject:
             )
         self._session.resolve_refs(self._page, field.name)
         return self._resolved[field.name]
-
-    @property
-    def ref_oids(self) -> dict[str, str | list[str]]:
-        return dict(self._refs)
 
     def to_record(self) -> ObjectIn:
         """The wire form of a new object (the catalog fills identity and provenance)."""
@@ -349,8 +345,6 @@ def validate_object(obj: ObjectIn) -> tuple[type[DBObject], dict[str, Any]]:
         raise InvalidObject(f"invalid {obj.type}: {detail}", problems)
     return cls, attributes
 
-
-Validator = Callable[[ObjectIn], tuple[type[DBObject], dict[str, Any]]]
 
 
 def _register_root() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from awecore.clock import HybridClock
+from awecore.clock import HybridClock, hlc_wins
 from awecore.errors import Forbidden
 from awecore.events import CatalogEvent, ObjectCreated, ObjectCurated
 from awecore.model import ObjectIn, ObjectOut, validate_object
@@ -108,7 +108,7 @@ class ReplicationService:
                     winners[name] = value
                 continue
             hlc, site = clocks.get(name, [current.hlc, current.site])
-            if (data.hlc, data.site) > (hlc, site):
+            if hlc_wins(data.hlc, data.site, hlc, site):
                 winners[name] = value
         if not winners:
             return "skipped"

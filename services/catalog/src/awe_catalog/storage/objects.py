@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 
 from awecore.events import ObjectCurated
-from awecore.model import CurationUpdate, ObjectOut
+from awecore.model import CURATION_FIELDS, CurationUpdate, ObjectOut
 from awecore.query import QuerySpec
 
 from ..models import Caller
@@ -31,12 +31,8 @@ _INSERT_COLUMNS = (
 )
 
 
-_CURATION_COLUMNS = frozenset({"is_valid", "timestamp_start", "timestamp_end", "privileges",
-                               "comments"})
-
-
 def _curation_column(name: str) -> str:
-    if name not in _CURATION_COLUMNS:
+    if name not in CURATION_FIELDS:
         raise ValueError(f"{name} is not a curation field")
     return name
 
@@ -136,7 +132,7 @@ class ObjectStore:
         await self.conn.executemany(
             "UPDATE objects SET curation_clock = $2::jsonb WHERE oid = $1",
             [(uuid.UUID(o.oid), {name: [o.curation_hlc, o.curation_site]
-                                 for name in sorted(_CURATION_COLUMNS)}) for o in objects])
+                                 for name in sorted(CURATION_FIELDS)}) for o in objects])
 
     async def missing(self, oids: Sequence[str]) -> set[str]:
         found = await self.conn.fetch("SELECT oid::text FROM objects WHERE oid = ANY($1::uuid[])",

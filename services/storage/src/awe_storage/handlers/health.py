@@ -15,7 +15,8 @@ router = APIRouter(tags=["operations"])
 async def health(factory: Factory = Depends(get_factory)) -> dict[str, Any]:
     s = factory.context.settings
     return {"status": "ok", "site": s.site, "backend": s.backend,
-            "peers": [p.site for p in s.peers]}
+            "peers": [p.site for p in s.peers],
+            "events_not_published": factory.context.events.failures}
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
