@@ -87,3 +87,39 @@ def test_malformed_ast_is_rejected() -> None:
         deep = {"node": "not", "item": deep}
     with pytest.raises(ValueError, match="deeper"):
         QuerySpec.model_validate({"cls": "BiasFrame", "where": deep})
+
+
+def test_source_queries_use_the_same_ast() -> None:
+    from awecore import Source
+    from awecore.sources import SourceQuery
+
+    q = (Source.mag < 20) & (Source.sourcelist.frame.chip.name == "ccd53")
+    assert isinstance(q, SourceQuery)
+    assert q.spec() == QuerySpec(cls="Source", where=And(items=(
+        Compare(op="lt", path=("mag",), value=20),
+        Compare(op="eq", path=("sourcelist", "frame", "chip", "name"), value="ccd53"),
+    )))
+    assert Source.sourcelist.frame.raw.filter.name.like("8*").where == Like(
+        path=("sourcelist", "frame", "raw", "filter", "name"), pattern="8*")
+    assert isinstance(((Source.flag == 0) | ~Source.snr.between(1, 5)).where, Or)
+    ordered = q.order_by(Source.mag, descending=True).limit(100).user_only()
+    assert isinstance(ordered, SourceQuery) and ordered.limit_n == 100
+    assert ordered.spec().order_by[0].path == ("mag",) and ordered.spec().scope == "user"
+    assert isinstance(Source.select(), SourceQuery) and Source.select().where is None
+
+
+def test_source_paths_name_what_exists() -> None:
+    from awecore import Source
+
+    with pytest.raises(InvalidQuery, match="SourceList has no attribute 'frme'"):
+        _ = Source.sourcelist.frme
+    with pytest.raises(InvalidQuery, match="is a value"):
+        _ = Source.mag.x
+    with pytest.raises(InvalidQuery, match="cannot combine a query on Source with one on Chip"):
+        _ = (Source.mag < 20) & (awe.Chip.name == "x")
+    with pytest.raises(InvalidQuery, match="Source has no attribute 'colour'"):
+        Source.select().order_by("colour")
+    with pytest.raises(InvalidQuery, match="rows, not objects"):
+        (Source.mag < 20).oids()
+    with pytest.raises(InvalidQuery, match="no column"):
+        (Source.mag < 20).to_table(["colour"])

@@ -9,7 +9,15 @@ import pytest
 
 import awecore as awe
 from awe_catalog.models import Caller
-from awe_catalog.storage.sql import compile_count, compile_select
+from awe_catalog.storage.sql import (
+    SOURCE_TYPES,
+    compile_count,
+    compile_select,
+    compile_source_count,
+    compile_source_select,
+    source_filter,
+)
+from awecore import Source
 from awecore.errors import InvalidQuery
 from awecore.query import QuerySpec
 
@@ -103,3 +111,85 @@ def test_count_and_scopes() -> None:
     assert sql.sql.startswith("SELECT count(*)") and "o.creator = " in sql.sql
     sql = compile_count(awe.BiasFrame.select().project_only().spec(), ALICE)
     assert "survey" in sql.params
+
+
+def test_source_columns_compare_directly_and_the_source_list_path_joins() -> None:
+    q = (Source.mag < 20) & (Source.sourcelist.frame.chip.name == "ccd53")
+    sql = compile_source_select(q.spec(), ADMIN, 0, 10)
+    assert sql.sql.startswith("SELECT s.sourcelist::text AS sourcelist, s.seq, s.ra")
+    assert "JOIN objects l ON l.oid = s.sourcelist" in sql.sql
+    assert "s.mag < $" in sql.sql and "l.oid IN (SELECT r" in sql.sql
+    assert "r1.name = 'frame'" in sql.sql and "'chip'" in sql.sql
+    assert 20.0 in sql.params and "ccd53" in sql.params and "ccd53" not in sql.sql
+    assert sql.sql.endswith("ORDER BY s.sourcelist, s.seq LIMIT $5 OFFSET $6")
+    # an admin with a condition on columns only needs no join
+    plain = compile_source_count((Source.flag == 0).spec(), ADMIN)
+    assert plain.sql == "SELECT count(*) FROM sources s WHERE s.flag = $1" and plain.params == [0]
+
+
+def test_source_visibility_applies_to_the_list_and_every_object_on_the_path() -> None:
+    sql = compile_source_select((Source.sourcelist.frame.chip.name == "a").spec(), ALICE, 0, 10)
+    assert "(l.creator = $1 OR l.privileges >= 3" in sql.sql
+    assert sql.sql.count("privileges >= 3") == 3  # the list, the frame, the chip
+    assert sql.params[:2] == ["alice", ["survey"]]
+    bare = compile_source_count(Source.select().spec(), ALICE)
+    assert "JOIN objects l" in bare.sql and "l.privileges >= 3" in bare.sql
+
+
+def test_source_list_by_oid_is_the_column() -> None:
+    oid = str(uuid.uuid4())
+    sql = compile_source_count((Source.sourcelist == oid).spec(), ADMIN)
+    assert sql.sql == "SELECT count(*) FROM sources s WHERE (s.sourcelist = $1)"
+    assert sql.params == [uuid.UUID(oid)]
+    sql = compile_source_count(Source.sourcelist.in_([oid]).spec(), ADMIN)
+    assert "s.sourcelist = ANY($1::uuid[])" in sql.sql
+
+
+def test_source_order_scope_and_types() -> None:
+    q = Source.select().order_by(Source.mag, descending=True).project_only("kids")
+    sql = compile_source_select(q.spec(), ADMIN, 20, 10)
+    assert "ORDER BY s.mag DESC NULLS LAST, s.sourcelist DESC, s.seq DESC" in sql.sql
+    assert "l.project = $1" in sql.sql and sql.params == ["kids", 10, 20]
+    # in_() on a real column compares as real, as == does, so 18.3 finds a stored 18.3
+    assert "s.mag = ANY($1::real[])" in compile_source_count(
+        Source.mag.in_([18.3]).spec(), ADMIN).sql
+    assert set(SOURCE_TYPES) == set(Source.fields)
+
+
+@pytest.mark.parametrize("evil", ["x'; DROP TABLE sources; --", "' OR '1'='1", "$1 OR TRUE"])
+def test_source_values_stay_parameters(evil: str) -> None:
+    q = (Source.sourcelist.frame.chip.name == evil) | Source.sourcelist.chip.name.like(evil)
+    sql = compile_source_select(q.spec(), ALICE, 0, 10)
+    assert "DROP" not in sql.sql and "'1'='1" not in sql.sql and evil in sql.params
+
+
+@pytest.mark.parametrize(("where", "message"), [
+    ({"node": "compare", "op": "lt", "path": ["colour"], "value": 1},
+     "Source has no attribute 'colour'; it has dec, flag, flux"),
+    ({"node": "compare", "op": "lt", "path": ["mag"], "value": "20"}, "mag is a float"),
+    ({"node": "compare", "op": "eq", "path": ["flag"], "value": 2**40}, "4-byte integer"),
+    ({"node": "compare", "op": "lt", "path": ["mag"], "value": 1e300}, "4-byte float"),
+    ({"node": "compare", "op": "eq", "path": ["sourcelist"], "value": "x"}, "not an oid"),
+    ({"node": "compare", "op": "eq", "path": ["mag", "x"], "value": 1}, "is a value"),
+    ({"node": "compare", "op": "eq", "path": ["sourcelist", "frme"], "value": 1},
+     "SourceList has no attribute 'frme' \\(in Source.sourcelist.frme\\)"),
+    ({"node": "like", "path": ["mag"], "pattern": "1*"}, "text attributes only"),
+])
+def test_bad_source_queries_name_the_problem(where: dict[str, object], message: str) -> None:
+    spec = QuerySpec.model_validate({"cls": "Source", "where": where})
+    with pytest.raises(InvalidQuery, match=message):
+        compile_source_select(spec, ALICE, 0, 10)
+
+
+def test_source_queries_select_source_only() -> None:
+    with pytest.raises(InvalidQuery, match="selects Source, not 'RawFrame'"):
+        compile_source_count(awe.RawFrame.select().spec(), ALICE)
+    with pytest.raises(InvalidQuery, match="sources are queried at /sources/query"):
+        compile_count(Source.select().spec(), ALICE)
+    with pytest.raises(InvalidQuery, match="ordering follows no references"):
+        compile_source_select(Source.select().order_by("sourcelist.frame.exptime").spec(),
+                              ALICE, 0, 10)
+    with pytest.raises(InvalidQuery, match="its own order"):
+        source_filter(Source.select().order_by(Source.mag).spec(), ALICE, 8)
+    cone = source_filter((Source.snr > 5).spec(), ALICE, 8)
+    assert "s.snr > $10" in cone.sql and cone.params == ["alice", ["survey"], 5.0]

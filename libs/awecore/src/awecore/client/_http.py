@@ -7,7 +7,7 @@ exception class the service raised.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import httpx
@@ -16,12 +16,14 @@ from ..errors import ServiceUnavailable
 from ..events import ChangePage
 from ..model import CurationUpdate, DBObject, ObjectIn, ObjectOut
 from ..query import QueryPage, QuerySpec
+from ..sources import MAX_SOURCE_PAGE, SourceQueryPage, SourceQueryRequest, SourceRow
 from ._lineage import LineageClient
 from ._problem import raise_for_problem
 
 __all__ = ["CatalogClient"]
 
 T = TypeVar("T", bound=DBObject)
+R = TypeVar("R")
 
 PAGE_SIZE = 500
 GET_MANY = 1000
@@ -38,6 +40,8 @@ class CatalogClient:
                                   transport=transport)
         #: the lineage service, for obj.upstream() and friends (set by awe.connect())
         self.lineage: LineageClient | None = None
+        #: rows per request when a source query pages (the catalog allows MAX_SOURCE_PAGE)
+        self.source_page_size = MAX_SOURCE_PAGE
 
     def close(self) -> None:
         self._http.close()
@@ -124,29 +128,58 @@ class CatalogClient:
         body = {"query": spec.model_dump(mode="json"), "offset": offset, "limit": limit}
         return QueryPage.model_validate(self.request("POST", "/query", json=body))
 
+    @staticmethod
+    def _paged(page: Callable[[int, int], tuple[list[R], int | None]], offset: int,
+               count: int | None, size: int) -> Iterator[R]:
+        """Items from ``offset`` on (at most ``count``), asking ``page(offset, limit)`` for
+        pages of ``size`` until the server says there is no next one."""
+        while count is None or count > 0:
+            items, next_offset = page(offset, size if count is None else min(size, count))
+            yield from items
+            if next_offset is None or not items:
+                return
+            offset += len(items)
+            count = None if count is None else count - len(items)
+
+    def _objects_page(self, spec: QuerySpec) -> Callable[[int, int],
+                                                          tuple[list[DBObject], int | None]]:
+        def page(offset: int, limit: int) -> tuple[list[DBObject], int | None]:
+            got = self.query_page(spec, offset, limit)
+            return self._wrap(got.objects), got.next_offset
+        return page
+
     def fetch(self, spec: QuerySpec, offset: int, count: int) -> list[DBObject]:
-        out: list[DBObject] = []
-        while count > 0:
-            page = self.query_page(spec, offset, min(count, PAGE_SIZE))
-            out.extend(self._wrap(page.objects))
-            if page.next_offset is None:
-                break
-            offset, count = offset + len(page.objects), count - len(page.objects)
-        return out
+        return list(self._paged(self._objects_page(spec), offset, count, PAGE_SIZE))
 
     def iter_query(self, spec: QuerySpec, limit: int | None = None) -> Iterator[DBObject]:
-        offset, left = 0, limit
-        while left is None or left > 0:
-            size = PAGE_SIZE if left is None else min(PAGE_SIZE, left)
-            page = self.query_page(spec, offset, size)
-            yield from self._wrap(page.objects)
-            if page.next_offset is None:
-                return
-            offset = page.next_offset
-            left = None if left is None else left - len(page.objects)
+        return self._paged(self._objects_page(spec), 0, limit, PAGE_SIZE)
 
     def count(self, spec: QuerySpec) -> int:
         return int(self.request("POST", "/query/count", json=spec.model_dump(mode="json"))["count"])
+
+    # -- the source table --------------------------------------------------------------
+    def source_page(self, spec: QuerySpec, offset: int, limit: int) -> SourceQueryPage:
+        body = SourceQueryRequest(query=spec, offset=offset, limit=limit)
+        return SourceQueryPage.model_validate(
+            self.request("POST", "/sources/query", json=body.model_dump(mode="json")))
+
+    def _sources_page(self, spec: QuerySpec) -> Callable[[int, int],
+                                                          tuple[list[SourceRow], int | None]]:
+        def page(offset: int, limit: int) -> tuple[list[SourceRow], int | None]:
+            got = self.source_page(spec, offset, limit)
+            return got.sources, got.next_offset
+        return page
+
+    def fetch_sources(self, spec: QuerySpec, offset: int, count: int) -> list[SourceRow]:
+        return list(self._paged(self._sources_page(spec), offset, count,
+                                self.source_page_size))
+
+    def iter_sources(self, spec: QuerySpec, limit: int | None = None) -> Iterator[SourceRow]:
+        return self._paged(self._sources_page(spec), 0, limit, self.source_page_size)
+
+    def count_sources(self, spec: QuerySpec) -> int:
+        return int(self.request("POST", "/sources/query/count",
+                                json=spec.model_dump(mode="json"))["count"])
 
     def best(self, cls: str | type[DBObject], chip: str, time: dt.datetime | str,
              filter: str | None = None) -> DBObject:

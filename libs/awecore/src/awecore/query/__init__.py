@@ -17,11 +17,11 @@ from ._ast import (
     QuerySpec,
     Value,
 )
-from ._dsl import Path, Query, resolve_path
+from ._dsl import Path, Query, Selectable, resolve_path
 from ._parse import parse_query
 
 __all__ = [
     "MAX_DEPTH", "MAX_IN_VALUES", "And", "Between", "Compare", "Expr", "In", "Like", "Not",
-    "Or", "OrderBy", "Path", "Query", "QueryPage", "QueryRequest", "QuerySpec", "Value",
-    "parse_query", "resolve_path",
+    "Or", "OrderBy", "Path", "Query", "QueryPage", "QueryRequest", "QuerySpec", "Selectable",
+    "Value", "parse_query", "resolve_path",
 ]

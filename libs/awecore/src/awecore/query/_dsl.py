@@ -2,13 +2,17 @@
 
 A Query is lazy. Iterating it pages through the catalog; ``len(q)`` counts on the server;
 ``q[i]`` fetches one. Nothing is sent until a result is asked for.
+
+The root of a path is any class with declared fields and a ``select()``: the classes of the
+object model, and ``awecore.Source`` (rows of the source table), whose ``select()`` returns
+a Query subclass that runs against the source table with the same AST.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, overload
 
 from ..errors import InvalidQuery
 from ._ast import And, Between, Compare, Expr, In, Like, Not, Or, OrderBy, QuerySpec, Value
@@ -18,17 +22,26 @@ if TYPE_CHECKING:
 
     from ..model import DBObject, Field
 
-__all__ = ["Path", "Query", "resolve_path"]
+__all__ = ["Path", "Query", "Selectable", "resolve_path"]
 
 T = TypeVar("T", bound="DBObject")
 
 
-def resolve_path(root: type[DBObject], segments: Sequence[str]) -> list[Field]:
+class Selectable(Protocol):
+    """What a query starts from: a class with named fields whose ``select()`` makes its Query."""
+
+    fields: ClassVar[dict[str, Field]]
+
+    @classmethod
+    def select(cls) -> Query[Any]: ...
+
+
+def resolve_path(root: type[Selectable], segments: Sequence[str]) -> list[Field]:
     """The fields a path walks through; raises InvalidQuery naming the bad segment."""
     from ..model import Ref, Struct
 
     fields: list[Field] = []
-    cls: type[DBObject] | None = root
+    cls: type[Selectable] | None = root
     struct = None
     where = root.__name__
     for seg in segments:
@@ -78,7 +91,7 @@ class Path:
 
     __hash__ = None  # type: ignore[assignment]
 
-    def __init__(self, root: type[DBObject], segments: tuple[str, ...]) -> None:
+    def __init__(self, root: type[Selectable], segments: tuple[str, ...]) -> None:
         self.root = root
         self.segments = segments
         self.fields = resolve_path(root, segments)
@@ -91,8 +104,11 @@ class Path:
     def __repr__(self) -> str:
         return ".".join((self.root.__name__, *self.segments))
 
+    def _query(self, where: Expr) -> Query[Any]:
+        return self.root.select()._copy(where=where)
+
     def _cmp(self, op: str, other: Any) -> Query[Any]:
-        return Query(self.root, Compare(op=op, path=self.segments, value=_value(other)))
+        return self._query(Compare(op=op, path=self.segments, value=_value(other)))
 
     def __eq__(self, other: object) -> Query[Any]:  # type: ignore[override]
         return self._cmp("eq", other)
@@ -114,14 +130,14 @@ class Path:
 
     def like(self, pattern: str) -> Query[Any]:
         """Shell-style match: ``Frame.filename.like('KIDS_*')``."""
-        return Query(self.root, Like(path=self.segments, pattern=pattern))
+        return self._query(Like(path=self.segments, pattern=pattern))
 
     def in_(self, values: Sequence[Any]) -> Query[Any]:
-        return Query(self.root, In(path=self.segments, values=tuple(_value(v) for v in values)))
+        return self._query(In(path=self.segments, values=tuple(_value(v) for v in values)))
 
     def between(self, low: Any, high: Any) -> Query[Any]:
         """Inclusive range."""
-        return Query(self.root, Between(path=self.segments, low=_value(low), high=_value(high)))
+        return self._query(Between(path=self.segments, low=_value(low), high=_value(high)))
 
 
 def _and(a: Expr | None, b: Expr | None) -> Expr | None:
@@ -132,11 +148,15 @@ def _and(a: Expr | None, b: Expr | None) -> Expr | None:
 
 
 class Query(Generic[T]):
-    """A lazy, composable query over one class and its subclasses."""
+    """A lazy, composable query over one class and its subclasses.
+
+    Subclasses for other roots (``awecore.sources.SourceQuery``) override the execution
+    hooks ``_iterate``, ``_fetch`` and ``_count``; composition is shared.
+    """
 
     def __init__(
         self,
-        root: type[DBObject],
+        root: type[T],
         where: Expr | None = None,
         order_by: tuple[OrderBy, ...] = (),
         scope: str = "all",
@@ -158,9 +178,9 @@ class Query(Generic[T]):
             "project": self.project, "limit": self.limit_n, "session": self._session,
         }
         state.update(changes)
-        return Query(**state)
+        return type(self)(**state)
 
-    def _root_with(self, other: Query[Any]) -> type[DBObject]:
+    def _root_with(self, other: Query[Any]) -> type[Any]:
         if issubclass(other.root, self.root):
             return other.root
         if issubclass(self.root, other.root):
@@ -212,12 +232,24 @@ class Query(Generic[T]):
 
         return current()
 
+    def _iterate(self) -> Iterator[Any]:
+        items: Iterator[Any] = self._client().iter_query(self.spec(), limit=self.limit_n)
+        return items
+
+    def _fetch(self, spec: QuerySpec, offset: int, count: int) -> list[Any]:
+        items: list[Any] = self._client().fetch(spec, offset, count)
+        return items
+
+    def _count(self) -> int:
+        n: int = self._client().count(self.spec())
+        return n
+
     def __iter__(self) -> Iterator[T]:
-        items: Iterator[T] = self._client().iter_query(self.spec(), limit=self.limit_n)
+        items: Iterator[T] = self._iterate()
         return items
 
     def __len__(self) -> int:
-        n: int = self._client().count(self.spec())
+        n = self._count()
         return n if self.limit_n is None else min(n, self.limit_n)
 
     @overload
@@ -226,29 +258,28 @@ class Query(Generic[T]):
     def __getitem__(self, index: slice) -> list[T]: ...
 
     def __getitem__(self, index: int | slice) -> T | list[T]:
-        client = self._client()
         if isinstance(index, slice):
             start, stop, step = index.indices(len(self)) if (
                 (index.start or 0) < 0 or (index.stop or 0) < 0 or index.stop is None
             ) else (index.start or 0, index.stop, index.step or 1)
-            items: list[T] = client.fetch(self.spec(), start, max(0, stop - start))
+            items: list[T] = self._fetch(self.spec(), start, max(0, stop - start))
             return items[::step]
         if index < 0:
             index += len(self)
         if index < 0:
             raise IndexError("query index out of range")
-        got: list[T] = client.fetch(self.spec(), index, 1)
+        got: list[T] = self._fetch(self.spec(), index, 1)
         if not got:
             raise IndexError("query index out of range")
         return got[0]
 
     def max(self, attr: str) -> T | None:
         """The object with the largest value of ``attr`` (e.g. the newest by creation_date)."""
-        got: list[T] = self._client().fetch(self.order_by(attr, True).spec(), 0, 1)
+        got: list[T] = self._fetch(self.order_by(attr, True).spec(), 0, 1)
         return got[0] if got else None
 
     def min(self, attr: str) -> T | None:
-        got: list[T] = self._client().fetch(self.order_by(attr, False).spec(), 0, 1)
+        got: list[T] = self._fetch(self.order_by(attr, False).spec(), 0, 1)
         return got[0] if got else None
 
     def oids(self) -> list[str]:

@@ -3,14 +3,48 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 
 from awecore.errors import Conflict, Forbidden, InvalidRequest
-from awecore.sources import SourceColumns, SourcePage
+from awecore.query import QuerySpec
+from awecore.sources import (
+    SourceColumns,
+    SourceConeRequest,
+    SourcePage,
+    SourceQueryPage,
+    SourceQueryRequest,
+)
 
 from ..factory import Factory
-from ..models import Caller
+from ..models import Caller, CountOut
 from ..storage.sources import SourceStore
 from .deps import get_caller, get_factory
 
 router = APIRouter(tags=["sources"])
+
+
+# declared before POST /sources/{oid}, which would otherwise take "query" and "cone" for oids
+@router.post("/sources/query", response_model=SourceQueryPage,
+             summary="Run a DSL query on Source (cls 'Source'), one page of rows")
+async def query(body: SourceQueryRequest, caller: Caller = Depends(get_caller),
+                factory: Factory = Depends(get_factory)) -> SourceQueryPage:
+    async with factory.context.pool.acquire() as conn:
+        return await SourceStore(conn).query(body.query, caller, body.offset, body.limit)
+
+
+@router.post("/sources/query/count", response_model=CountOut,
+             summary="Count a DSL query's source rows")
+async def count(body: QuerySpec, caller: Caller = Depends(get_caller),
+                factory: Factory = Depends(get_factory)) -> CountOut:
+    async with factory.context.pool.acquire() as conn:
+        return CountOut(count=await SourceStore(conn).count(body, caller))
+
+
+@router.post("/sources/cone", response_model=SourcePage,
+             summary="Sources within a radius of a position that match a DSL query")
+async def cone_where(body: SourceConeRequest, caller: Caller = Depends(get_caller),
+                     factory: Factory = Depends(get_factory)) -> SourcePage:
+    async with factory.context.pool.acquire() as conn:
+        rows = await SourceStore(conn).cone(body.ra, body.dec, body.radius, caller,
+                                            body.limit, body.mag_max, body.query)
+    return SourcePage(sources=[dict(r) for r in rows])
 
 
 @router.post("/sources/{oid}", status_code=201,

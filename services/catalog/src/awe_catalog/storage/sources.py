@@ -1,4 +1,4 @@
-"""The source table: bulk loading and cone search on HEALPix ranges."""
+"""The source table: bulk loading, DSL queries, and cone search on HEALPix ranges."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ import numpy as np
 from astropy import units as u
 from astropy_healpix import HEALPix
 
+from awecore.query import QuerySpec
+from awecore.sources import SourceQueryPage, SourceRow
+
 from ..models import Caller
-from .sql import visibility
+from .sql import SOURCE_COLUMNS, compile_source_count, compile_source_select, source_filter
 
 __all__ = ["LEVEL", "SourceStore", "healpix_of", "ranges_for_cone"]
 
@@ -62,20 +65,33 @@ class SourceStore:
             columns=("sourcelist", "seq", "ra", "dec", "healpix", *COLUMNS))
         return n
 
+    async def query(self, spec: QuerySpec, caller: Caller, offset: int,
+                    limit: int) -> SourceQueryPage:
+        # one row more tells whether another page exists without a count
+        q = compile_source_select(spec, caller, offset, limit + 1)
+        rows = [SourceRow.model_validate(dict(r)) for r in await self.conn.fetch(q.sql, *q.params)]
+        return SourceQueryPage(sources=rows[:limit], offset=offset, limit=limit,
+                               next_offset=offset + limit if len(rows) > limit else None)
+
+    async def count(self, spec: QuerySpec, caller: Caller) -> int:
+        q = compile_source_count(spec, caller)
+        return int(await self.conn.fetchval(q.sql, *q.params))
+
     async def cone(self, ra: float, dec: float, radius: float, caller: Caller,
-                   limit: int, mag_max: float | None = None) -> list[asyncpg.Record]:
+                   limit: int, mag_max: float | None = None,
+                   spec: QuerySpec | None = None) -> list[asyncpg.Record]:
+        """Nearest first; ``spec`` (a Source query's where and scope) narrows the sources."""
         lo, hi = ranges_for_cone(ra, dec, radius)
-        vis, params = visibility(caller, "o", 8)
+        where = source_filter(spec, caller, 8)
         return list(await self.conn.fetch(
-            f"SELECT s.sourcelist::text AS sourcelist, s.seq, s.ra, s.dec, s.x, s.y, s.flux, "
-            f"  s.flux_err, s.mag, s.mag_err, s.snr, s.flag, degrees(2 * asin(sqrt("
+            f"SELECT {SOURCE_COLUMNS}, degrees(2 * asin(sqrt("
             f"  sin(radians(s.dec - $4) / 2) ^ 2 + cos(radians(s.dec)) * cos(radians($4)) *"
             f"  sin(radians(s.ra - $3) / 2) ^ 2))) AS distance "
             f"FROM unnest($1::bigint[], $2::bigint[]) AS r(lo, hi) "
             f"JOIN sources s ON s.healpix BETWEEN r.lo AND r.hi "
-            f"JOIN objects o ON o.oid = s.sourcelist "
-            f"WHERE ($6::real IS NULL OR s.mag <= $6) AND {vis} AND degrees(2 * asin(sqrt("
+            f"JOIN objects l ON l.oid = s.sourcelist "
+            f"WHERE ($6::real IS NULL OR s.mag <= $6) AND {where.sql} AND degrees(2 * asin(sqrt("
             f"  sin(radians(s.dec - $4) / 2) ^ 2 + cos(radians(s.dec)) * cos(radians($4)) *"
             f"  sin(radians(s.ra - $3) / 2) ^ 2))) <= $5 "
             f"ORDER BY distance LIMIT $7",
-            lo, hi, ra, dec, radius, mag_max, limit, *params))
+            lo, hi, ra, dec, radius, mag_max, limit, *where.params))
