@@ -216,7 +216,7 @@ async def test_a_failing_job_fails_its_dependants(compute: httpx.AsyncClient,
         if all(j["status"] in ("done", "failed") for j in jobs):
             break
         await asyncio.sleep(0.3)
-    assert jobs[0]["status"] == "failed" and "KeyError" in jobs[0]["error"]
+    assert jobs[0]["status"] == "failed" and "not in the catalog" in jobs[0]["error"]
     assert "Traceback" in (await compute.get(f"/jobs/{ids[0]}/log")).text
     assert {j["status"] for j in jobs[1:]} == {"failed"}
     assert all(j["error"] == f"an input failed: job {ids[0]}" for j in jobs[1:])

@@ -34,12 +34,13 @@ def test_ingest_a_night_then_again(catalog_process: str, storage_process: str,
     catalog = awe.CatalogClient(catalog_process, ADMIN_TOKEN)
     storage = StorageClient(storage_process, ADMIN_TOKEN)
     files = expand([tmp_path / "night"])
-    assert len(files) == 4 + 4 + 4 + 4 + 2 + 1  # the exposures and the broken file
+    # the exposures, the reference catalogue and the broken file
+    assert len(files) == 4 + 4 + 4 + 4 + 2 + 1 + 1
     report = Ingester(catalog, storage.put).ingest(files)
     chips = 2
     assert report.frames == {"RawBiasFrame": 4 * chips, "RawDomeFlatFrame": 4 * chips,
                              "RawTwilightFlatFrame": 4 * chips, "RawScienceFrame": 4 * chips,
-                             "RawStandardFrame": 2 * chips}
+                             "RawStandardFrame": 2 * chips, "ReferenceCatalog": 1}
     assert list(report.failed) == [str(bad)] and "AWECAM.broken.fits" in report.failed[str(bad)]
     assert count(catalog, "RawBiasFrame", "2004-03-01") == 8
     assert count(catalog, "RawFrame", "2004-03-01") == 36
@@ -52,7 +53,7 @@ def test_ingest_a_night_then_again(catalog_process: str, storage_process: str,
     assert len(stored) == frames[0].record.file_size  # type: ignore[union-attr]
     # again: nothing new
     again = Ingester(catalog, storage.put).ingest(files)
-    assert again.frames == {} and again.skipped == 36
+    assert again.frames == {} and again.skipped == 37
     assert count(catalog, "RawFrame", "2004-03-01") == 36
 
 

@@ -6,8 +6,12 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
+from astropy import units as u
+from astropy.coordinates import SkyCoord
 from conftest import ADMIN_TOKEN, CLI_ENV
 
 import awecore as awe
@@ -17,17 +21,24 @@ from awecore.sim import PRESETS, NightPlan, simulate_night
 
 pytestmark = pytest.mark.integration
 NIGHT = dt.date(2006, 6, 6)
-CAMERA = dataclasses.replace(PRESETS["tiny"], name="AWECAM", chips_x=2, chips_y=1, nx=96,
-                             ny=128)
+CAMERA = dataclasses.replace(PRESETS["tiny"], name="AWECAM", chips_x=2, chips_y=1, nx=160,
+                             ny=200)
+
+
+@pytest.fixture(scope="module")
+def truth(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    folder: Path = tmp_path_factory.mktemp("targets-night")
+    found = simulate_night(folder, CAMERA, seed=6, date=NIGHT,
+                           plan=NightPlan(n_bias=4, n_dome=3, n_twilight=3, science_fields=1,
+                                          exposures_per_field=1, stars_per_chip=200))
+    found["folder"] = folder
+    return found
 
 
 @pytest.fixture(scope="module")
 def night(catalog_process: str, storage_process: str,
-          tmp_path_factory: pytest.TempPathFactory) -> Iterator[awe.CatalogClient]:
-    folder: Path = tmp_path_factory.mktemp("targets-night")
-    simulate_night(folder, CAMERA, seed=6, date=NIGHT,
-                   plan=NightPlan(n_bias=4, n_dome=3, n_twilight=3, science_fields=1,
-                                  exposures_per_field=1, standard=False))
+          truth: dict[str, Any]) -> Iterator[awe.CatalogClient]:
+    folder = truth["folder"]
     catalog = awe.CatalogClient(catalog_process, ADMIN_TOKEN)
     storage = StorageClient(storage_process, ADMIN_TOKEN)
     report = Ingester(catalog, storage.put).ingest(expand([folder]))
@@ -46,7 +57,8 @@ def session(catalog_process: str, storage_process: str, monkeypatch: pytest.Monk
 
 def raw_science(catalog: awe.CatalogClient, chip: str) -> str:
     q = (awe.RawScienceFrame.chip.name == chip) & (awe.RawScienceFrame.filter.name == "841") \
-        & (awe.RawScienceFrame.date_obs.between(f"{NIGHT}T12:00:00", f"{NIGHT}T23:59:59"))
+        & (awe.RawScienceFrame.date_obs.between(f"{NIGHT}T12:00:00", f"{NIGHT}T23:59:59")) \
+        & (awe.RawScienceFrame.type == "RawScienceFrame")  # not the standard field
     q._session = catalog
     (raw,) = list(q)
     assert raw.record is not None
@@ -100,6 +112,8 @@ def test_cannot_make_without_raw_data(night: awe.CatalogClient) -> None:
         awe.HotPixelMap.plan(dt.date(1999, 1, 1), "ccd50")
     with pytest.raises(awe.InvalidRequest, match="depends on a filter"):
         awe.MasterFlatFrame.plan(NIGHT, "ccd50")
+    with pytest.raises(awe.NotFound, match="0 RawStandardFrame that night"):
+        awe.PhotometricParameters.plan(dt.date(1999, 1, 1), "ccd50", "841")
 
 
 def test_awe_get_cli(night: awe.CatalogClient, catalog_process: str,
@@ -135,3 +149,36 @@ def test_source_list_of_a_science_frame(night: awe.CatalogClient) -> None:
     found = awe.Source.cone(header.ra, header.dec, 0.05, limit=100_000)  # type: ignore[union-attr]
     mine = [row for row in found if row["sourcelist"] == sources.record.oid]  # type: ignore[union-attr]
     assert len(mine) == sources.number_of_sources
+
+
+def test_source_list_against_the_truth(night: awe.CatalogClient, truth: dict[str, Any]) -> None:
+    """Astrometry fitted to the reference catalogue, the zeropoint from the standard field,
+    and the sources they calibrate, each checked against what the simulator put there."""
+    raw = raw_science(night, "ccd50")
+    plan = awe.SourceList.plan(NIGHT, "ccd50", "841", raw=raw)
+    made = {n.cls for n in plan.to_make}
+    assert {"AstrometricParameters", "PhotometricParameters", "SourceList"} <= made
+    sl = awe.SourceList.get(NIGHT, "ccd50", "841", raw=raw)
+    astrom, photom = sl.astrom, sl.photom
+    assert astrom.reduced == sl.frame and astrom.refcat.name == "AWE-SIM-REF-6"  # type: ignore[union-attr]
+    # the header's pointing was off by arcseconds; the fit is good to < 0.1 arcsec
+    assert astrom.pointing_offset > 0.5 and astrom.rms < 0.1 and astrom.n_matched >= 6  # type: ignore[union-attr]
+    zeropoint = truth["filters"]["841"]["zeropoint"]
+    assert abs(photom.zeropoint - zeropoint) < 0.02 and photom.n_stars >= 3  # type: ignore[union-attr]
+    standards = [a.reduced.raw for a in photom.astrom]  # type: ignore[union-attr]
+    assert standards and all(isinstance(r, awe.RawStandardFrame) for r in standards)
+    assert photom.record.quality_flags == 0 and astrom.record.quality_flags == 0  # type: ignore[union-attr]
+    # the sources: where the truth has its stars, as bright as the truth says
+    field = next(f for name, f in truth["fields"].items() if name != "SA98")
+    stars = SkyCoord([s["ra"] for s in field["stars"]] * u.deg,
+                     [s["dec"] for s in field["stars"]] * u.deg)
+    rows = [r for r in awe.Source.cone(field["ra"], field["dec"], 0.2, limit=100_000)
+            if r["sourcelist"] == sl.record.oid and r["snr"] > 20]  # type: ignore[union-attr]
+    assert len(rows) >= 10
+    found = SkyCoord([r["ra"] for r in rows] * u.deg, [r["dec"] for r in rows] * u.deg)
+    idx, sep, _ = found.match_to_catalog_sky(stars)
+    close = sep.arcsec < 0.1  # a blend of two stars may land between them: the odd one out
+    assert close.mean() >= 0.9 and np.sqrt(np.mean(sep.arcsec[close] ** 2)) < 0.05
+    true_mag = np.array([field["stars"][i]["mag"] for i in idx[close]])
+    mag = np.array([r["mag"] for r in rows])[close]
+    assert abs(np.median(mag - true_mag)) < 0.03

@@ -116,3 +116,30 @@ def test_malformed_files_say_why(night: tuple[Path, dict[str, object]], tmp_path
         read_exposure(tmp_path / "alien.fits", "alien.fits")
     with pytest.raises(IngestError, match="unknown observation type 'DARKISH'"):
         read_exposure(tmp_path / "oddtype.fits", "oddtype.fits")
+
+
+def test_reference_catalogue_is_written_and_read(night: tuple[Path, dict[str, object]],
+                                                 tmp_path: Path) -> None:
+    folder, truth = night
+    exposure = read_exposure(folder / "refcat.fits", "refcat.fits")
+    (part,) = exposure.parts
+    assert part.cls == "ReferenceCatalog" and part.chip is None
+    assert part.name == "raw/refcat/AWE-SIM-REF-11/refcat.fits"
+    fields = truth["fields"]
+    assert isinstance(fields, dict)
+    assert part.attributes["n_stars"] == sum(len(f["stars"]) for f in fields.values())
+    assert part.attributes["filters"] == "841,842"
+    with fits.open(folder / "refcat.fits") as hdul:
+        stars = hdul["STARS"].data
+        true_dec = np.concatenate([[s["dec"] for s in f["stars"]] for f in fields.values()])
+        # positions carry the catalogue's own small errors, not the truth exactly
+        error = np.abs(stars["DEC"] - true_dec) * 3600
+        assert 0 < np.median(error) < 0.05
+    # the headers' pointing is off by the recorded error; the truth has the exact one
+    sci = next(e for e in truth["exposures"] if e["type"] == "science")  # type: ignore[union-attr]
+    assert max(abs(v) for v in sci["pointing_error_arcsec"]) > 0
+    with fits.open(folder / "refcat.fits") as hdul:
+        del hdul["STARS"]
+        hdul.writeto(tmp_path / "nostars.fits")
+    with pytest.raises(IngestError, match="needs a STARS table"):
+        read_exposure(tmp_path / "nostars.fits", "nostars.fits")

@@ -71,19 +71,22 @@ class Ingester:
     def ingest_exposure(self, exposure: RawExposure) -> IngestReport:
         report = IngestReport(files=1)
         names = [p.name for p in exposure.parts]
-        spec = QuerySpec(cls="RawFrame", where=In(path=("filename",), values=tuple(names)))
+        spec = QuerySpec(cls="DataObject", where=In(path=("filename",), values=tuple(names)))
         present = {o.record.filename for o in self.catalog.iter_query(spec) if o.record}
         todo = [p for p in exposure.parts if p.name not in present]
         report.skipped = len(exposure.parts) - len(todo)
         if not todo:
             return report
-        instrument = self._ref(Instrument, exposure.instrument)
         objects = []
         for part in todo:
             # a Conflict: stored by an earlier, interrupted ingest under the same name
             with contextlib.suppress(Conflict):
                 self.store(part.name, part.data)
-            refs = {"instrument": instrument, "chip": self._ref(Chip, part.chip, instrument)}
+            refs: dict[str, str] = {}
+            if part.chip is not None:
+                instrument = self._ref(Instrument, exposure.instrument)
+                refs = {"instrument": instrument,
+                        "chip": self._ref(Chip, part.chip, instrument)}
             if part.filter is not None:
                 refs["filter"] = self._ref(Filter, part.filter)
             objects.append(ObjectIn(type=part.cls, privileges=self.privileges,

@@ -27,7 +27,7 @@ class Part:
     name: str
     data: bytes
     cls: str
-    chip: str
+    chip: str | None  # None for what belongs to no chip (a reference catalogue)
     filter: str | None
     attributes: dict[str, Any]
 
@@ -63,6 +63,8 @@ def read_exposure(source: Path | bytes, original_name: str) -> RawExposure:
         except (OSError, ValueError, TypeError) as exc:
             raise IngestError(f"{original_name}: not a readable FITS file ({exc})") from None
     with hdul:
+        if "REFCAT" in hdul[0].header:
+            return _reference_catalogue(hdul, original_name)
         try:
             hdul.verify("exception")
             images = [(i, h) for i, h in enumerate(hdul[1:], start=1) if h.data is not None]
@@ -98,4 +100,35 @@ def read_exposure(source: Path | bytes, original_name: str) -> RawExposure:
                 if value is not None:
                     attributes[key] = float(value)
             exposure.parts.append(Part(name, buf.getvalue(), raw_class, chip, filt, attributes))
+    return exposure
+
+
+def _reference_catalogue(hdul: fits.HDUList, original_name: str) -> RawExposure:
+    """An external star catalogue: a STARS table of RA, DEC (deg) and MAG_<filter> columns,
+    optionally an EXTINCTION table (FILTER, EXTINCTION). Stored whole, as it came."""
+    name = str(hdul[0].header["REFCAT"]).strip()
+    if not name or "/" in name or "\x00" in name:
+        raise IngestError(f"{original_name}: REFCAT must name the catalogue (no '/')")
+    try:
+        stars = hdul["STARS"]
+        ra = np.asarray(stars.data["RA"], dtype=np.float64)
+        dec = np.asarray(stars.data["DEC"], dtype=np.float64)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise IngestError(f"{original_name}: a reference catalogue needs a STARS table with "
+                          f"RA and DEC columns in degrees ({exc})") from None
+    if len(ra) == 0 or not (np.isfinite(ra).all() and np.isfinite(dec).all()
+                            and (np.abs(dec) <= 90).all()):
+        raise IngestError(f"{original_name}: the STARS table is empty or has positions "
+                          "outside the sky")
+    filters = [c.removeprefix("MAG_") for c in stars.columns.names if c.startswith("MAG_")]
+    buf = io.BytesIO()
+    hdul.writeto(buf)
+    stem = Path(original_name).name.removesuffix(".fits")
+    exposure = RawExposure(original_name, "", "")
+    exposure.parts.append(Part(f"raw/refcat/{name}/{stem}.fits", buf.getvalue(),
+                               "ReferenceCatalog", None, None, {
+                                   "name": name, "n_stars": len(ra),
+                                   "filters": ",".join(filters),
+                                   "ra_min": float(ra.min()), "ra_max": float(ra.max()),
+                                   "dec_min": float(dec.min()), "dec_max": float(dec.max())}))
     return exposure

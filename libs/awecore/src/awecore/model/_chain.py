@@ -36,6 +36,7 @@ __all__ = [
     "RawTwilightFlatFrame",
     "ReadNoise",
     "ReducedScienceFrame",
+    "ReferenceCatalog",
     "RegriddedFrame",
     "SourceList",
     "TwilightFlatFrame",
@@ -135,6 +136,19 @@ class RawStandardFrame(RawScienceFrame):
     """A standard-star field: reduced like science, used for photometric calibration."""
 
 
+class ReferenceCatalog(DataObject):
+    """An external catalogue of stars (positions, and magnitudes per filter), ingested like
+    raw data: astrometry is fitted to its positions, zeropoints to its magnitudes."""
+
+    name = Scalar(str, "catalogue name, e.g. GAIA-DR3 extract or a standard-star list")
+    n_stars = Scalar(int)
+    filters = Scalar(str, "filters with magnitudes, comma-separated")
+    ra_min = Scalar(float, unit="deg")
+    ra_max = Scalar(float, unit="deg")
+    dec_min = Scalar(float, unit="deg")
+    dec_max = Scalar(float, unit="deg")
+
+
 # -- calibrations -------------------------------------------------------------------------
 class ReadNoise(CalFile, ProcessTarget):
     chip = Ref("Chip")
@@ -175,12 +189,17 @@ class MasterFlatFrame(Frame, CalFile, ProcessTarget):
 
 
 class PhotometricParameters(CalFile, ProcessTarget):
+    """The night's zeropoint from its standard fields: each standard frame's astrometry
+    (which leads to its reduced frame) matched to the reference catalogue's magnitudes."""
+
     chip = Ref("Chip")
     filter = Ref("Filter")
-    standard_frames = Ref("ReducedScienceFrame", many=True)
-    zeropoint = Scalar(float, unit="mag")
+    astrom = Ref("AstrometricParameters", many=True)
+    refcat = Ref("ReferenceCatalog")
+    zeropoint = Scalar(float, "magnitude giving 1 e-/s above the atmosphere", unit="mag")
     zeropoint_error = Scalar(float, unit="mag")
     extinction = Scalar(float, unit="mag/airmass")
+    n_stars = Scalar(int, "standard stars used")
 
 
 # -- science ------------------------------------------------------------------------------
@@ -194,11 +213,23 @@ class ReducedScienceFrame(Frame, ProcessTarget):
 
 
 class AstrometricParameters(ProcessTarget):
+    """A TAN WCS fitted to the reference catalogue: replaces the telescope's pointing."""
+
+    chip = Ref("Chip")
+    filter = Ref("Filter")
     reduced = Ref("ReducedScienceFrame")
+    refcat = Ref("ReferenceCatalog")
     rms = Scalar(float, "residual of the fit", unit="arcsec")
     n_matched = Scalar(int)
     crval1 = Scalar(float, unit="deg")
     crval2 = Scalar(float, unit="deg")
+    crpix1 = Scalar(float, unit="pix")
+    crpix2 = Scalar(float, unit="pix")
+    cd1_1 = Scalar(float, unit="deg/pix")
+    cd1_2 = Scalar(float, unit="deg/pix")
+    cd2_1 = Scalar(float, unit="deg/pix")
+    cd2_2 = Scalar(float, unit="deg/pix")
+    pointing_offset = Scalar(float, "fitted centre minus the header's", unit="arcsec")
 
 
 class SourceList(DataObject, ProcessTarget):

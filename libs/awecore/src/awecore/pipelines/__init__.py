@@ -4,7 +4,13 @@ The compute service runs them off the event loop and registers what they return,
 process parameters and the software version, in the catalog.
 """
 
-from ._astrometry import AstrometricSolution, fit_astrometry, match_sources
+from ._astrometry import (
+    AstrometricSolution,
+    fit_astrometry,
+    match_sources,
+    wcs_attributes,
+    wcs_from_attributes,
+)
 from ._calib import (
     ImageStats,
     cold_pixel_map,
@@ -17,11 +23,20 @@ from ._calib import (
     twilight_flat,
 )
 from ._photometry import Zeropoint, fit_zeropoint
-from ._qc import QC, qc_bias, qc_flat, qc_pixel_map, qc_reduced, qc_sources
+from ._qc import (
+    QC,
+    qc_astrometry,
+    qc_bias,
+    qc_flat,
+    qc_photometry,
+    qc_pixel_map,
+    qc_reduced,
+    qc_sources,
+)
 from ._reduce import reduce_science
 from ._sources import extract_sources
 
-SOFTWARE_VERSION = "0.1.0"
+SOFTWARE_VERSION = "0.2.0"
 
 __all__ = [
     "QC",
@@ -39,12 +54,16 @@ __all__ = [
     "master_bias",
     "master_flat",
     "match_sources",
+    "qc_astrometry",
     "qc_bias",
     "qc_flat",
+    "qc_photometry",
     "qc_pixel_map",
     "qc_reduced",
     "qc_sources",
     "read_noise",
     "reduce_science",
     "twilight_flat",
+    "wcs_attributes",
+    "wcs_from_attributes",
 ]

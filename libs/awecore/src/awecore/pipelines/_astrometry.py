@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,7 +12,8 @@ from astropy.table import Table
 from astropy.wcs import WCS
 from astropy.wcs.utils import fit_wcs_from_points
 
-__all__ = ["AstrometricSolution", "fit_astrometry", "match_sources"]
+__all__ = ["AstrometricSolution", "fit_astrometry", "match_sources", "wcs_attributes",
+           "wcs_from_attributes"]
 
 
 @dataclass
@@ -49,6 +51,30 @@ def fit_astrometry(sources: Table, initial: WCS, ra: np.ndarray, dec: np.ndarray
                              f"{radius} arcsec; at least 6 are needed for a WCS fit")
         world = SkyCoord(ra[ref] * u.deg, dec[ref] * u.deg)
         xy = (np.asarray(bright["x"][src]), np.asarray(bright["y"][src]))
-        wcs = fit_wcs_from_points(xy, world, projection=wcs)
+        with warnings.catch_warnings():  # astropy resets cdelt where a CD matrix is given
+            warnings.filterwarnings("ignore", "cdelt will be ignored", RuntimeWarning)
+            wcs = fit_wcs_from_points(xy, world, projection=wcs)
     residual = wcs.pixel_to_world(*xy).separation(world).arcsec
     return AstrometricSolution(wcs, float(np.sqrt(np.mean(residual**2))), len(src))
+
+
+def wcs_attributes(wcs: WCS) -> dict[str, float]:
+    """A TAN WCS as the scalar attributes an AstrometricParameters records."""
+    cd = wcs.pixel_scale_matrix
+    (ra, dec), (px, py) = wcs.wcs.crval, wcs.wcs.crpix
+    return {"crval1": float(ra), "crval2": float(dec), "crpix1": float(px),
+            "crpix2": float(py), "cd1_1": float(cd[0, 0]), "cd1_2": float(cd[0, 1]),
+            "cd2_1": float(cd[1, 0]), "cd2_2": float(cd[1, 1])}
+
+
+def wcs_from_attributes(attributes: dict[str, object]) -> WCS:
+    """The WCS an AstrometricParameters records, back as an astropy WCS."""
+    def value(key: str) -> float:
+        return float(attributes[key])  # type: ignore[arg-type]
+
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [value("crval1"), value("crval2")]
+    wcs.wcs.crpix = [value("crpix1"), value("crpix2")]
+    wcs.wcs.cd = [[value("cd1_1"), value("cd1_2")], [value("cd2_1"), value("cd2_2")]]
+    return wcs

@@ -11,7 +11,8 @@ from enum import IntFlag
 import numpy as np
 from astropy.stats import sigma_clipped_stats
 
-__all__ = ["QC", "qc_bias", "qc_flat", "qc_pixel_map", "qc_reduced", "qc_sources"]
+__all__ = ["QC", "qc_astrometry", "qc_bias", "qc_flat", "qc_photometry", "qc_pixel_map",
+           "qc_reduced", "qc_sources"]
 
 
 class QC(IntFlag):
@@ -21,6 +22,8 @@ class QC(IntFlag):
     LOW_SIGNAL = 8  # a flat with too little light, a frame with no sky
     FEW_SOURCES = 16  # fewer sources than a science frame should have
     SATURATED = 32  # more than 1% of the pixels saturated
+    POOR_ASTROMETRY = 64  # a WCS fit with a large residual or few matched stars
+    POOR_PHOTOMETRY = 128  # a zeropoint from few standards or with a large scatter
 
 
 def qc_bias(bias: np.ndarray, read_noise: float, frames: int) -> QC:
@@ -62,3 +65,12 @@ def qc_reduced(raw: np.ndarray, weight: np.ndarray, saturation: float = 65000.0)
 
 def qc_sources(n_sources: int, least: int = 5) -> QC:
     return QC.FEW_SOURCES if n_sources < least else QC(0)
+
+
+def qc_astrometry(rms_arcsec: float, n_matched: int, max_rms: float = 0.3,
+                  least: int = 10) -> QC:
+    return QC.POOR_ASTROMETRY if rms_arcsec > max_rms or n_matched < least else QC(0)
+
+
+def qc_photometry(error: float, n_stars: int, max_error: float = 0.03, least: int = 5) -> QC:
+    return QC.POOR_PHOTOMETRY if error > max_error or n_stars < least else QC(0)

@@ -4,8 +4,12 @@ Each chip has a bias level and structure, read noise, gain, a flat-field pattern
 chip-to-chip and pixel-to-pixel sensitivity), hot pixels (bright in every frame) and cold
 pixels (low response). Science and standard fields are stars with known positions and
 magnitudes on a sky, seen through a filter with a zeropoint and extinction, through a TAN WCS
-per chip of the mosaic. Everything is drawn from one seeded generator: the same seed gives
-the same night, byte for byte.
+per chip of the mosaic. As a telescope does, the headers' WCS carries a pointing error of a
+few arcseconds (the truth has the exact one), so astrometry has work to do. Beside the night
+lies ``refcat.fits``, a reference catalogue of the fields' stars (positions with a few tens of
+milliarcseconds of error, magnitudes per filter, the site's extinction per filter) as an
+external catalogue would provide it. Everything is drawn from one seeded generator: the same
+seed gives the same night, byte for byte.
 """
 
 from __future__ import annotations
@@ -23,9 +27,12 @@ from astropy.wcs import WCS
 
 from ._instrument import FilterSpec, InstrumentSpec
 
-__all__ = ["Exposure", "NightPlan", "simulate_night"]
+__all__ = ["REFCAT_NAME", "Exposure", "NightPlan", "simulate_night", "true_wcs"]
 
 SATURATION = 65535
+REFCAT_NAME = "AWE-SIM-REF"
+REFCAT_POSITION_ERROR = 0.015  # arcsec per coordinate
+REFCAT_MAG_ERROR = 0.005
 DPR_TYPE = {"bias": "BIAS", "dome": "FLAT,DOME", "twilight": "FLAT,SKY", "science": "OBJECT",
             "standard": "STD"}
 
@@ -57,6 +64,7 @@ class Exposure:
     ra: float = 0.0
     dec: float = 0.0
     airmass: float = 1.0
+    pointing_error: tuple[float, float] = (0.0, 0.0)  # arcsec, east and north, in the header
 
     def filename(self, instrument: InstrumentSpec) -> str:
         return f"{instrument.name}.{self.time.strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3]}.fits"
@@ -212,7 +220,8 @@ def _schedule(inst: InstrumentSpec, plan: NightPlan, date: dt.date,
             for _ in range(1 if kind == "standard" else plan.exposures_per_field):
                 airmass = float(rng.uniform(1.05, 1.6))
                 exptime = 30.0 if kind == "standard" else plan.science_exptime
-                out.append(Exposure(kind, t, exptime, f.name, name, ra, dec, airmass))
+                error = (float(rng.uniform(-4, 4)), float(rng.uniform(-4, 4)))
+                out.append(Exposure(kind, t, exptime, f.name, name, ra, dec, airmass, error))
                 t += dt.timedelta(seconds=exptime + 60)
     return out, fields
 
@@ -246,7 +255,8 @@ def simulate_night(out: Path, inst: InstrumentSpec, seed: int = 1, date: dt.date
         fits.HDUList(hdus).writeto(out / name, overwrite=True)
         files.append({"file": name, "type": exp.kind, "filter": exp.filter,
                       "exptime": exp.exptime, "airmass": exp.airmass, "field": exp.field,
-                      "date_obs": exp.time.isoformat()})
+                      "date_obs": exp.time.isoformat(),
+                      "pointing_error_arcsec": list(exp.pointing_error)})
         if progress:
             progress(name)
     truth = {
@@ -261,6 +271,9 @@ def simulate_night(out: Path, inst: InstrumentSpec, seed: int = 1, date: dt.date
         "exposures": files,
     }
     (out / "truth.json").write_text(json.dumps(truth, indent=1))
+    if skies:  # a night of calibrations alone has no fields to catalogue
+        _reference_catalogue(inst, skies, rng, f"{REFCAT_NAME}-{seed}").writeto(
+            out / "refcat.fits", overwrite=True)
     fits.HDUList([fits.PrimaryHDU()] + [fits.ImageHDU(c.flat, name=c.name) for c in chips]) \
         .writeto(out / "truth_flats.fits", overwrite=True)
     return truth
@@ -284,6 +297,38 @@ def _electrons(inst: InstrumentSpec, chip: ChipTruth, exp: Exposure, skies: dict
     return chip.flat * image
 
 
+def _reference_catalogue(inst: InstrumentSpec, skies: dict[str, _Sky],
+                         rng: np.random.Generator, name: str) -> fits.HDUList:
+    """Every field's stars as an external catalogue gives them: with its own errors."""
+    ra = np.concatenate([s.ra for s in skies.values()])
+    dec = np.concatenate([s.dec for s in skies.values()])
+    mag = np.concatenate([s.mag for s in skies.values()])
+    sigma = REFCAT_POSITION_ERROR / 3600
+    columns = [fits.Column("RA", "D", "deg", array=ra + rng.normal(0, sigma, len(ra))
+                           / np.cos(np.radians(dec))),
+               fits.Column("DEC", "D", "deg", array=dec + rng.normal(0, sigma, len(ra)))]
+    for f in inst.filters:  # the simulator's stars are grey: one magnitude in every filter
+        columns.append(fits.Column(f"MAG_{f.name}", "E", "mag",
+                                   array=mag + rng.normal(0, REFCAT_MAG_ERROR, len(ra))))
+    primary = fits.PrimaryHDU()
+    primary.header["REFCAT"] = (name, "reference catalogue name")
+    extinction = fits.BinTableHDU.from_columns(
+        [fits.Column("FILTER", "16A", array=[f.name for f in inst.filters]),
+         fits.Column("EXTINCTION", "E", "mag/airmass", array=[f.extinction for f in inst.filters])],
+        name="EXTINCTION")
+    return fits.HDUList([primary, fits.BinTableHDU.from_columns(columns, name="STARS"),
+                         extinction])
+
+
+def true_wcs(header: fits.Header, exposure: dict[str, Any]) -> WCS:
+    """The exact WCS of a simulated chip: its header's, less the pointing error."""
+    wcs = WCS(header)
+    east, north = exposure.get("pointing_error_arcsec", (0.0, 0.0))
+    ra, dec = wcs.wcs.crval
+    wcs.wcs.crval = [ra - east / 3600 / np.cos(np.radians(dec)), dec - north / 3600]
+    return wcs
+
+
 def _chip_header(inst: InstrumentSpec, h: fits.Header, index: int, chip: ChipTruth,
                  exp: Exposure) -> None:
     h["EXTNAME"] = chip.name if inst.style == "omegacam" else f"CCD_{index}"
@@ -294,4 +339,7 @@ def _chip_header(inst: InstrumentSpec, h: fits.Header, index: int, chip: ChipTru
         h["CHIPID"] = chip.name
         h["GAIN"] = (chip.gain, "e-/ADU")
     if exp.kind in ("science", "standard"):
-        h.update(_chip_wcs(inst, index, exp.ra, exp.dec).to_header())
+        east, north = exp.pointing_error
+        dec = exp.dec + north / 3600
+        h.update(_chip_wcs(inst, index, exp.ra + east / 3600 / np.cos(np.radians(dec)),
+                           dec).to_header())

@@ -20,10 +20,10 @@ from ..errors import ServiceUnavailable
 from ..jobs import TargetIn
 from ..model import DBObject
 from ._make import Maker
-from ._plan import Node, Plan, Planner, night_window
+from ._plan import Key, Node, Plan, Planner, night_window
 from ._recipes import RECIPES, Input, Made, Recipe
 
-__all__ = ["RECIPES", "Input", "Made", "Maker", "Node", "Plan", "Planner", "Recipe", "get",
+__all__ = ["RECIPES", "Input", "Key", "Made", "Maker", "Node", "Plan", "Planner", "Recipe", "get",
            "night_window", "plan"]
 
 

@@ -1,11 +1,11 @@
 """Planning a target: walk its inputs backwards, like make, and decide what to make.
 
-Each node is a product for (class, chip, filter, night) — or, for a reduced frame, for one
-raw frame. A node is *used* when the best existing object is up to date: every input is
-still the best of its kind (none newer, none invalidated), its raw frames are the night's,
-its software version and parameters are current. Otherwise it is *made*, and the plan says
-why. Nodes are shared, so the plan is a DAG without duplicates, in an order that makes
-inputs first.
+Each node is a product for (class, chip, filter, night) — or, for a reduced frame and what
+is made from it, for one raw frame. A node is *used* when the best existing object is up to
+date: every input is still the best of its kind (none newer, none invalidated), its raw
+frames are the night's, its software version and parameters are current. Otherwise it is
+*made*, and the plan says why. Nodes are shared, so the plan is a DAG without duplicates, in
+an order that makes inputs first.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from ..client import CatalogClient
 from ..errors import InvalidRequest, NotFound
 from ..model import CalFile, DBObject, ObjectOut, registry
 from ..pipelines import SOFTWARE_VERSION
-from ..query import And, Between, Compare, QuerySpec
+from ..query import And, Between, Compare, OrderBy, QuerySpec
 from ._recipes import RECIPES, Recipe
 
-__all__ = ["Node", "Plan", "Planner", "night_window"]
+__all__ = ["Key", "Node", "Plan", "Planner", "night_window"]
 
 Key = tuple[str, str, str | None, str, str | None]
 
@@ -42,13 +42,18 @@ class Node:
     action: str = "use"  # or "make"
     oid: str | None = None  # the object used, or made
     reasons: list[str] = field(default_factory=list)
-    inputs: dict[str, Key] = field(default_factory=dict)
-    raws: dict[str, list[str]] = field(default_factory=dict)
+    #: products it is made from: one node, or one per raw frame of a kind
+    inputs: dict[str, Key | list[Key]] = field(default_factory=dict)
+    #: ingested objects it is made from: the night's raw frames, a raw frame, a catalogue
+    raws: dict[str, str | list[str]] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
 
     @property
     def key(self) -> Key:
         return (self.cls, self.chip, self.filter, self.night.isoformat(), self.raw)
+
+    def input_keys(self) -> list[Key]:
+        return [k for v in self.inputs.values() for k in (v if isinstance(v, list) else [v])]
 
     def describe(self) -> str:
         what = f"{self.cls} {self.chip}" + (f"/{self.filter}" if self.filter else "")
@@ -69,6 +74,17 @@ class Plan:
 
     def describe(self) -> str:
         return "\n".join(n.describe() for n in self.nodes.values())
+
+    def input_oids(self, node: Node, made: dict[Key, str] | None = None
+                   ) -> dict[str, str | list[str]]:
+        """The oids of a node's product inputs: made ones from ``made``, used ones known."""
+        def oid(key: Key) -> str:
+            found = (made or {}).get(key) or self.nodes[key].oid
+            assert found is not None, f"{self.nodes[key].describe()} was not made"
+            return found
+
+        return {ref: [oid(k) for k in keys] if isinstance(keys, list) else oid(keys)
+                for ref, keys in node.inputs.items()}
 
 
 class Planner:
@@ -92,7 +108,9 @@ class Planner:
         if filt is not None:
             conds.append(Compare(op="eq", path=("filter", "name"), value=filt))
         spec = QuerySpec(cls=cls, where=And(items=tuple(conds)))
-        return sorted(o.record.oid for o in self.catalog.iter_query(spec) if o.record)
+        records = [o.record for o in self.catalog.iter_query(spec) if o.record]
+        self._objects.update((r.oid, r) for r in records)
+        return sorted(r.oid for r in records)
 
     def _best(self, cls: str, chip: str, filt: str | None, when: dt.datetime) -> str | None:
         try:
@@ -103,9 +121,31 @@ class Planner:
         self._objects[best.record.oid] = best.record
         return best.record.oid
 
-    def _made_from(self, cls: str, raw: str) -> str | None:
+    def _reference(self, cls: str, position: tuple[float, float] | None) -> str:
+        """The newest valid reference catalogue that covers a position (RA, Dec)."""
+        conds: list[Any] = [Compare(op="eq", path=("is_valid",), value=1)]
+        if position is not None:
+            ra, dec = position
+            conds += [Compare(op="le", path=("ra_min",), value=ra),
+                      Compare(op="ge", path=("ra_max",), value=ra),
+                      Compare(op="le", path=("dec_min",), value=dec),
+                      Compare(op="ge", path=("dec_max",), value=dec)]
+        spec = QuerySpec(cls=cls, where=And(items=tuple(conds)),
+                         order_by=(OrderBy(path=("creation_date",), descending=True),))
+        found = next((o.record for o in self.catalog.iter_query(spec, limit=1) if o.record),
+                     None)
+        if found is None:
+            where = f" covering RA {position[0]:.4f}, Dec {position[1]:.4f}" if position else ""
+            raise NotFound(f"no valid {cls}{where}: ingest one first (awe ingest FILE)")
+        self._objects[found.oid] = found
+        return found.oid
+
+    def _position(self, raw: str) -> tuple[float, float] | None:
+        a = self._object(raw).attributes
+        return (float(a["ra"]), float(a["dec"])) if "ra" in a and "dec" in a else None
+
+    def _made_from(self, cls: str, path: tuple[str, ...], raw: str) -> str | None:
         """The newest valid product of ``cls`` made (directly or not) from a raw frame."""
-        path = ("raw",) if cls == "ReducedScienceFrame" else ("frame", "raw")
         spec = QuerySpec(cls=cls, where=And(items=(
             Compare(op="eq", path=path, value=raw),
             Compare(op="eq", path=("is_valid",), value=1))))
@@ -135,26 +175,35 @@ class Planner:
         if node.key in nodes:
             return node.key
         when = night_window(night)[0] + dt.timedelta(hours=12)
-        if recipe.per_raw:
+        position = None  # where on the sky: what a reference catalogue must cover
+        if recipe.raw_path is not None:
             if raw is None:
                 raise InvalidRequest(f"a {cls} is made from one raw frame: give it (raw=)")
-            raw_obj = self._object(raw)
-            when = dt.datetime.fromisoformat(str(raw_obj.attributes["date_obs"]))
-            if cls == "ReducedScienceFrame":
-                node.raws["raw"] = [raw]
+            when = dt.datetime.fromisoformat(str(self._object(raw).attributes["date_obs"]))
+            position = self._position(raw)
+            if recipe.raw_path == ("raw",):
+                node.raws["raw"] = raw
         for inp in recipe.inputs:
-            if inp.raw:
-                found = self._raws(inp.cls, chip, node.filter, night)
+            sub_filter = node.filter if inp.cls in RECIPES and RECIPES[inp.cls].needs_filter \
+                else None
+            if inp.raw or inp.each:
+                found = self._raws(inp.each or inp.cls, chip, node.filter, night)
                 if len(found) < inp.least:
                     raise NotFound(f"cannot make {cls} for {chip} on {night}: {len(found)} "
-                                   f"{inp.cls} that night, {inp.least} needed")
-                node.raws[inp.ref] = found
+                                   f"{inp.each or inp.cls} that night, {inp.least} needed")
+                if inp.raw:
+                    node.raws[inp.ref] = found
+                else:
+                    node.inputs[inp.ref] = [self._resolve(inp.cls, chip, sub_filter, night, r,
+                                                          nodes) for r in found]
+                    position = position or self._position(found[0])
+            elif inp.reference:
+                node.raws[inp.ref] = self._reference(inp.cls, position)
             else:
-                sub = RECIPES[inp.cls]
                 node.inputs[inp.ref] = self._resolve(
-                    inp.cls, chip, node.filter if sub.needs_filter else None, night,
-                    raw if sub.per_raw else None, nodes)
-        existing = (self._made_from(cls, raw) if raw is not None
+                    inp.cls, chip, sub_filter, night,
+                    raw if RECIPES[inp.cls].raw_path is not None else None, nodes)
+        existing = (self._made_from(cls, recipe.raw_path, raw) if recipe.raw_path and raw
                     else self._best(cls, chip, node.filter, when))
         if existing is None:
             node.action, node.reasons = "make", [f"no valid {cls} exists"]
@@ -168,9 +217,19 @@ class Planner:
     def _why_stale(self, obj: ObjectOut, node: Node, recipe: Recipe,
                    nodes: dict[Key, Node]) -> list[str]:
         reasons = []
-        for ref, key in node.inputs.items():
-            dep = nodes[key]
+        for ref, keys in node.inputs.items():
             used = obj.refs.get(ref)
+            if isinstance(keys, list):
+                deps = [nodes[k] for k in keys]
+                remade = [d for d in deps if d.action == "make"]
+                if remade:
+                    reasons.append(f"{len(remade)} of its {ref} must be remade "
+                                   f"({remade[0].reasons[0]})")
+                elif sorted(used if isinstance(used, list) else []) != sorted(
+                        str(d.oid) for d in deps):
+                    reasons.append(f"its {ref} are no longer the night's best")
+                continue
+            dep = nodes[keys]
             if dep.action == "make":
                 reasons.append(f"its {ref} {used} must be remade ({dep.reasons[0]})")
             elif used != dep.oid:
@@ -180,8 +239,10 @@ class Planner:
                 reasons.append(f"its {ref} {used} {why}; the best is {dep.oid}")
         for ref, found in node.raws.items():
             used = obj.refs.get(ref)
-            used_list = sorted(used) if isinstance(used, list) else [used]
-            if used_list != found:
+            if isinstance(found, str):
+                if used != found:
+                    reasons.append(f"its {ref} {used} is no longer the newest; it is {found}")
+            elif sorted(used if isinstance(used, list) else [str(used)]) != found:
                 reasons.append(f"the night's {ref} changed")
         if obj.software_version != SOFTWARE_VERSION:
             reasons.append(f"made by software {obj.software_version}, now {SOFTWARE_VERSION}")

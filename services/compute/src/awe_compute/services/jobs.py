@@ -12,7 +12,7 @@ from awecore.client import CatalogClient
 from awecore.errors import Conflict, NotFound
 from awecore.ids import new_oid
 from awecore.jobs import JobOut, JobPage, Submitted, TargetIn
-from awecore.targets import Plan, Planner
+from awecore.targets import Key, Plan, Planner
 from awecore.web import Identity
 
 from ..storage.jobs import JobStore, job_out
@@ -43,8 +43,8 @@ class JobService:
         if target.dry_run or not plan.to_make:
             return Submitted(plan=described, target=root.oid, jobs=[])
         jobs: list[JobOut] = []
-        product: dict[tuple[object, ...], str] = {}
-        job_of: dict[tuple[object, ...], str] = {}
+        product: dict[Key, str] = {}
+        job_of: dict[Key, str] = {}
         ready: list[str] = []
         async with self.pool.acquire() as conn, conn.transaction():
             store = JobStore(conn)
@@ -60,9 +60,8 @@ class JobService:
                 if just_made is not None:  # made while this plan was being drawn
                     product[node.key] = just_made
                     continue
-                deps = [job_of[k] for k in node.inputs.values() if k in job_of]
-                inputs = {ref: product.get(k) or plan.nodes[k].oid
-                          for ref, k in node.inputs.items()}
+                deps = sorted({job_of[k] for k in node.input_keys() if k in job_of})
+                inputs = plan.input_oids(node, product)
                 job_id, oid = str(uuid.uuid4()), new_oid()
                 try:
                     async with conn.transaction():  # a savepoint: a racing twin may win
