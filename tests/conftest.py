@@ -134,6 +134,10 @@ def service_env(settings: CatalogSettings) -> dict[str, str]:
     }
 
 
+#: the session's service processes by name, for tests that must stop or pause one
+PROCESSES: dict[str, ServiceProcess] = {}
+
+
 def start_service(name: str, app: str, env: dict[str, str],
                   logdir: Path) -> tuple[ServiceProcess, str]:
     """One of our apps under uvicorn on a free port, started and healthy; returns its URL."""
@@ -169,6 +173,7 @@ def storage_process(catalog_process: str,
            "AWE_STORAGE_CATALOG_URL": catalog_process, "AWE_STORAGE_SERVICE_TOKEN": token}
     proc, url = start_service("storage", "awe_storage.main:create_app", env,
                               tmp_path_factory.mktemp("storage"))
+    PROCESSES["storage"] = proc
     try:
         yield url
     finally:

@@ -7,7 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["JobOut", "JobPage", "Submitted", "TargetIn"]
+__all__ = ["MAX_TARGETS", "JobOut", "JobPage", "JobsIn", "PlanIn", "Submitted", "TargetIn",
+           "TargetRef"]
+
+MAX_TARGETS = 20_000
 
 Status = Literal["waiting", "ready", "running", "done", "failed", "cancelled"]
 
@@ -25,6 +28,33 @@ class TargetIn(BaseModel):
     raw: str | None = Field(default=None, max_length=40)
     params: dict[str, Any] | None = None
     dry_run: bool = False
+
+
+class TargetRef(BaseModel):
+    """One target of a plan."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cls: str = Field(max_length=100)
+    date: dt.date
+    chip: str = Field(max_length=100)
+    filter: str | None = Field(default=None, max_length=100)
+    raw: str | None = Field(default=None, max_length=40)
+
+
+class PlanIn(BaseModel):
+    """Many targets planned as one DAG: what they share is made once. Parameters tune a
+    class (every target of it, and every use of it beneath the others)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    targets: list[TargetRef] = Field(min_length=1, max_length=MAX_TARGETS)
+    params: dict[str, dict[str, Any]] | None = None
+    dry_run: bool = False
+
+
+class JobsIn(BaseModel):
+    ids: list[str] = Field(min_length=1, max_length=10_000)
 
 
 class JobOut(BaseModel):
@@ -49,10 +79,12 @@ class JobOut(BaseModel):
 
 
 class Submitted(BaseModel):
-    """The plan, and the jobs that make what it lacks (the root job last)."""
+    """The plan, and the jobs that make what it lacks (inputs first)."""
 
     plan: list[str]
-    target: str | None = Field(description="oid of the target, known before it is made")
+    target: str | None = Field(description="oid of the (first) target, known before it is made")
+    targets: list[str | None] = Field(default_factory=list,
+                                      description="oids of every target, in the order asked")
     jobs: list[JobOut]
 
 

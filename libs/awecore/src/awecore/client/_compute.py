@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from ..errors import AweError, ServiceUnavailable
-from ..jobs import JobOut, JobPage, Submitted, TargetIn
+from ..jobs import JobOut, JobPage, PlanIn, Submitted, TargetIn
 from ._problem import raise_for_problem
 
 __all__ = ["ComputeClient", "JobFailed"]
@@ -42,6 +42,18 @@ class ComputeClient:
         return Submitted.model_validate(
             self._call("POST", "/jobs", json=target.model_dump(mode="json")))
 
+    def submit_plan(self, plan: PlanIn) -> Submitted:
+        """Many targets as one DAG: what they share is made once."""
+        return Submitted.model_validate(
+            self._call("POST", "/jobs/plan", json=plan.model_dump(mode="json")))
+
+    def lookup(self, ids: Sequence[str]) -> list[JobOut]:
+        out: list[JobOut] = []
+        for i in range(0, len(ids), 10_000):
+            got = self._call("POST", "/jobs/lookup", json={"ids": list(ids[i:i + 10_000])})
+            out.extend(JobOut.model_validate(j) for j in got)
+        return out
+
     def job(self, job_id: str) -> JobOut:
         return JobOut.model_validate(self._call("GET", f"/jobs/{job_id}"))
 
@@ -63,7 +75,7 @@ class ComputeClient:
              poll: float = 0.3) -> list[JobOut]:
         """Until every job is done; raises JobFailed (with the reason) if one fails."""
         while True:
-            jobs = [self.job(i) for i in ids]
+            jobs = self.lookup(ids)
             done = sum(j.status == "done" for j in jobs)
             if progress:
                 progress(done, len(jobs))

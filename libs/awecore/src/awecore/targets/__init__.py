@@ -20,11 +20,11 @@ from ..errors import ServiceUnavailable
 from ..jobs import TargetIn
 from ..model import DBObject
 from ._make import Maker
-from ._plan import Key, Node, Plan, Planner, night_window
+from ._plan import Key, Node, Plan, Planner, Target, night_window
 from ._recipes import RECIPES, Input, Made, Recipe
 
-__all__ = ["RECIPES", "Input", "Key", "Made", "Maker", "Node", "Plan", "Planner", "Recipe", "get",
-           "night_window", "plan"]
+__all__ = ["RECIPES", "Input", "Key", "Made", "Maker", "Node", "Plan", "Planner", "Recipe",
+           "Target", "get", "night_window", "plan"]
 
 
 def _night(date: str | dt.date | dt.datetime) -> dt.date:

@@ -11,6 +11,7 @@ an order that makes inputs first.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,10 +19,10 @@ from ..client import CatalogClient
 from ..errors import InvalidRequest, NotFound
 from ..model import CalFile, DBObject, ObjectOut, registry
 from ..pipelines import SOFTWARE_VERSION
-from ..query import And, Between, Compare, OrderBy, QuerySpec
+from ..query import MAX_IN_VALUES, And, Between, Compare, In, OrderBy, QuerySpec
 from ._recipes import RECIPES, Recipe
 
-__all__ = ["Key", "Node", "Plan", "Planner", "night_window"]
+__all__ = ["Key", "Node", "Plan", "Planner", "Target", "night_window"]
 
 Key = tuple[str, str, str | None, str, str | None]
 
@@ -63,10 +64,26 @@ class Node:
         return f"make {what}: " + "; ".join(self.reasons)
 
 
+@dataclass(frozen=True)
+class Target:
+    """What to get: a class for a night and chip (and filter; and raw frame for a product
+    made from one)."""
+
+    cls: str
+    chip: str
+    night: dt.date
+    filter: str | None = None
+    raw: str | None = None
+
+
 @dataclass
 class Plan:
-    root: Key
+    roots: list[Key]  # the targets asked for, in the order asked
     nodes: dict[Key, Node]
+
+    @property
+    def root(self) -> Key:
+        return self.roots[0]
 
     @property
     def to_make(self) -> list[Node]:
@@ -92,6 +109,10 @@ class Planner:
         self.catalog = catalog
         self.params = params or {}
         self._objects: dict[str, ObjectOut] = {}
+        self._references: dict[tuple[str, tuple[float, float] | None], str] = {}
+        #: raw frames of the targets, whose products are looked up together per class
+        self._batch: list[str] = []
+        self._made: dict[str, dict[str, str | None]] = {}
 
     def _object(self, oid: str) -> ObjectOut:
         if oid not in self._objects:
@@ -123,6 +144,11 @@ class Planner:
 
     def _reference(self, cls: str, position: tuple[float, float] | None) -> str:
         """The newest valid reference catalogue that covers a position (RA, Dec)."""
+        if (cls, position) not in self._references:
+            self._references[cls, position] = self._find_reference(cls, position)
+        return self._references[cls, position]
+
+    def _find_reference(self, cls: str, position: tuple[float, float] | None) -> str:
         conds: list[Any] = [Compare(op="eq", path=("is_valid",), value=1)]
         if position is not None:
             ra, dec = position
@@ -145,25 +171,54 @@ class Planner:
         return (float(a["ra"]), float(a["dec"])) if "ra" in a and "dec" in a else None
 
     def _made_from(self, cls: str, path: tuple[str, ...], raw: str) -> str | None:
-        """The newest valid product of ``cls`` made (directly or not) from a raw frame."""
-        spec = QuerySpec(cls=cls, where=And(items=(
-            Compare(op="eq", path=path, value=raw),
-            Compare(op="eq", path=("is_valid",), value=1))))
-        found = [o.record for o in self.catalog.iter_query(spec) if o.record]
-        if not found:
-            return None
-        newest = max(found, key=lambda r: (r.creation_date, r.oid))
-        self._objects[newest.oid] = newest
-        return newest.oid
+        """The newest valid product of ``cls`` made (directly or not) from a raw frame.
+        For the targets' own raw frames, one query per class answers for all of them."""
+        batch = raw in self._batch
+        if batch and cls in self._made:
+            return self._made[cls].get(raw)
+        raws = self._batch if batch else [raw]
+        newest: dict[str, ObjectOut] = {}
+        for i in range(0, len(raws), MAX_IN_VALUES):
+            spec = QuerySpec(cls=cls, where=And(items=(
+                In(path=path, values=tuple(raws[i:i + MAX_IN_VALUES])),
+                Compare(op="eq", path=("is_valid",), value=1))))
+            records = [o.record for o in self.catalog.iter_query(spec) if o.record]
+            for record, made_from in zip(records, self._follow(records, path), strict=True):
+                if made_from not in newest or (record.creation_date, record.oid) > (
+                        newest[made_from].creation_date, newest[made_from].oid):
+                    newest[made_from] = record
+        self._objects.update((r.oid, r) for r in newest.values())
+        found = {r: (newest[r].oid if r in newest else None) for r in raws}
+        if batch:
+            self._made[cls] = found
+        return found[raw]
+
+    def _follow(self, records: list[ObjectOut], path: tuple[str, ...]) -> list[str]:
+        """The oids at the end of a path of references; each step fetched in one batch."""
+        oids = [str(r.refs[path[0]]) for r in records]
+        for step in path[1:]:
+            self._objects.update(self.catalog.get_records(
+                [o for o in set(oids) if o not in self._objects]))
+            oids = [str(self._objects[o].refs[step]) for o in oids]
+        return oids
 
     def plan(self, cls: str | type[DBObject], chip: str, night: dt.date,
              filter: str | None = None, raw: str | None = None) -> Plan:
         name = cls if isinstance(cls, str) else cls.__name__
-        if name not in RECIPES:
-            raise InvalidRequest(f"AWE cannot make {name}; it makes {', '.join(RECIPES)}")
+        return self.plan_many([Target(name, chip, night, filter, raw)])
+
+    def plan_many(self, targets: Sequence[Target]) -> Plan:
+        """One plan for many targets: what they share is planned (and made) once."""
+        for t in targets:
+            if t.cls not in RECIPES:
+                raise InvalidRequest(f"AWE cannot make {t.cls}; it makes {', '.join(RECIPES)}")
+        self._batch = sorted({t.raw for t in targets if t.raw is not None})
+        missing = [r for r in self._batch if r not in self._objects]
+        self._objects.update(self.catalog.get_records(missing))
         nodes: dict[Key, Node] = {}
-        root = self._resolve(name, chip, filter, night, raw, nodes)
-        return Plan(root, nodes)
+        roots = [self._resolve(t.cls, t.chip, t.filter, t.night, t.raw, nodes)
+                 for t in targets]
+        return Plan(roots, nodes)
 
     def _resolve(self, cls: str, chip: str, filt: str | None, night: dt.date,
                  raw: str | None, nodes: dict[Key, Node]) -> Key:

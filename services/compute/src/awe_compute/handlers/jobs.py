@@ -5,7 +5,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 
-from awecore.jobs import JobOut, JobPage, Submitted, TargetIn
+from awecore.jobs import JobOut, JobPage, JobsIn, PlanIn, Submitted, TargetIn
 from awecore.web import Identity, get_identity
 
 from ..factory import Factory
@@ -30,6 +30,21 @@ async def submit(body: TargetIn, request: Request, caller: Identity = Depends(ge
                  factory: Factory = Depends(get_factory)) -> Submitted:
     token = request.headers["authorization"].split(" ", 1)[1]
     return await factory.jobs().submit(body, caller, token)
+
+
+@router.post("/jobs/plan", response_model=Submitted, status_code=201, tags=["jobs"],
+             summary="Plan many targets as one DAG and queue what they lack, once")
+async def submit_plan(body: PlanIn, request: Request, caller: Identity = Depends(get_identity),
+                      factory: Factory = Depends(get_factory)) -> Submitted:
+    token = request.headers["authorization"].split(" ", 1)[1]
+    return await factory.jobs().submit_plan(body, caller, token)
+
+
+@router.post("/jobs/lookup", response_model=list[JobOut], tags=["jobs"],
+             summary="Many jobs by id, in the order asked")
+async def lookup(body: JobsIn, caller: Identity = Depends(get_identity),
+                 factory: Factory = Depends(get_factory)) -> list[JobOut]:
+    return await factory.jobs().lookup(body.ids)
 
 
 @router.get("/jobs", response_model=JobPage, tags=["jobs"], summary="Jobs, newest first")

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
+from typing import Any
 
 import asyncpg
 
 from awecore.client import CatalogClient
-from awecore.errors import Conflict, NotFound
+from awecore.errors import Conflict, InvalidRequest, NotFound
 from awecore.ids import new_oid
-from awecore.jobs import JobOut, JobPage, Submitted, TargetIn
-from awecore.targets import Key, Plan, Planner
+from awecore.jobs import JobOut, JobPage, PlanIn, Submitted, TargetIn
+from awecore.targets import Key, Plan, Planner, Target
 from awecore.web import Identity
 
 from ..storage.jobs import JobStore, job_out
@@ -29,19 +30,29 @@ class JobService:
         self.catalog_url = catalog_url
         self.token = token
 
-    def _plan(self, target: TargetIn, token: str) -> Plan:
+    def _plan(self, targets: list[Target], params: dict[str, dict[str, Any]] | None,
+              token: str) -> Plan:
         with CatalogClient(self.catalog_url, token) as catalog:
-            planner = Planner(catalog, {target.cls: target.params} if target.params else None)
-            return planner.plan(target.cls, target.chip, target.date, target.filter,
-                                target.raw)
+            return Planner(catalog, params).plan_many(targets)
 
     async def submit(self, target: TargetIn, caller: Identity, token: str) -> Submitted:
+        return await self._submit(
+            [Target(target.cls, target.chip, target.date, target.filter, target.raw)],
+            {target.cls: target.params} if target.params else None, target.dry_run, caller,
+            token)
+
+    async def submit_plan(self, body: PlanIn, caller: Identity, token: str) -> Submitted:
+        targets = [Target(t.cls, t.chip, t.date, t.filter, t.raw) for t in body.targets]
+        return await self._submit(targets, body.params, body.dry_run, caller, token)
+
+    async def _submit(self, targets: list[Target], params: dict[str, dict[str, Any]] | None,
+                      dry_run: bool, caller: Identity, token: str) -> Submitted:
         planned = dt.datetime.now(dt.UTC)
-        plan = await asyncio.to_thread(self._plan, target, token)
+        plan = await asyncio.to_thread(self._plan, targets, params, token)
         described = [n.describe() for n in plan.nodes.values()]
-        root = plan.nodes[plan.root]
-        if target.dry_run or not plan.to_make:
-            return Submitted(plan=described, target=root.oid, jobs=[])
+        if dry_run or not plan.to_make:
+            oids = [plan.nodes[k].oid for k in plan.roots]
+            return Submitted(plan=described, target=oids[0], targets=oids, jobs=[])
         jobs: list[JobOut] = []
         product: dict[Key, str] = {}
         job_of: dict[Key, str] = {}
@@ -82,7 +93,8 @@ class JobService:
                     ready.append(job_id)
                 jobs.append(job_out(row))
         await self.queue.announce(ready)
-        return Submitted(plan=described, target=product[plan.root], jobs=jobs)
+        oids = [product.get(k) or plan.nodes[k].oid for k in plan.roots]
+        return Submitted(plan=described, target=oids[0], targets=oids, jobs=jobs)
 
     async def get(self, job_id: str) -> tuple[JobOut, str]:
         async with self.pool.acquire() as conn:
@@ -93,6 +105,20 @@ class JobService:
         if row is None:
             raise NotFound(f"no job {job_id}")
         return job_out(row), row["log"]
+
+    async def lookup(self, ids: list[str]) -> list[JobOut]:
+        """Many jobs at once (what a waiting client polls), in the order asked."""
+        try:
+            wanted = [uuid.UUID(i) for i in ids]
+        except ValueError:
+            raise InvalidRequest("job ids are UUIDs") from None
+        async with self.pool.acquire() as conn:
+            rows = {r["id"]: r for r in await JobStore(conn).get_many(wanted)}
+        missing = [i for i in ids if str(uuid.UUID(i)) not in rows]
+        if missing:
+            raise NotFound(f"no job {missing[0]}" + (f" (and {len(missing) - 1} more)"
+                                                    if len(missing) > 1 else ""))
+        return [job_out(rows[str(uuid.UUID(i))]) for i in ids]
 
     async def page(self, status: str | None, offset: int, limit: int) -> JobPage:
         async with self.pool.acquire() as conn:

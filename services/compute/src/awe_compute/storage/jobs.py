@@ -30,6 +30,9 @@ class JobStore:
             f"SELECT {_COLS} FROM jobs WHERE key = $1 AND status IN "
             "('waiting', 'ready', 'running')", key)
 
+    async def get_many(self, ids: list[uuid.UUID]) -> list[asyncpg.Record]:
+        return list(await self.conn.fetch(f"SELECT {_COLS} FROM jobs WHERE id = ANY($1)", ids))
+
     async def done_since(self, key: str, since: dt.datetime) -> str | None:
         """The product of a job for ``key`` that finished after ``since`` (a plan made
         before then did not see it)."""
