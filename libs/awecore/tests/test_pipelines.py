@@ -144,6 +144,15 @@ def test_sources_recovered_and_astrometry(night: Night,
     xy = np.mgrid[0:512:64, 0:512:64].reshape(2, -1)
     assert solution.wcs.pixel_to_world(*xy).separation(
         truth_wcs.pixel_to_world(*xy)).arcsec.max() < 0.1
+    # a sparse field, four reference stars: only the pointing is corrected, and that suffices
+    bright = sources[(sources["snr"] > 50) & (sources["flag"] == 0)]
+    four = p.match_sources(bright, truth_wcs, ra, dec, 0.5)[1][:4]
+    sparse = p.fit_astrometry(sources, WCS(header), ra[four], dec[four], radius_arcsec=8.0)
+    assert sparse.n_matched == 4 and sparse.rms_arcsec < 0.1
+    assert sparse.wcs.pixel_to_world(*xy).separation(
+        truth_wcs.pixel_to_world(*xy)).arcsec.max() < 0.1
+    with pytest.raises(ValueError, match="at least 2 are needed"):
+        p.fit_astrometry(sources, WCS(header), ra[four[:1]], dec[four[:1]])
     back = p.wcs_from_attributes(p.wcs_attributes(solution.wcs))
     assert back.pixel_to_world(*xy).separation(solution.wcs.pixel_to_world(*xy)).arcsec.max() \
         < 1e-6

@@ -3,37 +3,57 @@
 1. start PostgreSQL, the broker, the catalog (+ outbox relay) and storage;
 2. simulate a night of a small 8-chip camera (biases, flats, science and a standard field);
 3. ingest it: validate, classify, split per chip, store, register Raw*Frames;
-4. ask the compute service for the source list of every science exposure: it plans
-   backwards, queues a job for everything beneath them that is missing (read noise, bias,
-   hot and cold pixels, flats, reduced frames), and its workers make them in parallel;
-5. run the 5-line script, show a source list's lineage back to the raw files, a
-   best-calibration look-up, and where to look next.
+4. ask the compute service for the source list of every science exposure, as one plan: it
+   walks backwards, queues a job for everything beneath them that is missing (read noise,
+   bias, hot and cold pixels, flats, reduced frames, astrometry against the reference
+   catalogue, the zeropoint from the standard field), and its workers make them in parallel;
+5. print what the night became (per class: objects, QC flags, figures beside the truth),
+   run the 5-line script, show a source list's lineage back to the raw files, a
+   best-calibration look-up, a Source query, and where to look next.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
+from typing import Any
 
 import httpx
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 import awecore as awe
 from awecore.cli._lineage import render_tree
 from awecore.client import ComputeClient, LineageClient, StorageClient
 from awecore.ingest import Ingester, expand
-from awecore.jobs import TargetIn
+from awecore.jobs import PlanIn, TargetRef
 from awecore.model import (
+    AstrometricParameters,
     BiasFrame,
+    ColdPixelMap,
     DBObject,
+    DomeFlatFrame,
+    HotPixelMap,
+    MasterFlatFrame,
+    PhotometricParameters,
     RawFrame,
     RawScienceFrame,
+    ReadNoise,
     ReducedScienceFrame,
     SourceList,
+    TwilightFlatFrame,
 )
 from awecore.sim import PRESETS, NightPlan, simulate_night
+from awecore.sources import Source
 from awecore.stack import Stack
 
 console = Console()
@@ -43,7 +63,7 @@ NIGHT = dt.date(2003, 2, 14)
 def simulate_and_ingest(stack: Stack, env: dict[str, str], catalog: awe.CatalogClient) -> None:
     folder = stack.dir / "nights" / NIGHT.isoformat()
     spec = PRESETS["small"]
-    plan = NightPlan(science_fields=2, exposures_per_field=2)
+    plan = NightPlan(science_fields=2, exposures_per_field=2, stars_per_chip=120)
     if not (folder / "truth.json").exists():
         with Progress(TextColumn("simulating the night"), BarColumn(), MofNCompleteColumn(),
                       console=console) as bar:
@@ -63,25 +83,65 @@ def simulate_and_ingest(stack: Stack, env: dict[str, str], catalog: awe.CatalogC
 
 
 def process(env: dict[str, str]) -> int:
-    """Ask for the source list of every raw science frame. The compute service plans each
-    target backwards (every calibration beneath it that is missing, once, shared) and its
-    workers make the jobs in parallel."""
+    """Ask for the source list of every raw science frame, as one plan. The compute service
+    walks each target backwards (every calibration, reduced frame, astrometric and
+    photometric solution beneath it that is missing, once, shared) and its workers make the
+    jobs in parallel."""
     compute = ComputeClient(env["AWE_COMPUTE_URL"], env["AWE_TOKEN"])
-    ids: list[str] = []
-    with console.status("planning the targets..."):
-        for raw in RawScienceFrame.select():
-            assert raw.record is not None
-            submitted = compute.submit(TargetIn(cls="SourceList", date=NIGHT,
-                                                chip=raw.chip.name, filter=raw.filter.name,
-                                                raw=raw.record.oid))
-            ids.extend(j.id for j in submitted.jobs if j.id not in ids)
+    targets = []
+    for raw in RawScienceFrame.select():
+        assert raw.record is not None
+        targets.append(TargetRef(cls="SourceList", date=NIGHT, chip=raw.chip.name,
+                                 filter=raw.filter.name, raw=raw.record.oid))
+    with console.status(f"planning {len(targets)} targets as one DAG..."):
+        submitted = compute.submit_plan(PlanIn(targets=targets))
+    ids = [j.id for j in submitted.jobs]
     if ids:
         with Progress(TextColumn("workers making {task.description}"), BarColumn(),
-                      MofNCompleteColumn(), console=console) as bar:
-            task = bar.add_task("calibrations, reduced frames, source lists", total=len(ids))
+                      MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+            task = bar.add_task("calibrations, reduced frames, astrometry, photometry, "
+                                "source lists", total=len(ids))
             compute.wait(ids, lambda done, _n: bar.update(task, completed=done))
     compute.close()
     return len(ids)
+
+
+def summary(truth: dict[str, Any]) -> Table:
+    """What the night became: per class, how many, how many QC flagged, and the figures a
+    calibration scientist looks at first, beside the simulator's truth."""
+    table = Table("class", "objects", "QC flagged", "figures")
+    for cls in (ReadNoise, BiasFrame, HotPixelMap, DomeFlatFrame, ColdPixelMap,
+                TwilightFlatFrame, MasterFlatFrame, ReducedScienceFrame, AstrometricParameters,
+                PhotometricParameters, SourceList):
+        objects = list(cls.select())
+        flagged = sum(1 for o in objects if o.record and o.record.quality_flags)
+        table.add_row(cls.__name__, str(len(objects)), str(flagged), _figures(cls, objects,
+                                                                             truth))
+    return table
+
+
+def _figures(cls: type[DBObject], objects: list[Any], truth: dict[str, Any]) -> str:
+    if not objects:
+        return ""
+    if cls is ReadNoise:
+        ratio = [o.read_noise / truth["chips"][o.chip.name]["read_noise"] for o in objects]
+        return f"read noise / truth: {min(ratio):.3f} .. {max(ratio):.3f}"
+    if cls is HotPixelMap:
+        return f"{sum(o.hot_pixels for o in objects)} hot pixels"
+    if cls is ColdPixelMap:
+        return f"{sum(o.cold_pixels for o in objects)} cold pixels"
+    if cls is AstrometricParameters:
+        rms = sorted(o.rms for o in objects)
+        off = sorted(o.pointing_offset for o in objects)
+        return (f"fit rms median {rms[len(rms) // 2]:.3f}\" (max {rms[-1]:.3f}\"); "
+                f"headers were off by {off[0]:.1f}..{off[-1]:.1f}\"")
+    if cls is PhotometricParameters:
+        err = [o.zeropoint - truth["filters"][o.filter.name]["zeropoint"] for o in objects]
+        return (f"zeropoint - truth: {min(err):+.3f} .. {max(err):+.3f} mag "
+                f"({sum(o.n_stars for o in objects)} standard stars)")
+    if cls is SourceList:
+        return f"{sum(o.number_of_sources for o in objects)} sources in the source table"
+    return ""
 
 
 def show_lineage(env: dict[str, str], catalog: awe.CatalogClient) -> None:
@@ -121,8 +181,8 @@ def main() -> None:
 
     console.rule("A night of raw data")
     simulate_and_ingest(stack, env, catalog)
-    counts = Table("class", "chip frames")
-    for name in awe.registry.subclass_names(RawFrame):
+    counts = Table("class", "objects")
+    for name in [*awe.registry.subclass_names(RawFrame), "ReferenceCatalog"]:
         cls = awe.registry.get(name)
         if not cls.abstract:
             counts.add_row(name, str(len(cls.type == name)))
@@ -130,10 +190,10 @@ def main() -> None:
 
     console.rule("Target processing: the source list of every science exposure")
     made = process(env)
-    console.print(f"made {made} products (read noise, biases, hot and cold pixel maps, dome, "
-                  "twilight and master flats, reduced frames with weights, source lists with "
-                  "their sources)" if made else "everything was there and up to date: "
-                  "nothing made")
+    console.print(f"made {made} products" if made else
+                  "everything was there and up to date: nothing made")
+    truth = json.loads((stack.dir / "nights" / NIGHT.isoformat() / "truth.json").read_text())
+    console.print(summary(truth))
 
     console.rule("The 5-line script")
     console.print("q = (ReducedScienceFrame.chip.name == 'ccd53') & "
@@ -148,6 +208,15 @@ def main() -> None:
         table.add_row(k.record.oid[:13] + "…" if k.record else "", k.raw.raw_filename,
                       f"{a:.2f}", f"{b:.4f}")
     console.print(table)
+
+    console.rule("The source table, through the same DSL")
+    bright = (Source.mag < 20) & (Source.sourcelist.frame.chip.name == "ccd53")
+    console.print("q = (Source.mag < 20) & (Source.sourcelist.frame.chip.name == 'ccd53')",
+                  markup=False, highlight=False)
+    rows = Table("ra", "dec", "mag", "snr", title=f"{len(bright)} sources; the brightest:")
+    for row in bright.order_by(Source.mag).limit(5):
+        rows.add_row(f"{row.ra:.5f}", f"{row.dec:.5f}", f"{row.mag:.3f}", f"{row.snr:.0f}")
+    console.print(rows)
 
     console.rule("The lineage of one source list, back to the raw files")
     show_lineage(env, catalog)

@@ -42,7 +42,9 @@ class Field:
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
 
-    def __get__(self, obj: Any, owner: type[DBObject]) -> Any:
+    def __get__(self, obj: Any, owner: type[Any]) -> Any:
+        """On the class (a DBObject or the source table), a query path; on an object, its
+        value."""
         if obj is None:
             from ..query import Path
 

@@ -37,25 +37,43 @@ def match_sources(sources: Table, wcs: WCS, ra: np.ndarray, dec: np.ndarray,
 
 def fit_astrometry(sources: Table, initial: WCS, ra: np.ndarray, dec: np.ndarray,
                    radius_arcsec: float = 6.0, min_snr: float = 15.0,
-                   final_radius_arcsec: float = 1.0) -> AstrometricSolution:
+                   final_radius_arcsec: float = 1.0,
+                   least_for_fit: int = 6) -> AstrometricSolution:
     """Fit a TAN WCS to bright sources matched to the reference catalogue.
 
-    Matching starts wide (the pointing may be off by arcseconds) and tightens after each fit,
-    so chance pairs among faint stars drop out."""
+    Matching starts wide (the pointing may be off by arcseconds), where only the pointing is
+    corrected, by the median offset (chance pairs cannot pull it); then it tightens and the
+    whole WCS is fitted. With fewer than ``least_for_fit`` pairs (a sparse field) only the
+    pointing is corrected: the camera's scale and rotation are kept."""
     bright = sources[(sources["snr"] >= min_snr) & (sources["flag"] == 0)]
     wcs = initial
-    for radius in (radius_arcsec, 2 * final_radius_arcsec, final_radius_arcsec):
+    for step, radius in enumerate((radius_arcsec, 2 * final_radius_arcsec,
+                                   final_radius_arcsec)):
         src, ref = match_sources(bright, wcs, ra, dec, radius)
-        if len(src) < 6:
+        if len(src) < 2:
             raise ValueError(f"only {len(src)} sources matched the reference catalogue within "
-                             f"{radius} arcsec; at least 6 are needed for a WCS fit")
+                             f"{radius} arcsec; at least 2 are needed to correct the pointing")
         world = SkyCoord(ra[ref] * u.deg, dec[ref] * u.deg)
         xy = (np.asarray(bright["x"][src]), np.asarray(bright["y"][src]))
+        if step == 0 or len(src) < least_for_fit:
+            wcs = _shifted(wcs, xy, world)
+            continue
         with warnings.catch_warnings():  # astropy resets cdelt where a CD matrix is given
             warnings.filterwarnings("ignore", "cdelt will be ignored", RuntimeWarning)
             wcs = fit_wcs_from_points(xy, world, projection=wcs)
     residual = wcs.pixel_to_world(*xy).separation(world).arcsec
     return AstrometricSolution(wcs, float(np.sqrt(np.mean(residual**2))), len(src))
+
+
+def _shifted(wcs: WCS, xy: tuple[np.ndarray, np.ndarray], world: SkyCoord) -> WCS:
+    """The WCS with its reference point moved by the median offset of the pairs."""
+    measured = wcs.pixel_to_world(*xy)
+    east, north = measured.spherical_offsets_to(world)
+    out = wcs.deepcopy()
+    centre = SkyCoord(*out.wcs.crval, unit="deg").spherical_offsets_by(
+        np.median(east.to(u.deg)), np.median(north.to(u.deg)))
+    out.wcs.crval = [centre.ra.deg, centre.dec.deg]
+    return out
 
 
 def wcs_attributes(wcs: WCS) -> dict[str, float]:
