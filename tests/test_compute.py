@@ -197,6 +197,8 @@ async def test_class_get_through_compute(compute: httpx.AsyncClient, settings: C
         assert flat.record is not None and flat.twilight.type == "TwilightFlatFrame"  # type: ignore[union-attr]
         again = await asyncio.to_thread(awe.MasterFlatFrame.get, NIGHT, "ccd51", "842")
         assert again == flat
+        fresh = await asyncio.to_thread(awe.MasterFlatFrame.make, NIGHT, "ccd51", "842")
+        assert fresh != flat and fresh.dome == flat.dome  # type: ignore[attr-defined]
         r = await asyncio.to_thread(
             subprocess.run, [sys.executable, "-m", "awecore.cli", "jobs", "--status", "done"],
             capture_output=True, text=True, timeout=60, check=False,

@@ -66,6 +66,7 @@ def raw_science(catalog: awe.CatalogClient, chip: str) -> str:
 
 
 def test_get_makes_what_is_missing_then_reuses(night: awe.CatalogClient) -> None:
+    assert not awe.HotPixelMap.exists(NIGHT, "ccd50")
     plan = awe.HotPixelMap.plan(NIGHT, "ccd50")
     assert [n.cls for n in plan.to_make] == ["ReadNoise", "BiasFrame", "HotPixelMap"]
     assert all(n.reasons == [f"no valid {n.cls} exists"] for n in plan.to_make)
@@ -77,9 +78,18 @@ def test_get_makes_what_is_missing_then_reuses(night: awe.CatalogClient) -> None
     again = awe.HotPixelMap.plan(NIGHT, "ccd50")
     assert again.to_make == []
     assert awe.HotPixelMap.get(NIGHT, "ccd50") == hot
-    # user-tuned parameters give a separate product
+    assert awe.HotPixelMap.exists(NIGHT, "ccd50") and hot.uptodate()
+    # user-tuned parameters give a separate product; the default one stays in use
     tuned = awe.HotPixelMap.get(NIGHT, "ccd50", params={"nsigma": 20.0})
     assert tuned != hot and tuned.record.process_params == {"nsigma": 20.0}  # type: ignore[union-attr]
+    assert awe.HotPixelMap.plan(NIGHT, "ccd50").to_make == []
+    assert awe.HotPixelMap.get(NIGHT, "ccd50") == hot and hot.uptodate() and tuned.uptodate()
+    # make(): the target anew, on the inputs that are still up to date
+    fresh = awe.HotPixelMap.make(NIGHT, "ccd50")
+    assert fresh != hot and fresh.bias == hot.bias
+    verdict = hot.uptodate()
+    assert not verdict and f"the best HotPixelMap now is {fresh.record.oid}" in verdict.reasons  # type: ignore[union-attr]
+    assert awe.HotPixelMap.get(NIGHT, "ccd50") == fresh and fresh.uptodate()
 
 
 def test_reduced_frame_and_invalidation(night: awe.CatalogClient) -> None:
@@ -95,6 +105,10 @@ def test_reduced_frame_and_invalidation(night: awe.CatalogClient) -> None:
     # invalidate the bias the ccd50 frame used
     bias = reduced.bias
     night.curate(bias.record.oid, is_valid=0)  # type: ignore[union-attr]
+    verdict = reduced.uptodate()
+    assert not verdict and any(f"its bias {bias.record.oid} must be remade" in r  # type: ignore[union-attr]
+                               for r in verdict.reasons), verdict.reasons
+    assert other.uptodate()
     stale = awe.ReducedScienceFrame.plan(NIGHT, "ccd50", "841", raw=raw)
     bias_node = next(n for n in stale.to_make if n.cls == "BiasFrame")
     assert "no valid BiasFrame exists" in bias_node.reasons[0]

@@ -28,6 +28,8 @@ class TargetIn(BaseModel):
     raw: str | None = Field(default=None, max_length=40)
     params: dict[str, Any] | None = None
     dry_run: bool = False
+    anew: bool = Field(default=False, description="make the target even if an up-to-date "
+                       "one exists (what lies beneath is made only if missing or stale)")
 
 
 class TargetRef(BaseModel):

@@ -243,6 +243,31 @@ class DBObject:
 
         return plan(cls, date, chip, filter, raw, params)
 
+    @classmethod
+    def exists(cls, date: Any, chip: str, filter: str | None = None,
+               raw: str | None = None) -> bool:
+        """Whether a valid object of this target exists (up to date or not)."""
+        from ..targets import exists
+
+        return exists(cls, date, chip, filter, raw)
+
+    @classmethod
+    def make(cls: builtins.type[_T], date: Any, chip: str, filter: str | None = None,
+             raw: str | None = None, params: dict[str, Any] | None = None) -> _T:
+        """Make the target anew, and whatever beneath it is missing or stale."""
+        from ..targets import make
+
+        obj = make(cls, date, chip, filter, raw, params)
+        assert isinstance(obj, cls)
+        return obj
+
+    def uptodate(self) -> Any:
+        """Whether this object is still what get() would return; if not, the reasons
+        (``bool(obj.uptodate())`` is the yes or no)."""
+        from ..targets import uptodate
+
+        return uptodate(self, getattr(self, "_session", None))
+
     # -- queries ---------------------------------------------------------------------
     @classmethod
     def select(cls: builtins.type[_T]) -> Query[_T]:

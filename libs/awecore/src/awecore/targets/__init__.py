@@ -1,12 +1,16 @@
 """Target processing, the make metaphor: ask for a product, get the best up-to-date one,
 made on the fly (with everything beneath it that is missing or stale) when needed.
 
-    HotPixelMap.get(date='2003-02-14', chip='ccd50')
+    HotPixelMap.get(date='2003-02-14', chip='ccd50')      # the best up-to-date one, or made
+    HotPixelMap.exists('2003-02-14', 'ccd50')             # is there one at all?
+    hot.uptodate()                                        # still the best? if not, why
+    HotPixelMap.make('2003-02-14', 'ccd50')               # made anew
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from ..client import (
@@ -16,7 +20,7 @@ from ..client import (
     current,
     settings_from_env,
 )
-from ..errors import ServiceUnavailable
+from ..errors import InvalidRequest, ServiceUnavailable
 from ..jobs import TargetIn
 from ..model import DBObject
 from ._make import Maker
@@ -24,7 +28,7 @@ from ._plan import Key, Node, Plan, Planner, Target, night_window
 from ._recipes import RECIPES, Input, Made, Recipe
 
 __all__ = ["RECIPES", "Input", "Key", "Made", "Maker", "Node", "Plan", "Planner", "Recipe",
-           "Target", "get", "night_window", "plan"]
+           "Target", "UpToDate", "exists", "get", "make", "night_window", "plan", "uptodate"]
 
 
 def _night(date: str | dt.date | dt.datetime) -> dt.date:
@@ -37,23 +41,74 @@ def _night(date: str | dt.date | dt.datetime) -> dt.date:
 
 def plan(cls: str | type[DBObject], date: str | dt.date, chip: str,
          filter: str | None = None, raw: str | None = None,
-         params: dict[str, Any] | None = None, catalog: CatalogClient | None = None) -> Plan:
+         params: dict[str, Any] | None = None, catalog: CatalogClient | None = None,
+         anew: bool = False) -> Plan:
     """What getting the target would use and make, and why (a dry run)."""
     name = cls if isinstance(cls, str) else cls.__name__
     planner = Planner(catalog or current(), {name: params} if params else None)
-    return planner.plan(name, chip, _night(date), filter, raw)
+    return planner.plan(name, chip, _night(date), filter, raw, anew)
+
+
+@dataclass
+class UpToDate:
+    """Whether an object is still what getting its target would give, and if not, why."""
+
+    oid: str
+    reasons: list[str]
+
+    def __bool__(self) -> bool:
+        return not self.reasons
+
+    def __str__(self) -> str:
+        return f"{self.oid} is up to date" if not self.reasons else \
+            f"{self.oid} is out of date: " + "; ".join(self.reasons)
+
+
+def exists(cls: str | type[DBObject], date: str | dt.date, chip: str,
+           filter: str | None = None, raw: str | None = None,
+           catalog: CatalogClient | None = None) -> bool:
+    """Whether a valid object of the target exists at all (up to date or not)."""
+    the_plan = plan(cls, date, chip, filter, raw, catalog=catalog)
+    return the_plan.nodes[the_plan.root].oid is not None
+
+
+def uptodate(obj: DBObject, catalog: CatalogClient | None = None) -> UpToDate:
+    """Is ``obj`` still the best of its kind for its night and chip, every input (down to
+    the raw data) still the best, none invalidated, software and parameters current?"""
+    if obj.record is None:
+        raise InvalidRequest("an object that is not stored has no target")
+    record = obj.record
+    planner = Planner(catalog or current(), {record.type: record.process_params or {}})
+    target = planner.target_of(record)
+    the_plan = planner.plan_many([target])
+    root = the_plan.nodes[the_plan.root]
+    if root.oid == record.oid:
+        return UpToDate(record.oid, root.reasons if root.action == "make" else [])
+    best = f"the best {record.type} now is {root.oid}" if root.oid else \
+        f"no valid {record.type} is the best now"
+    return UpToDate(record.oid, [best, *([] if root.action == "use" else root.reasons)]
+                    if record.is_valid else ["it was invalidated", best])
+
+
+def make(cls: str | type[DBObject], date: str | dt.date, chip: str, filter: str | None = None,
+         raw: str | None = None, params: dict[str, Any] | None = None,
+         catalog: CatalogClient | None = None, storage: StorageClient | None = None,
+         progress: bool = True) -> DBObject:
+    """Make the target anew (and, recursively, whatever beneath it is missing or stale)."""
+    return get(cls, date, chip, filter, raw, params, catalog, storage, progress, anew=True)
 
 
 def get(cls: str | type[DBObject], date: str | dt.date, chip: str, filter: str | None = None,
         raw: str | None = None, params: dict[str, Any] | None = None,
         catalog: CatalogClient | None = None, storage: StorageClient | None = None,
-        progress: bool = True) -> DBObject:
+        progress: bool = True, anew: bool = False) -> DBObject:
     """The best up-to-date target, made (recursively) if missing or stale."""
     catalog = catalog or current()
     env = settings_from_env()
     if env.get("AWE_COMPUTE_URL") and storage is None:
-        return _get_by_compute(env, catalog, cls, date, chip, filter, raw, params, progress)
-    the_plan = plan(cls, date, chip, filter, raw, params, catalog)
+        return _get_by_compute(env, catalog, cls, date, chip, filter, raw, params, progress,
+                               anew)
+    the_plan = plan(cls, date, chip, filter, raw, params, catalog, anew)
     if the_plan.to_make:
         if storage is None:
             if "AWE_STORAGE_URL" not in env:
@@ -75,13 +130,13 @@ def get(cls: str | type[DBObject], date: str | dt.date, chip: str, filter: str |
 
 def _get_by_compute(env: dict[str, str], catalog: CatalogClient, cls: str | type[DBObject],
                     date: str | dt.date, chip: str, filter: str | None, raw: str | None,
-                    params: dict[str, Any] | None, progress: bool) -> DBObject:
+                    params: dict[str, Any] | None, progress: bool, anew: bool) -> DBObject:
     """Submit to the compute service and wait for its workers (with a progress bar)."""
     compute = ComputeClient(env["AWE_COMPUTE_URL"], env.get("AWE_TOKEN"))
     name = cls if isinstance(cls, str) else cls.__name__
     try:
         submitted = compute.submit(TargetIn(cls=name, date=_night(date), chip=chip,
-                                            filter=filter, raw=raw, params=params))
+                                            filter=filter, raw=raw, params=params, anew=anew))
         ids = [j.id for j in submitted.jobs]
         if ids and progress:
             from rich.progress import Progress

@@ -133,14 +133,32 @@ class Planner:
         self._objects.update((r.oid, r) for r in records)
         return sorted(r.oid for r in records)
 
-    def _best(self, cls: str, chip: str, filt: str | None, when: dt.datetime) -> str | None:
+    def _best(self, cls: str, chip: str, filt: str | None, when: dt.datetime,
+              params: dict[str, Any]) -> str | None:
+        """The best calibration for the chip at that time; among those made with other
+        parameters (a user's tuned product), the newest made with these, if any."""
         try:
             best = self.catalog.best(cls, chip, when, filt)
         except NotFound:
             return None
         assert best.record is not None
         self._objects[best.record.oid] = best.record
-        return best.record.oid
+        if (best.record.process_params or {}) == params:
+            return best.record.oid
+        conds: list[Any] = [Compare(op="eq", path=("chip", "name"), value=chip),
+                            Compare(op="eq", path=("is_valid",), value=1),
+                            Compare(op="le", path=("timestamp_start",), value=when.isoformat()),
+                            Compare(op="ge", path=("timestamp_end",), value=when.isoformat())]
+        if filt is not None:
+            conds.append(Compare(op="eq", path=("filter", "name"), value=filt))
+        spec = QuerySpec(cls=cls, where=And(items=tuple(conds)),
+                         order_by=(OrderBy(path=("creation_date",), descending=True),))
+        same = next((o.record for o in self.catalog.iter_query(spec, limit=100)
+                     if o.record and (o.record.process_params or {}) == params), None)
+        if same is None:
+            return best.record.oid
+        self._objects[same.oid] = same
+        return same.oid
 
     def _reference(self, cls: str, position: tuple[float, float] | None) -> str:
         """The newest valid reference catalogue that covers a position (RA, Dec)."""
@@ -170,9 +188,16 @@ class Planner:
         a = self._object(raw).attributes
         return (float(a["ra"]), float(a["dec"])) if "ra" in a and "dec" in a else None
 
-    def _made_from(self, cls: str, path: tuple[str, ...], raw: str) -> str | None:
-        """The newest valid product of ``cls`` made (directly or not) from a raw frame.
-        For the targets' own raw frames, one query per class answers for all of them."""
+    @staticmethod
+    def _rank(record: ObjectOut, params: dict[str, Any]) -> tuple[bool, dt.datetime, str]:
+        """Made with the parameters asked for first, then the newest."""
+        return ((record.process_params or {}) == params, record.creation_date, record.oid)
+
+    def _made_from(self, cls: str, path: tuple[str, ...], raw: str,
+                   params: dict[str, Any]) -> str | None:
+        """The newest valid product of ``cls`` made (directly or not) from a raw frame (made
+        with ``params`` if there is one). For the targets' own raw frames, one query per
+        class answers for all of them."""
         batch = raw in self._batch
         if batch and cls in self._made:
             return self._made[cls].get(raw)
@@ -184,8 +209,8 @@ class Planner:
                 Compare(op="eq", path=("is_valid",), value=1))))
             records = [o.record for o in self.catalog.iter_query(spec) if o.record]
             for record, made_from in zip(records, self._follow(records, path), strict=True):
-                if made_from not in newest or (record.creation_date, record.oid) > (
-                        newest[made_from].creation_date, newest[made_from].oid):
+                if made_from not in newest or self._rank(record, params) > self._rank(
+                        newest[made_from], params):
                     newest[made_from] = record
         self._objects.update((r.oid, r) for r in newest.values())
         found = {r: (newest[r].oid if r in newest else None) for r in raws}
@@ -203,12 +228,29 @@ class Planner:
         return oids
 
     def plan(self, cls: str | type[DBObject], chip: str, night: dt.date,
-             filter: str | None = None, raw: str | None = None) -> Plan:
+             filter: str | None = None, raw: str | None = None, anew: bool = False) -> Plan:
         name = cls if isinstance(cls, str) else cls.__name__
-        return self.plan_many([Target(name, chip, night, filter, raw)])
+        return self.plan_many([Target(name, chip, night, filter, raw)], anew)
 
-    def plan_many(self, targets: Sequence[Target]) -> Plan:
-        """One plan for many targets: what they share is planned (and made) once."""
+    def target_of(self, record: ObjectOut) -> Target:
+        """The target an existing product answers: its class, chip, filter, night, raw."""
+        recipe = RECIPES.get(record.type)
+        if recipe is None:
+            raise InvalidRequest(f"a {record.type} is not made by AWE: it has no target")
+        chip = str(self._object(str(record.refs["chip"])).attributes["name"])
+        filt = (str(self._object(str(record.refs["filter"])).attributes["name"])
+                if recipe.needs_filter else None)
+        raw = self._follow([record], recipe.raw_path)[0] if recipe.raw_path else None
+        if raw is not None:
+            when = dt.datetime.fromisoformat(str(self._object(raw).attributes["date_obs"]))
+        else:
+            assert record.timestamp_start is not None, f"{record.oid} has no validity"
+            when = record.timestamp_start
+        return Target(record.type, chip, (when - dt.timedelta(hours=12)).date(), filt, raw)
+
+    def plan_many(self, targets: Sequence[Target], anew: bool = False) -> Plan:
+        """One plan for many targets: what they share is planned (and made) once. With
+        ``anew`` the targets themselves are made even where an up-to-date one exists."""
         for t in targets:
             if t.cls not in RECIPES:
                 raise InvalidRequest(f"AWE cannot make {t.cls}; it makes {', '.join(RECIPES)}")
@@ -218,6 +260,10 @@ class Planner:
         nodes: dict[Key, Node] = {}
         roots = [self._resolve(t.cls, t.chip, t.filter, t.night, t.raw, nodes)
                  for t in targets]
+        if anew:
+            for key in roots:
+                if nodes[key].action == "use":
+                    nodes[key].action, nodes[key].reasons = "make", ["asked to make it anew"]
         return Plan(roots, nodes)
 
     def _resolve(self, cls: str, chip: str, filt: str | None, night: dt.date,
@@ -258,8 +304,9 @@ class Planner:
                 node.inputs[inp.ref] = self._resolve(
                     inp.cls, chip, sub_filter, night,
                     raw if RECIPES[inp.cls].raw_path is not None else None, nodes)
-        existing = (self._made_from(cls, recipe.raw_path, raw) if recipe.raw_path and raw
-                    else self._best(cls, chip, node.filter, when))
+        existing = (self._made_from(cls, recipe.raw_path, raw, node.params)
+                    if recipe.raw_path and raw
+                    else self._best(cls, chip, node.filter, when, node.params))
         if existing is None:
             node.action, node.reasons = "make", [f"no valid {cls} exists"]
         else:

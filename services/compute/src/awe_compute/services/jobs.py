@@ -31,24 +31,24 @@ class JobService:
         self.token = token
 
     def _plan(self, targets: list[Target], params: dict[str, dict[str, Any]] | None,
-              token: str) -> Plan:
+              anew: bool, token: str) -> Plan:
         with CatalogClient(self.catalog_url, token) as catalog:
-            return Planner(catalog, params).plan_many(targets)
+            return Planner(catalog, params).plan_many(targets, anew)
 
     async def submit(self, target: TargetIn, caller: Identity, token: str) -> Submitted:
         return await self._submit(
             [Target(target.cls, target.chip, target.date, target.filter, target.raw)],
-            {target.cls: target.params} if target.params else None, target.dry_run, caller,
-            token)
+            {target.cls: target.params} if target.params else None, target.dry_run,
+            target.anew, caller, token)
 
     async def submit_plan(self, body: PlanIn, caller: Identity, token: str) -> Submitted:
         targets = [Target(t.cls, t.chip, t.date, t.filter, t.raw) for t in body.targets]
-        return await self._submit(targets, body.params, body.dry_run, caller, token)
+        return await self._submit(targets, body.params, body.dry_run, False, caller, token)
 
     async def _submit(self, targets: list[Target], params: dict[str, dict[str, Any]] | None,
-                      dry_run: bool, caller: Identity, token: str) -> Submitted:
+                      dry_run: bool, anew: bool, caller: Identity, token: str) -> Submitted:
         planned = dt.datetime.now(dt.UTC)
-        plan = await asyncio.to_thread(self._plan, targets, params, token)
+        plan = await asyncio.to_thread(self._plan, targets, params, anew, token)
         described = [n.describe() for n in plan.nodes.values()]
         if dry_run or not plan.to_make:
             oids = [plan.nodes[k].oid for k in plan.roots]
