@@ -163,6 +163,16 @@ def test_source_list_of_a_science_frame(night: awe.CatalogClient) -> None:
     found = awe.Source.cone(header.ra, header.dec, 0.05, limit=100_000)  # type: ignore[union-attr]
     mine = [row for row in found if row["sourcelist"] == sources.record.oid]  # type: ignore[union-attr]
     assert len(mine) == sources.number_of_sources
+    # the same through the DSL, from the shell
+    import subprocess
+    import sys
+
+    env = {"AWE_CATALOG_URL": night.url, "AWE_TOKEN": ADMIN_TOKEN, **CLI_ENV}
+    r = subprocess.run([sys.executable, "-m", "awecore.cli", "query", "--count",
+                        f"Source.sourcelist == '{sources.record.oid}'"],  # type: ignore[union-attr]
+                       capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert r.returncode == 0, r.stderr
+    assert int(r.stdout) == sources.number_of_sources
 
 
 def test_source_list_against_the_truth(night: awe.CatalogClient, truth: dict[str, Any]) -> None:

@@ -123,3 +123,18 @@ def test_source_paths_name_what_exists() -> None:
         (Source.mag < 20).oids()
     with pytest.raises(InvalidQuery, match="no column"):
         (Source.mag < 20).to_table(["colour"])
+
+
+def test_parse_query_text() -> None:
+    from awecore.query import parse_query
+
+    q = parse_query("ReducedScienceFrame.chip.name == 'ccd53'")
+    assert q.root is awe.ReducedScienceFrame and q.spec().where == Compare(
+        op="eq", path=("chip", "name"), value="ccd53")
+    sources = parse_query("(Source.mag < 20) & (Source.sourcelist.frame.chip.name == 'ccd53')")
+    assert sources.spec().cls == "Source"
+    assert parse_query("Source").spec().where is None
+    with pytest.raises(awe.InvalidQuery, match="known: Source, "):
+        parse_query("Sauce.mag < 20")
+    with pytest.raises(awe.InvalidQuery, match="unsupported call system"):
+        parse_query("__import__('os').system('true')")

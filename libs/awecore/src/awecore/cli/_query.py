@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,11 +23,18 @@ def query(
 ) -> None:
     """Run a DSL expression against the catalog and print the result."""
     from ..client import current, to_table
+    from ..sources import Source
 
     q = parse_query(expression)
     q._session = current()
     if count:
         typer.echo(len(q))
+        return
+    if q.root is Source:
+        if oids:
+            raise typer.BadParameter("sources have no oids: leave out --oids")
+        sources = q.limit(limit).to_table(columns.split(",") if columns else None)
+        _print(sources, f"Source: {len(sources)} shown")
         return
     if oids:
         for obj in q.limit(limit) if limit else q:
@@ -36,7 +43,11 @@ def query(
         return
     rows = list(q.limit(limit))
     table = to_table(rows, q.root, columns.split(",") if columns else None)
-    out = Table(title=f"{q.root.__name__}: {len(rows)} shown")
+    _print(table, f"{q.root.__name__}: {len(rows)} shown")
+
+
+def _print(table: Any, title: str) -> None:
+    out = Table(title=title)
     for name in table.colnames:
         out.add_column(name, overflow="fold")
     for row in table:
@@ -51,7 +62,8 @@ def shell() -> None:
     import awecore as awe
     from awecore.model import registry
 
-    namespace: dict[str, object] = {"awe": awe, **{c.__name__: c for c in registry}}
+    namespace: dict[str, object] = {"awe": awe, "Source": awe.Source,
+                                    **{c.__name__: c for c in registry}}
     try:
         client = awe.connect()
         console.print(f"AWE shell, connected to {client.url}. Try: len(RawFrame.select())")

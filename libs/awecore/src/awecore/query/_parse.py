@@ -28,16 +28,28 @@ def _literal(node: ast.expr) -> Any:
         raise InvalidQuery(f"not a literal value: {ast.unparse(node)}") from None
 
 
+def _queryable(value: Any) -> bool:
+    """A class of the object model, or the source table."""
+    from ..sources import Source
+
+    return isinstance(value, type) and (issubclass(value, DBObject) or value is Source)
+
+
 def _eval(node: ast.expr) -> Any:
     if isinstance(node, ast.Name):
+        if node.id == "Source":
+            from ..sources import Source
+
+            return Source
         if node.id not in registry:
-            raise InvalidQuery(f"unknown class {node.id!r}; known: {', '.join(registry.names())}")
+            raise InvalidQuery(f"unknown class {node.id!r}; known: Source, "
+                               f"{', '.join(registry.names())}")
         return registry.get(node.id)
     if isinstance(node, ast.Attribute):
         base = _eval(node.value)
         if node.attr.startswith("_"):
             raise InvalidQuery(f"no attribute {node.attr!r}")
-        if isinstance(base, type) and issubclass(base, DBObject):
+        if _queryable(base):
             if node.attr not in base.fields and node.attr not in _CALLS:
                 raise InvalidQuery(f"{base.__name__} has no attribute {node.attr!r}; "
                                    f"it has {', '.join(sorted(base.fields))}")
@@ -83,8 +95,8 @@ def parse_query(text: str) -> Query[Any]:
     except SyntaxError as exc:
         raise InvalidQuery(f"cannot parse {text!r}: {exc.msg}") from None
     result = _eval(tree.body)
-    if isinstance(result, type) and issubclass(result, DBObject):
-        return result.select()
+    if _queryable(result):
+        return result.select()  # type: ignore[no-any-return]
     if not isinstance(result, Query):
         raise InvalidQuery(f"{text!r} is not a query (compare an attribute with a value)")
     return result
