@@ -60,6 +60,7 @@ bench-federation: $(STAMP)
 
 bench-compute: $(STAMP)
 	$(BIN)/python bench/compute.py
+	$(BIN)/python bench/planning.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -18,6 +18,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from pydantic import SecretStr
 
+import awecore as awe
 from awe_catalog.config import CatalogSettings
 from awe_catalog.main import create_app
 from awecore.stack import Broker, PostgresServer, ServiceProcess, free_port
@@ -179,3 +180,13 @@ def storage_process(catalog_process: str,
     finally:
         proc.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def session(catalog_process: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[awe.CatalogClient]:
+    """The Python client connected as the admin, as a script would be after awe.connect()."""
+    monkeypatch.setenv("AWE_CATALOG_URL", catalog_process)
+    monkeypatch.setenv("AWE_TOKEN", ADMIN_TOKEN)
+    client = awe.connect()
+    yield client
+    client.close()

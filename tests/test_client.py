@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +17,6 @@ from awecore import BiasFrame, Filter, RawFrame, ReducedScienceFrame
 from awecore.ids import new_oid
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def session(catalog_process: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[awe.CatalogClient]:
-    monkeypatch.setenv("AWE_CATALOG_URL", catalog_process)
-    monkeypatch.setenv("AWE_TOKEN", ADMIN_TOKEN)
-    client = awe.connect()
-    yield client
-    client.close()
 
 
 class Spy:

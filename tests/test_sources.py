@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
-from conftest import ADMIN_TOKEN, Users
+from conftest import Users
 from seed import batch, seed
 
 import awecore as awe
@@ -250,15 +249,6 @@ async def test_injection_stays_a_value(admin: httpx.AsyncClient, evil: str) -> N
     r = await run(admin, q)
     assert r.status_code == 200 and r.json()["sources"] == []
     assert before == 300 and await count(admin, Source.sourcelist == lists.sl53) == 300
-
-
-@pytest.fixture
-def session(catalog_process: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[awe.CatalogClient]:
-    monkeypatch.setenv("AWE_CATALOG_URL", catalog_process)
-    monkeypatch.setenv("AWE_TOKEN", ADMIN_TOKEN)
-    client = awe.connect()
-    yield client
-    client.close()
 
 
 async def test_source_queries_from_python(admin: httpx.AsyncClient, session: awe.CatalogClient,

@@ -15,9 +15,9 @@ MAX_TARGETS = 20_000
 Status = Literal["waiting", "ready", "running", "done", "failed", "cancelled"]
 
 
-class TargetIn(BaseModel):
-    """What to make: a class for a night and chip (and filter; and raw frame for a reduced
-    frame); parameters tune it into a separate product."""
+class TargetRef(BaseModel):
+    """What to make: a class for a night and chip (and filter; and raw frame for what is
+    made from one)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -26,22 +26,15 @@ class TargetIn(BaseModel):
     chip: str = Field(max_length=100)
     filter: str | None = Field(default=None, max_length=100)
     raw: str | None = Field(default=None, max_length=40)
+
+
+class TargetIn(TargetRef):
+    """One target; parameters tune it into a separate product."""
+
     params: dict[str, Any] | None = None
     dry_run: bool = False
     anew: bool = Field(default=False, description="make the target even if an up-to-date "
                        "one exists (what lies beneath is made only if missing or stale)")
-
-
-class TargetRef(BaseModel):
-    """One target of a plan."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    cls: str = Field(max_length=100)
-    date: dt.date
-    chip: str = Field(max_length=100)
-    filter: str | None = Field(default=None, max_length=100)
-    raw: str | None = Field(default=None, max_length=40)
 
 
 class PlanIn(BaseModel):

@@ -17,8 +17,16 @@ def reduce_science(raw: np.ndarray, bias: np.ndarray, flat: np.ndarray, hot: np.
     if len(shapes) != 1:
         raise ValueError(f"image and calibrations differ in shape: {sorted(shapes)}")
     raw = np.asarray(raw, dtype=np.float32)
-    bad = hot | cold | (raw >= saturation) | (flat <= 0)
-    safe_flat = np.where(bad, 1.0, flat)
-    image = np.where(bad, 0.0, (raw - bias) / safe_flat).astype(np.float32)
-    weight = np.where(bad, 0.0, flat).astype(np.float32)
+    flat = np.asarray(flat, dtype=np.float32)
+    # in place, in float32: a frame is tens of megapixels and each temporary costs as much
+    bad = raw >= saturation
+    np.logical_or(bad, hot, out=bad)
+    np.logical_or(bad, cold, out=bad)
+    np.logical_or(bad, flat <= 0, out=bad)
+    image = np.subtract(raw, bias, dtype=np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):  # where flat <= 0: bad, zeroed below
+        np.divide(image, flat, out=image)
+    image[bad] = 0.0
+    weight = flat.copy()
+    weight[bad] = 0.0
     return image, weight
