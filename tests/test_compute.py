@@ -85,9 +85,11 @@ async def compute(settings: ComputeSettings,
 async def finished(compute: httpx.AsyncClient, ids: list[str], seconds: float = 90) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        states = [(await compute.get(f"/jobs/{i}")).json()["status"] for i in ids]
+        jobs = (await compute.post("/jobs/lookup", json={"ids": ids})).json()
+        states = [j["status"] for j in jobs]
         if all(s in ("done", "failed") for s in states):
-            assert set(states) == {"done"}, states
+            assert set(states) == {"done"}, [(j["cls"], j["error"]) for j in jobs
+                                             if j["status"] == "failed"]
             return
         await asyncio.sleep(0.3)
     raise AssertionError(f"jobs not finished: {states}")
@@ -240,6 +242,11 @@ async def test_a_failing_job_fails_its_dependants(compute: httpx.AsyncClient,
     assert all(j["error"] == f"an input failed: job {ids[0]}" for j in jobs[1:])
     retried = (await compute.post(f"/jobs/{ids[0]}/retry")).json()
     assert retried["status"] == "ready"
+    deadline = time.monotonic() + 60
+    while (again := (await compute.get(f"/jobs/{ids[0]}")).json())["status"] != "failed":
+        assert time.monotonic() < deadline, again
+        await asyncio.sleep(0.3)
+    assert again["attempts"] == 2  # it ran again, and failed again: its input is still gone
 
 
 async def test_many_targets_as_one_plan(compute: httpx.AsyncClient,

@@ -124,6 +124,7 @@ def test_reduced_frame_and_invalidation(night: awe.CatalogClient) -> None:
 def test_cannot_make_without_raw_data(night: awe.CatalogClient) -> None:
     with pytest.raises(awe.NotFound, match="0 RawBiasFrame that night"):
         awe.HotPixelMap.plan(dt.date(1999, 1, 1), "ccd50")
+    assert not awe.HotPixelMap.exists(dt.date(1999, 1, 1), "ccd50")
     with pytest.raises(awe.InvalidRequest, match="depends on a filter"):
         awe.MasterFlatFrame.plan(NIGHT, "ccd50")
     with pytest.raises(awe.NotFound, match="0 RawStandardFrame that night"):

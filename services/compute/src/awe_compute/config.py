@@ -22,7 +22,12 @@ class ComputeSettings(BaseSettings):
     lease_seconds: float = Field(default=120.0, description="a running job's worker must "
                                  "finish or renew within this, or another worker redoes it")
     reap_seconds: float = 2.0
+    job_partitions: int = Field(default=8, ge=1, description="partitions of the jobs topic "
+                                "(made so on first start): at most this many workers share "
+                                "a burst of ready jobs")
     session_timeout_ms: int = 6000
+    cache_bytes: int = Field(default=1 << 30, ge=0, description="stored files a worker keeps "
+                             "decoded between jobs (calibrations are read by many jobs)")
     auth_cache_seconds: float = 60.0
     log_level: str = "INFO"
 

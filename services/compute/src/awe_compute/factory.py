@@ -41,7 +41,8 @@ class ProcessContext:
         async with pool.acquire() as conn:
             await pg.apply_migrations(conn, "awe_compute", _MIGRATIONS_LOCK)
         queue = JobQueue(settings.site, KafkaSettings(
-            bootstrap_servers=settings.kafka_bootstrap_servers, client_id="awe-compute"))
+            bootstrap_servers=settings.kafka_bootstrap_servers, client_id="awe-compute"),
+            settings.job_partitions)
         await queue.start()
         catalog = AsyncCatalogClient(settings.catalog_url, settings.token())
         context = cls(settings, pool, queue, catalog,

@@ -25,7 +25,7 @@ from awecore import pg
 from awecore.bus import KafkaSettings, make_consumer
 from awecore.client import CatalogClient, StorageClient
 from awecore.logs import configure_logging
-from awecore.targets import Maker, Node
+from awecore.targets import FileCache, Maker, Node
 
 from .config import ComputeSettings
 from .services.queue import JobQueue
@@ -42,6 +42,7 @@ class Worker:
         self.pool = pool
         self.queue = queue
         self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.files = FileCache(settings.cache_bytes)  # calibrations, read once per worker
 
     def _make(self, job: dict[str, object]) -> str:
         """Runs in a thread: the pipelines are numpy work."""
@@ -59,8 +60,8 @@ class Worker:
                             job["night"], job["raw"] if job["raw"] else None,  # type: ignore[arg-type]
                             raws=dict(job["raws"]),  # type: ignore[call-overload]
                             params=dict(job["params"]))  # type: ignore[call-overload]
-                Maker(catalog, storage).make_one(node, dict(job["inputs"]),  # type: ignore[call-overload]
-                                                 product)
+                Maker(catalog, storage, files=self.files).make_one(
+                    node, dict(job["inputs"]), product)  # type: ignore[call-overload]
             finally:
                 storage.close()
         return "made"
@@ -119,7 +120,8 @@ async def _main(settings: ComputeSettings) -> None:
         loop.add_signal_handler(sig, stop.set)
     pool = await pg.create_pool(settings.database_url.get_secret_value(), 1, 4)
     queue = JobQueue(settings.site, KafkaSettings(
-        bootstrap_servers=settings.kafka_bootstrap_servers, client_id="awe-compute-worker"))
+        bootstrap_servers=settings.kafka_bootstrap_servers, client_id="awe-compute-worker"),
+        settings.job_partitions)
     await queue.start()
     try:
         await Worker(settings, pool, queue).run(stop)

@@ -23,12 +23,13 @@ from ..client import (
 from ..errors import InvalidRequest, ServiceUnavailable
 from ..jobs import TargetIn
 from ..model import DBObject
-from ._make import Maker
+from ._make import FileCache, Maker
 from ._plan import Key, Node, Plan, Planner, Target, night_window
 from ._recipes import RECIPES, Input, Made, Recipe
 
-__all__ = ["RECIPES", "Input", "Key", "Made", "Maker", "Node", "Plan", "Planner", "Recipe",
-           "Target", "UpToDate", "exists", "get", "make", "night_window", "plan", "uptodate"]
+__all__ = ["RECIPES", "FileCache", "Input", "Key", "Made", "Maker", "Node", "Plan", "Planner",
+           "Recipe", "Target", "UpToDate", "exists", "get", "make", "night_window", "plan",
+           "uptodate"]
 
 
 def _night(date: str | dt.date | dt.datetime) -> dt.date:
@@ -68,8 +69,11 @@ def exists(cls: str | type[DBObject], date: str | dt.date, chip: str,
            filter: str | None = None, raw: str | None = None,
            catalog: CatalogClient | None = None) -> bool:
     """Whether a valid object of the target exists at all (up to date or not)."""
-    the_plan = plan(cls, date, chip, filter, raw, catalog=catalog)
-    return the_plan.nodes[the_plan.root].oid is not None
+    name = cls if isinstance(cls, str) else cls.__name__
+    if name not in RECIPES:
+        raise InvalidRequest(f"AWE cannot make {name}; it makes {', '.join(RECIPES)}")
+    planner = Planner(catalog or current())
+    return planner.existing(Target(name, chip, _night(date), filter, raw)) is not None
 
 
 def uptodate(obj: DBObject, catalog: CatalogClient | None = None) -> UpToDate:

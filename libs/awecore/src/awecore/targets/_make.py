@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +24,7 @@ from ..query import Query
 from ._plan import Node, Plan, night_window
 from ._recipes import RECIPES, Inputs
 
-__all__ = ["Maker"]
+__all__ = ["FileCache", "Maker"]
 
 
 def _fits(image: np.ndarray, header: dict[str, Any]) -> bytes:
@@ -35,17 +36,46 @@ def _fits(image: np.ndarray, header: dict[str, Any]) -> bytes:
     return buf.getvalue()
 
 
+class FileCache:
+    """Stored files, decoded, kept while they fit in a byte budget (least recently used go
+    first). Safe to share between jobs: a stored file never changes (storage is write-once),
+    and a worker making the reduced frames of a night reads the same calibrations each time."""
+
+    def __init__(self, max_bytes: int = 1 << 30) -> None:
+        self.max_bytes = max_bytes
+        self._hdus: OrderedDict[str, tuple[fits.HDUList, int]] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, name: str) -> fits.HDUList | None:
+        found = self._hdus.get(name)
+        if found is None:
+            return None
+        self._hdus.move_to_end(name)
+        return found[0]
+
+    def put(self, name: str, data: bytes) -> fits.HDUList:
+        hdul = fits.open(io.BytesIO(data))
+        for hdu in hdul:  # decode now: the bytes are dropped
+            _ = hdu.data
+        self._hdus[name] = (hdul, len(data))
+        self._bytes += len(data)
+        while self._bytes > self.max_bytes and len(self._hdus) > 1:
+            _, (_, size) = self._hdus.popitem(last=False)
+            self._bytes -= size
+        return hdul
+
+
 class Maker:
     """Makes products; also the recipes' Loader: records, pixels and files, each fetched once."""
 
     def __init__(self, catalog: CatalogClient, storage: StorageClient,
-                 privileges: int = 3) -> None:
+                 privileges: int = 3, files: FileCache | None = None) -> None:
         self.catalog = catalog
         self.storage = storage
         self.privileges = privileges
         self._records: dict[str, ObjectOut] = {}
         self._pixels: dict[str, np.ndarray] = {}
-        self._files: dict[str, fits.HDUList] = {}
+        self._files = files or FileCache()
         self._refs: dict[tuple[str, str], str] = {}
 
     # -- the Loader of the recipes -----------------------------------------------------
@@ -57,9 +87,7 @@ class Maker:
         return self._records[oid]
 
     def hdus(self, name: str) -> fits.HDUList:
-        if name not in self._files:
-            self._files[name] = fits.open(io.BytesIO(self.storage.get(name)))
-        return self._files[name]
+        return self._files.get(name) or self._files.put(name, self.storage.get(name))
 
     def pixels(self, oid: str) -> np.ndarray:
         if oid not in self._pixels:
@@ -100,6 +128,8 @@ class Maker:
             refs["filter"] = self._named(Filter, node.filter)
         refs.update(node.raws)
         refs.update(sources)
+        wanted = {o for v in refs.values() for o in (v if isinstance(v, list) else [v])}
+        self._records.update(self.catalog.get_records(sorted(wanted - set(self._records))))
         made = recipe.make(Inputs(refs, self, node.filter), node.params)
         record: dict[str, Any] = {
             "oid": oid, "type": node.cls, "privileges": self.privileges, "refs": refs,

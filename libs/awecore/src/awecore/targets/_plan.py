@@ -232,6 +232,19 @@ class Planner:
         name = cls if isinstance(cls, str) else cls.__name__
         return self.plan_many([Target(name, chip, night, filter, raw)], anew)
 
+    def existing(self, target: Target) -> str | None:
+        """The object getting the target would start from (up to date or not), if any."""
+        recipe = RECIPES[target.cls]
+        params = {**recipe.params, **self.params.get(target.cls, {})}
+        if recipe.raw_path is not None:
+            if target.raw is None:
+                raise InvalidRequest(f"a {target.cls} is made from one raw frame: give it "
+                                     "(raw=)")
+            return self._made_from(target.cls, recipe.raw_path, target.raw, params)
+        when = night_window(target.night)[0] + dt.timedelta(hours=12)
+        return self._best(target.cls, target.chip,
+                          target.filter if recipe.needs_filter else None, when, params)
+
     def target_of(self, record: ObjectOut) -> Target:
         """The target an existing product answers: its class, chip, filter, night, raw."""
         recipe = RECIPES.get(record.type)

@@ -16,14 +16,16 @@ __all__ = ["JobQueue"]
 
 
 class JobQueue:
-    def __init__(self, site: str, kafka: KafkaSettings) -> None:
+    def __init__(self, site: str, kafka: KafkaSettings, partitions: int = 1) -> None:
         self.kafka = kafka
+        self.partitions = partitions  # the consumer group shares a topic by its partitions
         self.topic = topic(site, "compute.jobs")
         self.status_topic = topic(site, "compute.status")
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
-        await ensure_topics(self.kafka, [self.topic, self.status_topic])
+        await ensure_topics(self.kafka, [self.topic], self.partitions)
+        await ensure_topics(self.kafka, [self.status_topic])
         self._producer = make_producer(self.kafka)
         await self._producer.start()
 
