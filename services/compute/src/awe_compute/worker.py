@@ -25,7 +25,7 @@ from awecore import pg
 from awecore.bus import KafkaSettings, make_consumer
 from awecore.client import CatalogClient, StorageClient
 from awecore.logs import configure_logging
-from awecore.targets import FileCache, Maker, Node
+from awecore.targets import Maker, MakerCache, Node
 
 from .config import ComputeSettings
 from .services.queue import JobQueue
@@ -42,7 +42,7 @@ class Worker:
         self.pool = pool
         self.queue = queue
         self.name = f"{socket.gethostname()}:{os.getpid()}"
-        self.files = FileCache(settings.cache_bytes)  # calibrations, read once per worker
+        self.cache = MakerCache(settings.cache_bytes)  # calibrations, read once per worker
 
     def _make(self, job: dict[str, object]) -> str:
         """Runs in a thread: the pipelines are numpy work."""
@@ -60,7 +60,7 @@ class Worker:
                             job["night"], job["raw"] if job["raw"] else None,  # type: ignore[arg-type]
                             raws=dict(job["raws"]),  # type: ignore[call-overload]
                             params=dict(job["params"]))  # type: ignore[call-overload]
-                Maker(catalog, storage, files=self.files).make_one(
+                Maker(catalog, storage, cache=self.cache).make_one(
                     node, dict(job["inputs"]), product)  # type: ignore[call-overload]
             finally:
                 storage.close()

@@ -23,11 +23,11 @@ from ..client import (
 from ..errors import InvalidRequest, ServiceUnavailable
 from ..jobs import TargetIn
 from ..model import DBObject
-from ._make import FileCache, Maker
+from ._make import Maker, MakerCache
 from ._plan import Key, Node, Plan, Planner, Target, night_window
 from ._recipes import RECIPES, Input, Made, Recipe
 
-__all__ = ["RECIPES", "FileCache", "Input", "Key", "Made", "Maker", "Node", "Plan", "Planner",
+__all__ = ["RECIPES", "Input", "Key", "Made", "Maker", "MakerCache", "Node", "Plan", "Planner",
            "Recipe", "Target", "UpToDate", "exists", "get", "make", "night_window", "plan",
            "uptodate"]
 

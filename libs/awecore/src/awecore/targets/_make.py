@@ -24,7 +24,7 @@ from ..query import Query
 from ._plan import Node, Plan, night_window
 from ._recipes import RECIPES, Inputs
 
-__all__ = ["FileCache", "Maker"]
+__all__ = ["Maker", "MakerCache"]
 
 
 def _fits(image: np.ndarray, header: dict[str, Any]) -> bytes:
@@ -36,13 +36,15 @@ def _fits(image: np.ndarray, header: dict[str, Any]) -> bytes:
     return buf.getvalue()
 
 
-class FileCache:
-    """Stored files, decoded, kept while they fit in a byte budget (least recently used go
-    first). Safe to share between jobs: a stored file never changes (storage is write-once),
-    and a worker making the reduced frames of a night reads the same calibrations each time."""
+class MakerCache:
+    """What a maker keeps between jobs: stored files, decoded, while they fit in a byte
+    budget (least recently used go first), and the oids of chips and filters by name. Safe
+    to share: a stored file never changes (storage is write-once), objects are immutable, and
+    a worker making the reduced frames of a night reads the same calibrations each time."""
 
     def __init__(self, max_bytes: int = 1 << 30) -> None:
         self.max_bytes = max_bytes
+        self.names: dict[tuple[str, str], str] = {}
         self._hdus: OrderedDict[str, tuple[fits.HDUList, int]] = OrderedDict()
         self._bytes = 0
 
@@ -69,14 +71,13 @@ class Maker:
     """Makes products; also the recipes' Loader: records, pixels and files, each fetched once."""
 
     def __init__(self, catalog: CatalogClient, storage: StorageClient,
-                 privileges: int = 3, files: FileCache | None = None) -> None:
+                 privileges: int = 3, cache: MakerCache | None = None) -> None:
         self.catalog = catalog
         self.storage = storage
         self.privileges = privileges
         self._records: dict[str, ObjectOut] = {}
         self._pixels: dict[str, np.ndarray] = {}
-        self._files = files or FileCache()
-        self._refs: dict[tuple[str, str], str] = {}
+        self._cache = cache or MakerCache()
 
     # -- the Loader of the recipes -----------------------------------------------------
     def record(self, oid: str) -> ObjectOut:
@@ -87,7 +88,7 @@ class Maker:
         return self._records[oid]
 
     def hdus(self, name: str) -> fits.HDUList:
-        return self._files.get(name) or self._files.put(name, self.storage.get(name))
+        return self._cache.get(name) or self._cache.put(name, self.storage.get(name))
 
     def pixels(self, oid: str) -> np.ndarray:
         if oid not in self._pixels:
@@ -101,13 +102,13 @@ class Maker:
     # -- making ------------------------------------------------------------------------
     def _named(self, cls: type[Chip | Filter], name: str) -> str:
         key = (cls.__name__, name)
-        if key not in self._refs:
+        if key not in self._cache.names:
             found: list[DBObject] = list(Query(cls, (cls.name == name).where,
                                                session=self.catalog, limit=1))
             if not found or found[0].record is None:
                 raise Conflict(f"no {cls.__name__} named {name}")
-            self._refs[key] = found[0].record.oid
-        return self._refs[key]
+            self._cache.names[key] = found[0].record.oid
+        return self._cache.names[key]
 
     def make(self, plan: Plan, progress: Callable[[Node], None] | None = None) -> str:
         """Make every node the plan marks, inputs first; returns the root's oid."""
