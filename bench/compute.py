@@ -223,10 +223,11 @@ def service_reduction(root: Path, preset: str, fields: int, exposures: int) -> N
               f"{service / bare:5.3f})   ccdproc {ref:7.1f} Mpix/s (ratio {service / ref:5.3f})")
         print("    the service figure is wall clock from the submit to the last job done:\n"
               "    HTTP to the compute API, planning the targets (one plan) against the catalog,\n"
-              "    each job on Kafka, the worker reading raw + 4 calibrations from storage over\n"
-              "    HTTP and decoding their FITS, reduce_science with weights and QC, encoding and\n"
-              "    storing image and weight FITS, registering the product in the catalog (outbox,\n"
-              "    relay to Kafka); 2 workers on 2 cores, beside the idle rest of the stack.\n"
+              "    each job on Kafka, the worker reading the raw frame (and once per worker the\n"
+              "    4 calibrations) from storage over HTTP and decoding their FITS,\n"
+              "    reduce_science with weights and QC, encoding and storing image and weight\n"
+              "    FITS, registering the product in the catalog (outbox, relay to Kafka);\n"
+              "    2 workers on 2 cores, beside the idle rest of the stack.\n"
               "    The baselines start from the same pixels in memory, in one process, and write\n"
               "    nothing.")
         if others:

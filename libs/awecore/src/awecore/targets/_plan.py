@@ -288,12 +288,10 @@ class Planner:
                     params={**recipe.params, **self.params.get(cls, {})})
         if node.key in nodes:
             return node.key
-        when = night_window(night)[0] + dt.timedelta(hours=12)
         position = None  # where on the sky: what a reference catalogue must cover
         if recipe.raw_path is not None:
             if raw is None:
                 raise InvalidRequest(f"a {cls} is made from one raw frame: give it (raw=)")
-            when = dt.datetime.fromisoformat(str(self._object(raw).attributes["date_obs"]))
             position = self._position(raw)
             if recipe.raw_path == ("raw",):
                 node.raws["raw"] = raw
@@ -317,9 +315,7 @@ class Planner:
                 node.inputs[inp.ref] = self._resolve(
                     inp.cls, chip, sub_filter, night,
                     raw if RECIPES[inp.cls].raw_path is not None else None, nodes)
-        existing = (self._made_from(cls, recipe.raw_path, raw, node.params)
-                    if recipe.raw_path and raw
-                    else self._best(cls, chip, node.filter, when, node.params))
+        existing = self.existing(Target(cls, chip, night, node.filter, raw))
         if existing is None:
             node.action, node.reasons = "make", [f"no valid {cls} exists"]
         else:
