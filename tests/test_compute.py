@@ -175,6 +175,13 @@ async def test_failures_and_bad_requests(compute: httpx.AsyncClient) -> None:
     assert r.status_code == 404 and "RawBiasFrame" in r.json()["detail"]
     r = await compute.post("/jobs", json={"cls": "Nope", "date": "2007-07-07", "chip": "x"})
     assert r.status_code == 400 and "cannot make Nope" in r.json()["detail"]
+    r = await compute.post("/jobs/plan", json={"targets": [
+        {"cls": "HotPixelMap", "date": "2007-07-07", "chip": "ccd50"}],
+        "params": {"HotPixleMap": {"nsigma": 5}}, "dry_run": True})
+    assert r.status_code == 400 and "HotPixleMap, which AWE does not make" in r.json()["detail"]
+    r = await compute.post("/jobs", json={"cls": "ReducedScienceFrame", "date": "2007-07-07",
+                                          "chip": "ccd50", "filter": "841"})
+    assert r.status_code == 400 and "made from one raw frame" in r.json()["detail"]
     r = await compute.post("/jobs", json={"cls": "HotPixelMap", "date": "soon", "chip": "x"})
     assert r.status_code == 400
     assert (await compute.get("/jobs/not-a-job")).status_code == 404

@@ -85,6 +85,9 @@ async def test_bad_source_input(admin: httpx.AsyncClient) -> None:
     assert r.status_code == 400
     r = await admin.post(f"/sources/{frame}", json={"ra": [1.0], "dec": [1.0]})
     assert r.status_code == 400 and "not a SourceList" in r.json()["detail"]
+    r = await admin.get("/sources/cone", params={"ra": 10, "dec": 5, "radius": 1,
+                                                 "mag_max": 1e39})
+    assert r.status_code == 400 and "mag_max" in r.text  # beyond any magnitude
     r = await admin.get("/sources/cone", params={"ra": 10, "dec": 95, "radius": 1})
     assert r.status_code == 400
 

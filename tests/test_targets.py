@@ -65,6 +65,14 @@ def raw_science(catalog: awe.CatalogClient, chip: str) -> str:
     return raw.record.oid
 
 
+def raw_bias(catalog: awe.CatalogClient) -> str:
+    q = awe.RawBiasFrame.chip.name == "ccd50"
+    q._session = catalog
+    first = next(iter(q))
+    assert first.record is not None
+    return first.record.oid
+
+
 def test_get_makes_what_is_missing_then_reuses(night: awe.CatalogClient) -> None:
     assert not awe.HotPixelMap.exists(NIGHT, "ccd50")
     plan = awe.HotPixelMap.plan(NIGHT, "ccd50")
@@ -98,6 +106,10 @@ def test_reduced_frame_and_invalidation(night: awe.CatalogClient) -> None:
     assert {n.cls for n in plan.to_make} >= {"DomeFlatFrame", "ColdPixelMap",
                                               "TwilightFlatFrame", "MasterFlatFrame",
                                               "ReducedScienceFrame"}
+    with pytest.raises(awe.InvalidRequest, match="is of chip ccd50, filter 841"):
+        awe.ReducedScienceFrame.plan(NIGHT, "ccd51", "841", raw=raw)  # not that chip's frame
+    with pytest.raises(awe.InvalidRequest, match="not a raw science frame"):
+        awe.ReducedScienceFrame.plan(NIGHT, "ccd50", "841", raw=raw_bias(night))
     reduced = awe.ReducedScienceFrame.get(NIGHT, "ccd50", "841", raw=raw)
     assert reduced.raw.record.oid == raw  # type: ignore[union-attr]
     assert reduced.weight_filename and reduced.imstat.stdev > 0

@@ -143,3 +143,18 @@ def test_reference_catalogue_is_written_and_read(night: tuple[Path, dict[str, ob
         hdul.writeto(tmp_path / "nostars.fits")
     with pytest.raises(IngestError, match="needs a STARS table"):
         read_exposure(tmp_path / "nostars.fits", "nostars.fits")
+    with fits.open(folder / "refcat.fits") as hdul:
+        hdul["STARS"] = fits.ImageHDU(np.zeros((3, 3)), name="STARS")
+        hdul.writeto(tmp_path / "imagestars.fits")
+        hdul[0].header["REFCAT"] = "my catalogue/../x"
+        hdul.writeto(tmp_path / "badname.fits")
+    with pytest.raises(IngestError, match="needs a STARS table"):
+        read_exposure(tmp_path / "imagestars.fits", "imagestars.fits")
+    with pytest.raises(IngestError, match="cannot name a catalogue"):
+        read_exposure(tmp_path / "badname.fits", "badname.fits")
+    with fits.open(folder / "refcat.fits") as hdul:
+        hdul["STARS"].data["RA"][:2] = [359.99, 0.01]  # a field across RA 0h
+        hdul["STARS"].data["RA"][2:] = 0.0
+        hdul.writeto(tmp_path / "wraps.fits")
+    with pytest.raises(IngestError, match="crosses RA 0h"):
+        read_exposure(tmp_path / "wraps.fits", "wraps.fits")

@@ -12,6 +12,8 @@ import numpy as np
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
+from ..errors import InvalidRequest
+from ..files import check_name
 from ._translate import IngestError, translator_for
 
 __all__ = ["Part", "RawExposure", "read_exposure"]
@@ -107,28 +109,39 @@ def _reference_catalogue(hdul: fits.HDUList, original_name: str) -> RawExposure:
     """An external star catalogue: a STARS table of RA, DEC (deg) and MAG_<filter> columns,
     optionally an EXTINCTION table (FILTER, EXTINCTION). Stored whole, as it came."""
     name = str(hdul[0].header["REFCAT"]).strip()
-    if not name or "/" in name or "\x00" in name:
-        raise IngestError(f"{original_name}: REFCAT must name the catalogue (no '/')")
+    stem = Path(original_name).name.removesuffix(".fits")
+    stored = f"raw/refcat/{name}/{stem}.fits"
+    try:
+        check_name(stored)
+        hdul.verify("exception")
+    except InvalidRequest as exc:
+        raise IngestError(f"{original_name}: REFCAT {name!r} cannot name a catalogue "
+                          f"(letters, digits and . _ - only): {exc.detail}") from None
+    except fits.VerifyError as exc:
+        raise IngestError(f"{original_name}: damaged FITS header ({exc})") from None
     try:
         stars = hdul["STARS"]
-        ra = np.asarray(stars.data["RA"], dtype=np.float64)
-        dec = np.asarray(stars.data["DEC"], dtype=np.float64)
-    except (KeyError, TypeError, ValueError) as exc:
+    except KeyError:
+        stars = None
+    if not isinstance(stars, fits.BinTableHDU) or not {"RA", "DEC"} <= set(
+            stars.columns.names):
         raise IngestError(f"{original_name}: a reference catalogue needs a STARS table with "
-                          f"RA and DEC columns in degrees ({exc})") from None
+                          "RA and DEC columns in degrees")
+    ra = np.mod(np.asarray(stars.data["RA"], dtype=np.float64), 360.0)
+    dec = np.asarray(stars.data["DEC"], dtype=np.float64)
     if len(ra) == 0 or not (np.isfinite(ra).all() and np.isfinite(dec).all()
                             and (np.abs(dec) <= 90).all()):
         raise IngestError(f"{original_name}: the STARS table is empty or has positions "
                           "outside the sky")
+    if ra.max() - ra.min() > 180 and np.ptp(np.mod(ra + 180, 360)) < 180:
+        raise IngestError(f"{original_name}: the catalogue crosses RA 0h; split it in two, "
+                          "one on each side, so that each covers an RA range")
     filters = [c.removeprefix("MAG_") for c in stars.columns.names if c.startswith("MAG_")]
     buf = io.BytesIO()
     hdul.writeto(buf)
-    stem = Path(original_name).name.removesuffix(".fits")
     exposure = RawExposure(original_name, "", "")
-    exposure.parts.append(Part(f"raw/refcat/{name}/{stem}.fits", buf.getvalue(),
-                               "ReferenceCatalog", None, None, {
-                                   "name": name, "n_stars": len(ra),
-                                   "filters": ",".join(filters),
-                                   "ra_min": float(ra.min()), "ra_max": float(ra.max()),
-                                   "dec_min": float(dec.min()), "dec_max": float(dec.max())}))
+    exposure.parts.append(Part(stored, buf.getvalue(), "ReferenceCatalog", None, None, {
+        "name": name, "n_stars": len(ra), "filters": ",".join(filters),
+        "ra_min": float(ra.min()), "ra_max": float(ra.max()),
+        "dec_min": float(dec.min()), "dec_max": float(dec.max())}))
     return exposure

@@ -52,7 +52,8 @@ def plan(cls: str | type[DBObject], date: str | dt.date, chip: str,
 
 @dataclass
 class UpToDate:
-    """Whether an object is still what getting its target would give, and if not, why."""
+    """Whether an object is still up to date for its target and its own parameters (every
+    input still the best, none invalidated, software current, none newer), and if not, why."""
 
     oid: str
     reasons: list[str]
@@ -70,8 +71,6 @@ def exists(cls: str | type[DBObject], date: str | dt.date, chip: str,
            catalog: CatalogClient | None = None) -> bool:
     """Whether a valid object of the target exists at all (up to date or not)."""
     name = cls if isinstance(cls, str) else cls.__name__
-    if name not in RECIPES:
-        raise InvalidRequest(f"AWE cannot make {name}; it makes {', '.join(RECIPES)}")
     planner = Planner(catalog or current())
     return planner.existing(Target(name, chip, _night(date), filter, raw)) is not None
 

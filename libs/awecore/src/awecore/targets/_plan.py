@@ -17,7 +17,7 @@ from typing import Any
 
 from ..client import CatalogClient
 from ..errors import InvalidRequest, NotFound
-from ..model import CalFile, DBObject, ObjectOut, registry
+from ..model import CalFile, DBObject, ObjectOut, RawScienceFrame, registry
 from ..pipelines import SOFTWARE_VERSION
 from ..query import MAX_IN_VALUES, And, Between, Compare, In, OrderBy, QuerySpec
 from ._recipes import RECIPES, Recipe
@@ -25,6 +25,17 @@ from ._recipes import RECIPES, Recipe
 __all__ = ["Key", "Node", "Plan", "Planner", "Target", "night_window"]
 
 Key = tuple[str, str, str | None, str, str | None]
+
+
+def _night_of(when: dt.datetime) -> dt.date:
+    """The night a moment belongs to (nights run from noon to noon, UTC)."""
+    return (when.astimezone(dt.UTC) - dt.timedelta(hours=12)).date()
+
+
+def _key(t: Target) -> Key:
+    recipe = RECIPES[t.cls]
+    return (t.cls, t.chip, t.filter if recipe.needs_filter else None, t.night.isoformat(),
+            t.raw if recipe.raw_path is not None else None)
 
 
 def night_window(night: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -39,7 +50,7 @@ class Node:
     chip: str
     filter: str | None
     night: dt.date
-    raw: str | None = None  # the raw frame a reduced frame is made from
+    raw: str | None = None  # the raw frame of what is made from one (reduced frame, ...)
     action: str = "use"  # or "make"
     oid: str | None = None  # the object used, or made
     reasons: list[str] = field(default_factory=list)
@@ -112,7 +123,9 @@ class Planner:
         self._references: dict[tuple[str, tuple[float, float] | None], str] = {}
         #: raw frames of the targets, whose products are looked up together per class
         self._batch: list[str] = []
+        self._in_batch: frozenset[str] = frozenset()
         self._made: dict[str, dict[str, str | None]] = {}
+        self._anew: set[Key] = set()  # targets to make even where an up-to-date one exists
 
     def _object(self, oid: str) -> ObjectOut:
         if oid not in self._objects:
@@ -198,7 +211,7 @@ class Planner:
         """The newest valid product of ``cls`` made (directly or not) from a raw frame (made
         with ``params`` if there is one). For the targets' own raw frames, one query per
         class answers for all of them."""
-        batch = raw in self._batch
+        batch = raw in self._in_batch
         if batch and cls in self._made:
             return self._made[cls].get(raw)
         raws = self._batch if batch else [raw]
@@ -232,18 +245,46 @@ class Planner:
         name = cls if isinstance(cls, str) else cls.__name__
         return self.plan_many([Target(name, chip, night, filter, raw)], anew)
 
+    def _params(self, cls: str) -> dict[str, Any]:
+        return {**RECIPES[cls].params, **self.params.get(cls, {})}
+
+    def check(self, target: Target) -> None:
+        """Refuse a target that cannot be: an unknown class, a missing filter or raw frame,
+        a raw frame of another kind, chip, filter or night than the target says."""
+        recipe = RECIPES.get(target.cls)
+        if recipe is None:
+            raise InvalidRequest(f"AWE cannot make {target.cls}; it makes {', '.join(RECIPES)}")
+        if recipe.needs_filter and target.filter is None:
+            raise InvalidRequest(f"{target.cls} depends on a filter: give one")
+        if recipe.raw_path is None:
+            return
+        if target.raw is None:
+            raise InvalidRequest(f"a {target.cls} is made from one raw frame: give it (raw=)")
+        raw = self._object(target.raw)
+        if raw.type not in registry.subclass_names(RawScienceFrame):
+            raise InvalidRequest(f"{target.raw} is a {raw.type}, not a raw science frame")
+        if "chip" not in raw.refs or "filter" not in raw.refs or "date_obs" not in raw.attributes:
+            raise InvalidRequest(f"raw frame {target.raw} lacks its chip, filter or date_obs")
+        chip = str(self._object(str(raw.refs["chip"])).attributes["name"])
+        filt = str(self._object(str(raw.refs["filter"])).attributes["name"])
+        night = _night_of(dt.datetime.fromisoformat(str(raw.attributes["date_obs"])))
+        if (chip, filt, night) != (target.chip, target.filter, target.night):
+            raise InvalidRequest(
+                f"raw frame {target.raw} is of chip {chip}, filter {filt}, night {night}; "
+                f"the target says {target.chip}, {target.filter}, {target.night}")
+
     def existing(self, target: Target) -> str | None:
         """The object getting the target would start from (up to date or not), if any."""
+        self.check(target)
         recipe = RECIPES[target.cls]
-        params = {**recipe.params, **self.params.get(target.cls, {})}
         if recipe.raw_path is not None:
-            if target.raw is None:
-                raise InvalidRequest(f"a {target.cls} is made from one raw frame: give it "
-                                     "(raw=)")
-            return self._made_from(target.cls, recipe.raw_path, target.raw, params)
+            assert target.raw is not None
+            return self._made_from(target.cls, recipe.raw_path, target.raw,
+                                   self._params(target.cls))
         when = night_window(target.night)[0] + dt.timedelta(hours=12)
         return self._best(target.cls, target.chip,
-                          target.filter if recipe.needs_filter else None, when, params)
+                          target.filter if recipe.needs_filter else None, when,
+                          self._params(target.cls))
 
     def target_of(self, record: ObjectOut) -> Target:
         """The target an existing product answers: its class, chip, filter, night, raw."""
@@ -259,39 +300,36 @@ class Planner:
         else:
             assert record.timestamp_start is not None, f"{record.oid} has no validity"
             when = record.timestamp_start
-        return Target(record.type, chip, (when - dt.timedelta(hours=12)).date(), filt, raw)
+        return Target(record.type, chip, _night_of(when), filt, raw)
 
     def plan_many(self, targets: Sequence[Target], anew: bool = False) -> Plan:
         """One plan for many targets: what they share is planned (and made) once. With
         ``anew`` the targets themselves are made even where an up-to-date one exists."""
-        for t in targets:
-            if t.cls not in RECIPES:
-                raise InvalidRequest(f"AWE cannot make {t.cls}; it makes {', '.join(RECIPES)}")
+        unknown = sorted(set(self.params) - set(RECIPES))
+        if unknown:
+            raise InvalidRequest(f"parameters for {', '.join(unknown)}, which AWE does not "
+                                 f"make; it makes {', '.join(RECIPES)}")
         self._batch = sorted({t.raw for t in targets if t.raw is not None})
+        self._in_batch, self._made = frozenset(self._batch), {}
         missing = [r for r in self._batch if r not in self._objects]
         self._objects.update(self.catalog.get_records(missing))
+        for t in targets:
+            self.check(t)
+        self._anew = {_key(t) for t in targets} if anew else set()
         nodes: dict[Key, Node] = {}
         roots = [self._resolve(t.cls, t.chip, t.filter, t.night, t.raw, nodes)
                  for t in targets]
-        if anew:
-            for key in roots:
-                if nodes[key].action == "use":
-                    nodes[key].action, nodes[key].reasons = "make", ["asked to make it anew"]
         return Plan(roots, nodes)
 
     def _resolve(self, cls: str, chip: str, filt: str | None, night: dt.date,
                  raw: str | None, nodes: dict[Key, Node]) -> Key:
         recipe = RECIPES[cls]
-        if recipe.needs_filter and filt is None:
-            raise InvalidRequest(f"{cls} depends on a filter: give one")
         node = Node(cls, chip, filt if recipe.needs_filter else None, night, raw,
-                    params={**recipe.params, **self.params.get(cls, {})})
+                    params=self._params(cls))
         if node.key in nodes:
             return node.key
         position = None  # where on the sky: what a reference catalogue must cover
-        if recipe.raw_path is not None:
-            if raw is None:
-                raise InvalidRequest(f"a {cls} is made from one raw frame: give it (raw=)")
+        if raw is not None and recipe.raw_path is not None:
             position = self._position(raw)
             if recipe.raw_path == ("raw",):
                 node.raws["raw"] = raw
@@ -320,6 +358,8 @@ class Planner:
             node.action, node.reasons = "make", [f"no valid {cls} exists"]
         else:
             node.reasons = self._why_stale(self._object(existing), node, recipe, nodes)
+            if not node.reasons and node.key in self._anew:
+                node.reasons = ["asked to make it anew"]
             node.action = "make" if node.reasons else "use"
             node.oid = existing
         nodes[node.key] = node

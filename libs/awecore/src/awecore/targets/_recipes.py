@@ -2,8 +2,9 @@
 
 A recipe names its inputs (raw frames of the night, the best calibration of a class for the
 chip, filter and time, one product per raw frame of a kind, or the newest reference
-catalogue) and a ``make`` that turns them into the product's pixels and attributes with the
-pipelines. The planner resolves inputs; the maker loads what ``make`` asks for and runs it.
+catalogue that covers the frame) and a ``make`` that turns them into the product's pixels
+and attributes with the pipelines. The planner resolves inputs; the maker loads what ``make``
+asks for and runs it.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class Input:
     raw: bool = False  # the night's raw frames of the class (a list)
     least: int = 1
     each: str | None = None  # one product of cls per raw frame of this class that night
-    reference: bool = False  # the newest valid ingested object of cls (a reference catalogue)
+    reference: bool = False  # the newest valid reference catalogue covering the position
 
 
 @dataclass
@@ -104,9 +105,12 @@ class Inputs:
                      float(a["exptime"]), float(a.get("airmass") or 1.0),
                      float(a.get("gain") or 1.0))
 
-    def refcat(self, ref: str = "refcat") -> tuple[Table, dict[str, float]]:
-        """The reference catalogue's stars, and its extinction per filter (if it has any)."""
-        hdul = self.load.hdus(str(self.record(ref).filename))
+    def refcat(self, ref: str = "refcat", oid: str | None = None
+               ) -> tuple[Table, dict[str, float]]:
+        """A reference catalogue's stars (the input ``ref``, or the object ``oid``), and its
+        extinction per filter (if it has any)."""
+        record = self.load.record(oid) if oid else self.record(ref)
+        hdul = self.load.hdus(str(record.filename))
         stars = Table(hdul["STARS"].data)
         extinction = ({str(f).strip(): float(k) for f, k in
                        zip(hdul["EXTINCTION"].data["FILTER"], hdul["EXTINCTION"].data["EXTINCTION"],
@@ -214,13 +218,12 @@ def _astrometry(inp: Inputs, params: dict[str, Any]) -> Made:
 
 
 def _photometry(inp: Inputs, params: dict[str, Any]) -> Made:
-    """One zeropoint from every standard frame of the night: the median over frames."""
-    stars, extinctions = inp.refcat()
+    """One zeropoint from every standard frame of the night: the median over frames. Each
+    frame is matched to the catalogue its astrometry used (standard fields lie apart)."""
     filt = str(inp.filter)
-    if f"MAG_{filt}" not in stars.colnames:
-        raise ValueError(f"the reference catalogue has no magnitudes in filter {filt}")
     k = params.get("extinction")
     if k is None:
+        _, extinctions = inp.refcat()
         if filt not in extinctions:
             raise ValueError(f"the reference catalogue gives no extinction for filter {filt}: "
                              "pass params={'extinction': k} (mag/airmass)")
@@ -228,6 +231,10 @@ def _photometry(inp: Inputs, params: dict[str, Any]) -> Made:
     zeropoints, errors, n_stars = [], [], 0
     for oid in inp.oids("astrom"):
         astrom = inp.load.record(oid)
+        stars, _ = inp.refcat(oid=str(astrom.refs["refcat"]))
+        if f"MAG_{filt}" not in stars.colnames:
+            raise ValueError(f"reference catalogue {astrom.refs['refcat']} has no magnitudes "
+                             f"in filter {filt}")
         frame = inp.frame(str(astrom.refs["reduced"]))
         wcs = p.wcs_from_attributes(astrom.attributes)
         near = _near(stars, wcs, frame.image.shape)

@@ -69,7 +69,8 @@ async def load(oid: str, body: SourceColumns, caller: Caller = Depends(get_calle
 async def cone(ra: float = Query(ge=0, lt=360), dec: float = Query(ge=-90, le=90),
                radius: float = Query(gt=0, le=10), limit: int = Query(default=10_000, ge=1,
                                                                        le=100_000),
-               mag_max: float | None = None, caller: Caller = Depends(get_caller),
+               mag_max: float | None = Query(default=None, ge=-50, le=100),
+               caller: Caller = Depends(get_caller),
                factory: Factory = Depends(get_factory)) -> SourcePage:
     async with factory.context.pool.acquire() as conn:
         rows = await SourceStore(conn).cone(ra, dec, radius, caller, limit, mag_max)
