@@ -14,35 +14,19 @@ import asyncio
 import datetime as dt
 import json
 import random
-import shutil
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
+from _common import TOKEN, catalog_service, line, percentile
 
 from awecore.ids import new_oid
-from awecore.stack import PostgresServer, ServiceProcess, free_port
 
-TOKEN = "awe_bench_admin"
 BATCH = 5000
 NIGHT = dt.datetime(2003, 2, 14, tzinfo=dt.UTC)
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def line(what: str, ours: float, base: float, unit: str, higher_is_better: bool) -> None:
-    ratio = ours / base if base else float("nan")
-    better = "higher is better" if higher_is_better else "lower is better"
-    print(f"{what:<44} ours {ours:>12,.2f} {unit:<10} baseline {base:>12,.2f} {unit:<10} "
-          f"ratio {ratio:6.2f} ({better})")
 
 
 async def post(client: httpx.AsyncClient, path: str, body: Any) -> Any:
@@ -188,27 +172,10 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="awe-bench-"))
-    folder.chmod(0o711)
-    pg = PostgresServer(folder / "pg")
-    pg.start()
-    port = free_port()
-    db_url = pg.create_database("awe_bench")
-    catalog = ServiceProcess(
-        "catalog", [sys.executable, "-m", "uvicorn", "awe_catalog.main:create_app", "--factory",
-                    "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
-        {"AWE_CATALOG_DATABASE_URL": db_url, "AWE_CATALOG_ADMIN_TOKEN": TOKEN,
-         "AWE_CATALOG_LOG_LEVEL": "WARNING", "AWE_SITE": "bench", "PATH": "/usr/bin:/bin"},
-        folder / "catalog.log", health_url=f"http://127.0.0.1:{port}/health")
-    catalog.start()
     print(f"catalog benchmark: {args.objects:,} objects, {args.queries} queries "
           "(embedded PostgreSQL, one uvicorn worker, 2 cores)")
-    try:
-        asyncio.run(run(args.objects, args.queries, db_url, f"http://127.0.0.1:{port}"))
-    finally:
-        catalog.stop()
-        pg.stop()
-        shutil.rmtree(folder, ignore_errors=True)
+    with catalog_service() as catalog:
+        asyncio.run(run(args.objects, args.queries, catalog.db_url, catalog.url))
 
 
 if __name__ == "__main__":

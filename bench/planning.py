@@ -18,29 +18,17 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import graphlib
-import shutil
-import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
+from _common import TOKEN, catalog_service, line
 
 from awecore.client import CatalogClient
-from awecore.stack import PostgresServer, ServiceProcess, free_port
 from awecore.targets import Planner, Target
 
-TOKEN = "awe_bench_admin"
 NIGHT = dt.date(2003, 2, 14)
 BATCH = 5000
-
-
-def line(what: str, ours: float, base: float, unit: str, higher_is_better: bool) -> None:
-    ratio = ours / base if base else float("nan")
-    better = "higher is better" if higher_is_better else "lower is better"
-    print(f"{what:<44} ours {ours:>12,.2f} {unit:<10} baseline {base:>12,.2f} {unit:<10} "
-          f"ratio {ratio:6.2f} ({better})")
 
 
 def register(client: httpx.Client, objects: list[dict[str, Any]]) -> list[str]:
@@ -122,27 +110,10 @@ def main() -> None:
     parser.add_argument("--exposures", type=int, default=102)
     parser.add_argument("--sample", type=int, default=100)
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="awe-bench-"))
-    folder.chmod(0o711)
-    pg = PostgresServer(folder / "pg")
-    pg.start()
-    port = free_port()
-    db_url = pg.create_database("awe_bench")
-    catalog = ServiceProcess(
-        "catalog", [sys.executable, "-m", "uvicorn", "awe_catalog.main:create_app", "--factory",
-                    "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
-        {"AWE_CATALOG_DATABASE_URL": db_url, "AWE_CATALOG_ADMIN_TOKEN": TOKEN,
-         "AWE_CATALOG_LOG_LEVEL": "WARNING", "AWE_SITE": "bench", "PATH": "/usr/bin:/bin"},
-        folder / "catalog.log", health_url=f"http://127.0.0.1:{port}/health")
-    catalog.start()
     print(f"planning benchmark: {args.chips} chips x {args.exposures} science exposures "
           "(embedded PostgreSQL, one uvicorn worker, 2 cores)")
-    try:
-        run(f"http://127.0.0.1:{port}", args.chips, args.exposures, args.sample)
-    finally:
-        catalog.stop()
-        pg.stop()
-        shutil.rmtree(folder, ignore_errors=True)
+    with catalog_service() as catalog:
+        run(catalog.url, args.chips, args.exposures, args.sample)
 
 
 if __name__ == "__main__":

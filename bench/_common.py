@@ -1,0 +1,62 @@
+"""What the benchmarks share: printing a figure beside its baseline, and a catalog to time."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from awecore.stack import PostgresServer, ServiceProcess, free_port
+
+TOKEN = "awe_bench_admin"
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def line(what: str, ours: float, base: float, unit: str, higher_is_better: bool) -> None:
+    """One figure of ours beside its baseline from the same run, and their ratio."""
+    ratio = ours / base if base else float("nan")
+    better = "higher is better" if higher_is_better else "lower is better"
+    print(f"{what:<44} ours {ours:>12,.2f} {unit:<10} baseline {base:>12,.2f} {unit:<10} "
+          f"ratio {ratio:6.2f} ({better})")
+
+
+@dataclass
+class Catalog:
+    url: str  # the catalog's HTTP address
+    db_url: str  # its database, for baselines that go around it
+
+
+@contextmanager
+def catalog_service() -> Iterator[Catalog]:
+    """An embedded PostgreSQL and one uvicorn catalog process on free ports, stopped and
+    removed afterwards; the admin token is TOKEN."""
+    folder = Path(tempfile.mkdtemp(prefix="awe-bench-"))
+    folder.chmod(0o711)  # PostgreSQL runs as nobody under root: it must get through
+    pg = PostgresServer(folder / "pg")
+    pg.start()
+    catalog = None
+    try:
+        port = free_port()
+        db_url = pg.create_database("awe_bench")
+        catalog = ServiceProcess(
+            "catalog", [sys.executable, "-m", "uvicorn", "awe_catalog.main:create_app",
+                        "--factory", "--host", "127.0.0.1", "--port", str(port),
+                        "--no-access-log"],
+            {"AWE_CATALOG_DATABASE_URL": db_url, "AWE_CATALOG_ADMIN_TOKEN": TOKEN,
+             "AWE_CATALOG_LOG_LEVEL": "WARNING", "AWE_SITE": "bench", "PATH": "/usr/bin:/bin"},
+            folder / "catalog.log", health_url=f"http://127.0.0.1:{port}/health")
+        catalog.start()
+        yield Catalog(f"http://127.0.0.1:{port}", db_url)
+    finally:
+        if catalog is not None:
+            catalog.stop()
+        pg.stop()
+        shutil.rmtree(folder, ignore_errors=True)
