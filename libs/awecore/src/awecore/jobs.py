@@ -7,10 +7,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["MAX_TARGETS", "JobOut", "JobPage", "JobsIn", "PlanIn", "Submitted", "TargetIn",
-           "TargetRef"]
+__all__ = ["MAX_LOOKUP", "MAX_TARGETS", "JobOut", "JobPage", "JobsIn", "PlanIn", "Submitted",
+           "TargetIn", "TargetRef"]
 
 MAX_TARGETS = 20_000
+MAX_LOOKUP = 10_000  # job ids per lookup
 
 Status = Literal["waiting", "ready", "running", "done", "failed", "cancelled"]
 
@@ -49,7 +50,7 @@ class PlanIn(BaseModel):
 
 
 class JobsIn(BaseModel):
-    ids: list[str] = Field(min_length=1, max_length=10_000)
+    ids: list[str] = Field(min_length=1, max_length=MAX_LOOKUP)
 
 
 class JobOut(BaseModel):

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from ..errors import AweError, ServiceUnavailable
-from ..jobs import JobOut, JobPage, PlanIn, Submitted, TargetIn
+from ..jobs import MAX_LOOKUP, JobOut, JobPage, PlanIn, Submitted, TargetIn
 from ._problem import raise_for_problem
 
 __all__ = ["ComputeClient", "JobFailed"]
@@ -49,8 +49,8 @@ class ComputeClient:
 
     def lookup(self, ids: Sequence[str]) -> list[JobOut]:
         out: list[JobOut] = []
-        for i in range(0, len(ids), 10_000):
-            got = self._call("POST", "/jobs/lookup", json={"ids": list(ids[i:i + 10_000])})
+        for i in range(0, len(ids), MAX_LOOKUP):
+            got = self._call("POST", "/jobs/lookup", json={"ids": list(ids[i:i + MAX_LOOKUP])})
             out.extend(JobOut.model_validate(j) for j in got)
         return out
 

@@ -39,8 +39,10 @@ def _fits(image: np.ndarray, header: dict[str, Any]) -> bytes:
 class MakerCache:
     """What a maker keeps between jobs: stored files, decoded, while they fit in a byte
     budget (least recently used go first), and the oids of chips and filters by name. Safe
-    to share: a stored file never changes (storage is write-once), objects are immutable, and
-    a worker making the reduced frames of a night reads the same calibrations each time."""
+    to share between the jobs of one thread (a worker runs one at a time): a stored file
+    never changes (storage is write-once), objects are immutable, and a worker making the
+    reduced frames of a night reads the same calibrations each time. The budget counts
+    stored bytes, near enough to what the decoded arrays take."""
 
     def __init__(self, max_bytes: int = 1 << 30) -> None:
         self.max_bytes = max_bytes
@@ -61,7 +63,7 @@ class MakerCache:
             _ = hdu.data
         self._hdus[name] = (hdul, len(data))
         self._bytes += len(data)
-        while self._bytes > self.max_bytes and len(self._hdus) > 1:
+        while self._bytes > self.max_bytes and self._hdus:
             _, (_, size) = self._hdus.popitem(last=False)
             self._bytes -= size
         return hdul
