@@ -17,6 +17,12 @@ def get_factory(request: Request) -> Factory:
     return Factory(request.app.state.context)
 
 
+def get_token(request: Request) -> str:
+    """The caller's own token: planning reads the catalog as the caller (get_identity has
+    checked it)."""
+    return request.headers["authorization"].split(" ", 1)[1]
+
+
 @router.get("/health", tags=["operations"], summary="Liveness")
 async def health(factory: Factory = Depends(get_factory)) -> dict[str, Any]:
     async with factory.context.pool.acquire() as conn:
@@ -26,17 +32,17 @@ async def health(factory: Factory = Depends(get_factory)) -> dict[str, Any]:
 
 @router.post("/jobs", response_model=Submitted, status_code=201, tags=["jobs"],
              summary="Plan a target and queue the jobs that make what it lacks")
-async def submit(body: TargetIn, request: Request, caller: Identity = Depends(get_identity),
+async def submit(body: TargetIn, caller: Identity = Depends(get_identity),
+                 token: str = Depends(get_token),
                  factory: Factory = Depends(get_factory)) -> Submitted:
-    token = request.headers["authorization"].split(" ", 1)[1]
     return await factory.jobs().submit(body, caller, token)
 
 
 @router.post("/jobs/plan", response_model=Submitted, status_code=201, tags=["jobs"],
              summary="Plan many targets as one DAG and queue what they lack, once")
-async def submit_plan(body: PlanIn, request: Request, caller: Identity = Depends(get_identity),
+async def submit_plan(body: PlanIn, caller: Identity = Depends(get_identity),
+                      token: str = Depends(get_token),
                       factory: Factory = Depends(get_factory)) -> Submitted:
-    token = request.headers["authorization"].split(" ", 1)[1]
     return await factory.jobs().submit_plan(body, caller, token)
 
 

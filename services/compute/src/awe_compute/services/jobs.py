@@ -114,11 +114,11 @@ class JobService:
             raise InvalidRequest("job ids are UUIDs") from None
         async with self.pool.acquire() as conn:
             rows = {r["id"]: r for r in await JobStore(conn).get_many(wanted)}
-        missing = [i for i in ids if str(uuid.UUID(i)) not in rows]
+        missing = [i for i, u in zip(ids, wanted, strict=True) if str(u) not in rows]
         if missing:
             raise NotFound(f"no job {missing[0]}" + (f" (and {len(missing) - 1} more)"
                                                     if len(missing) > 1 else ""))
-        return [job_out(rows[str(uuid.UUID(i))]) for i in ids]
+        return [job_out(rows[str(u)]) for u in wanted]
 
     async def page(self, status: str | None, offset: int, limit: int) -> JobPage:
         async with self.pool.acquire() as conn:
