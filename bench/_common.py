@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
@@ -10,9 +11,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from awecore.stack import PostgresServer, ServiceProcess, free_port
+from awecore.stack import PostgresServer, ServiceProcess, Stack, StackSettings, free_port
 
-TOKEN = "awe_bench_admin"
+TOKEN = "awe_bench_admin_token"
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -60,3 +61,23 @@ def catalog_service() -> Iterator[Catalog]:
             catalog.stop()
         pg.stop()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def local_stack(state_dir: Path, site: str = "bench") -> Iterator[dict[str, str]]:
+    """The whole local stack (`awe up`: PostgreSQL, broker, catalog + relay, storage,
+    lineage, federation, compute API + 2 workers) with its state in ``state_dir``, every
+    part on 127.0.0.1 and a free port, stopped by pid afterwards (the folder is left for
+    the caller). AWE_STATE_DIR points at it, so no client ever reads a developer's
+    ``.awe``; an external PostgreSQL or broker from the environment is ignored. Yields the
+    client settings (AWE_CATALOG_URL, AWE_STORAGE_URL, AWE_COMPUTE_URL, AWE_TOKEN, ...);
+    storage keeps its files in ``state_dir / "files"``."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["AWE_STATE_DIR"] = str(state_dir)
+    stack = Stack(StackSettings(state_dir=state_dir, site=site, postgres_url=None,
+                                kafka_bootstrap_servers=None, catalog_port=None,
+                                postgres_port=None, broker_port=None))
+    try:
+        yield stack.up()
+    finally:
+        stack.down()

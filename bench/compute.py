@@ -58,7 +58,7 @@ from awecore.model import RawScienceFrame
 from awecore.sim import PRESETS, NightPlan, simulate_night
 from awecore.stack import PostgresServer, ServiceProcess, Stack, StackSettings, free_port
 
-TOKEN = "awe_bench_admin"
+TOKEN = "awe_bench_admin_token"
 NIGHT = dt.date(2003, 2, 14)
 PARTS = ("synthetic", "service", "sources")
 

@@ -27,7 +27,7 @@ from awecore import pg
 from awecore.ids import new_oid
 from awecore.stack import PostgresServer, ServiceProcess, free_port
 
-TOKEN = "awe_bench_admin"
+TOKEN = "awe_bench_admin_token"
 CHIPS = 32
 NIGHT = dt.datetime(2003, 2, 14, tzinfo=dt.UTC)
 UP = ("WITH RECURSIVE up(oid) AS (SELECT $1::uuid UNION SELECT e.dst FROM edges e "

@@ -23,7 +23,7 @@ from awecore.ingest import Ingester, expand
 from awecore.sim import PRESETS, NightPlan, simulate_night
 from awecore.stack import PostgresServer, ServiceProcess, free_port
 
-TOKEN = "awe_bench_admin"
+TOKEN = "awe_bench_admin_token"
 
 
 def rate_line(what: str, ours: float, base: float, mb: float, baseline: str) -> None:

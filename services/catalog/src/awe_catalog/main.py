@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from awecore.logs import configure_logging
 from awecore.web import install_error_handlers
 
-from .config import CatalogSettings
+from .config import CatalogSettings, weak_admin_token
 from .factory import Factory, Metrics, ProcessContext
 from .handlers import router
 from .middleware import BodyLimit, RequestContext
@@ -24,6 +24,11 @@ log = structlog.get_logger("awe.catalog")
 
 def create_app(settings: CatalogSettings | None = None) -> FastAPI:
     settings = settings or CatalogSettings()
+    # CatalogSettings refuses a weak admin token; settings made without validation
+    # (model_construct) are checked here, before anything starts
+    if settings.admin_token is not None and (
+            why := weak_admin_token(settings.admin_token.get_secret_value())):
+        raise ValueError(f"the catalog refuses to start: {why}")
     metrics = Metrics()
 
     @asynccontextmanager

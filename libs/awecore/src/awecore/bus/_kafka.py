@@ -13,8 +13,20 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["KafkaSettings", "ensure_topics", "make_consumer", "make_producer"]
+__all__ = ["KafkaSettings", "TopicSettings", "ensure_topics", "make_consumer", "make_producer"]
+
+
+class TopicSettings(BaseSettings):
+    """How the topics a service creates are made, from ``AWE_KAFKA_*``: one setting for
+    every service of a site. (Partitions are per topic, in each service's own settings.)"""
+
+    model_config = SettingsConfigDict(env_prefix="AWE_KAFKA_", extra="ignore")
+
+    replication_factor: int = Field(
+        default=1, ge=1, description="copies of each partition: 1 for the local broker, "
+        "3 for a production cluster of three brokers or more")
 
 
 class KafkaSettings(BaseModel):
@@ -22,6 +34,9 @@ class KafkaSettings(BaseModel):
     client_id: str = "awe"
     session_timeout_ms: int = Field(default=10_000, ge=1000)
     request_timeout_ms: int = Field(default=30_000, ge=1000)
+    replication_factor: int = Field(
+        default_factory=lambda: TopicSettings().replication_factor, ge=1,
+        description="of the topics ensure_topics creates; AWE_KAFKA_REPLICATION_FACTOR")
 
     def common(self) -> dict[str, Any]:
         return {"bootstrap_servers": self.bootstrap_servers, "client_id": self.client_id,
@@ -56,6 +71,8 @@ async def ensure_topics(settings: KafkaSettings, names: list[str], partitions: i
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(
-                    [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in missing])
+                    [NewTopic(n, num_partitions=partitions,
+                              replication_factor=settings.replication_factor)
+                     for n in missing])
     finally:
         await admin.close()
