@@ -17,9 +17,13 @@ from conftest import ADMIN_TOKEN, start_service
 from minio import Minio
 from pydantic import SecretStr
 
+import awecore as awe
 from awe_storage.config import Peer, S3Settings, StorageSettings
 from awe_storage.main import create_app
 from awe_storage.services.files import CorruptFile
+from awecore.client import StorageClient
+from awecore.errors import ChecksumMismatch, InvalidRequest, NotFound
+from awecore.files import check_name, name_part, url_path
 from awecore.stack import ServiceProcess, free_port
 
 pytestmark = pytest.mark.integration
@@ -137,10 +141,138 @@ async def test_write_once_names_and_limits(storage: tuple[StorageSettings, dict[
 
     r = await ann.put("/files/cut.bin", content=half(), headers={"content-length": "1000"})
     assert r.status_code == 400 and "truncated" in r.json()["detail"]
+    assert "received 500 of the 1000 bytes" in r.json()["detail"]
     assert (await ann.head("/files/cut.bin")).status_code == 404
     r = await httpx.AsyncClient(transport=ann._transport, base_url="http://storage").get(
         "/files/x.fits")
     assert r.status_code == 401
+
+
+async def test_write_once_is_verified(storage: tuple[StorageSettings, dict[str, httpx.AsyncClient]]) -> None:  # noqa: E501
+    settings, c = storage
+    ann, ben = c["ann"], c["ben"]
+    first = await ann.put("/files/once/a.fits", content=DATA)
+    assert first.status_code == 201, first.text
+    # the same bytes again, by anyone: an idempotent retry, answered with the stored file
+    again = await ben.put("/files/once/a.fits", content=DATA)
+    assert again.status_code == 200, again.text
+    assert again.json() == first.json()  # same checksum, owner and time: nothing rewritten
+    # other bytes: refused, naming both checksums, and the stored file is untouched
+    other = DATA[:-1] + bytes([DATA[-1] ^ 1])
+    r = await ben.put("/files/once/a.fits", content=other)
+    assert r.status_code == 409 and r.json()["error"] == "conflict"
+    detail = r.json()["detail"]
+    assert hashlib.sha256(DATA).hexdigest() in detail
+    assert hashlib.sha256(other).hexdigest() in detail
+    assert (await ann.get("/files/once/a.fits")).content == DATA
+    if settings.backend == "local":
+        assert (settings.root / "once/a.fits").read_bytes() == DATA
+    # a longer body is refused the same way, and nothing is left in scratch
+    r = await ben.put("/files/once/a.fits", content=DATA + b"x")
+    assert r.status_code == 409 and str(len(DATA) + 1) in r.json()["detail"]
+    assert list((settings.root / ".tmp").glob("upload-*")) == []
+
+
+def test_name_part_makes_any_text_one_part() -> None:
+    texts = ["ESO_CCD_#65", "CCD 1/A", "CCD%201%2FA", "a~b", ".hidden", "-x", "50%", "é",
+             "%41", "A", "a/b", "a b"]
+    parts = [name_part(t) for t in texts]
+    assert parts[:3] == ["ESO_CCD_#65", "CCD%201%2FA", "CCD%25201%252FA"]
+    assert len(set(parts)) == len(texts)  # distinct texts, distinct parts
+    for part in parts:
+        assert "/" not in part and check_name(f"products/{part}/a.fits")
+        assert "#" not in url_path(part) and "~" not in part
+    assert url_path("products/X/ESO_CCD_#65/a%2Fb.fits") == \
+        "products/X/ESO_CCD_%2365/a%252Fb.fits"
+    with pytest.raises(InvalidRequest):
+        url_path("a b")
+
+
+NAMES = ["products/X/ESO_CCD_#65/a.fits", "products/X/ESO_CCD_#66/a.fits",
+         f"products/X/{name_part('CCD 1/A')}/a.fits", f"products/X/{name_part('50%')}/a.fits",
+         f"products/X/{name_part('CCD 1')}/a.fits", "products/X/%2541/a.fits"]
+
+
+async def test_names_with_hash_and_escapes(storage: tuple[StorageSettings, dict[str, httpx.AsyncClient]]) -> None:  # noqa: E501
+    _, c = storage
+    ann = c["ann"]
+    assert NAMES[2] == "products/X/CCD%201%2FA/a.fits"
+    for name in NAMES:
+        r = await ann.put(f"/files/{url_path(name)}", content=name.encode())
+        assert r.status_code == 201, (name, r.text)
+        assert r.json()["name"] == name
+    for name in NAMES:  # each its own file with its own bytes
+        r = await ann.get(f"/files/{url_path(name)}")
+        assert r.status_code == 200 and r.content == name.encode(), name
+        v = (await ann.post(f"/verify/{url_path(name)}")).json()
+        assert v["ok"] is True and v["name"] == name
+    listed = (await ann.get("/files", params={"prefix": "products/X/"})).json()
+    assert sorted(f["name"] for f in listed["files"]) == sorted(NAMES)
+    for prefix, wanted in [("products/X/ESO_CCD_#65/", [NAMES[0]]),
+                           ("products/X/ESO_CCD_#", NAMES[:2]),
+                           ("products/X/CCD%201", [NAMES[2], NAMES[4]]),
+                           ("products/X/50%25/", [NAMES[3]])]:
+        listed = (await ann.get("/files", params={"prefix": prefix})).json()
+        assert sorted(f["name"] for f in listed["files"]) == sorted(wanted), prefix
+    # what the grammar cannot hold is a 400 problem document, whatever the escape
+    for bad in ["a b", "a%zz", "a%2f", "a%", "#x", "a/b c/d", "a/.x", "a/-x"]:
+        r = await ann.put(f"/files/{_wire(bad)}", content=b"x")
+        assert r.status_code == 400, (bad, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["error"] == "invalid_request" and "invalid file name" in r.json()["detail"]
+        assert (await ann.get(f"/files/{_wire(bad)}")).status_code == 400
+
+
+def _wire(name: str) -> str:
+    """Any text as one URL path, '/' kept (url_path would refuse what the grammar cannot
+    hold; the server must refuse it too)."""
+    from urllib.parse import quote
+
+    return quote(name, safe="/")
+
+
+def test_storage_client_over_a_real_service(storage_process: str) -> None:
+    """The client as the maker uses it, against uvicorn: names travel encoded, a retry of
+    the same bytes succeeds, other bytes conflict, reads verify."""
+    tag = os.urandom(3).hex()
+    names = [f"products/C{tag}/{name_part(chip)}/r.fits"
+             for chip in ("ESO_CCD_#65", "ESO_CCD_#66", "CCD 1/A", "CCD%201")]
+    with StorageClient(storage_process, ADMIN_TOKEN) as storage:
+        infos = [storage.put(name, f"bytes of {name}".encode()) for name in names]
+        assert len({i.sha256 for i in infos}) == len(names)
+        for name, info in zip(names, infos, strict=True):
+            assert storage.get(name) == f"bytes of {name}".encode()
+            assert storage.get(name, sha256=info.sha256, size=info.size) == \
+                f"bytes of {name}".encode()
+            assert storage.get(name, 0, 4) == b"bytes"
+            assert storage.verify(name).ok
+        page = storage.list(f"products/C{tag}/ESO_CCD_#")
+        assert [f.name for f in page.files] == names[:2]
+        assert [f.name for f in storage.list(f"products/C{tag}/CCD%2520").files] == [names[3]]
+        # an idempotent retry returns the stored FileInfo; other bytes are a Conflict
+        assert storage.put(names[0], f"bytes of {names[0]}".encode()) == infos[0]
+        with pytest.raises(awe.Conflict) as conflict:
+            storage.put(names[0], b"other bytes")
+        assert infos[0].sha256 in str(conflict.value)
+        assert hashlib.sha256(b"other bytes").hexdigest() in str(conflict.value)
+        # a reader that knows the checksum is told when the file is not the one it expects
+        wrong = hashlib.sha256(b"something else").hexdigest()
+        with pytest.raises(ChecksumMismatch) as mismatch:
+            storage.get(names[1], sha256=wrong)
+        assert wrong in str(mismatch.value) and infos[1].sha256 in str(mismatch.value)
+        assert mismatch.value.expected == wrong and mismatch.value.actual == infos[1].sha256
+        with pytest.raises(ChecksumMismatch, match="size"):
+            storage.get(names[1], size=infos[1].size + 1)
+        with pytest.raises(InvalidRequest, match="whole file"):
+            storage.get(names[1], 0, 10, sha256=infos[1].sha256)
+        with pytest.raises(InvalidRequest, match="invalid file name"):
+            storage.put("a b/c.fits", b"x")
+        with pytest.raises(NotFound):
+            storage.get(f"products/C{tag}/ESO_CCD_#67/r.fits", sha256=infos[0].sha256)
+    # the server itself refuses what the grammar cannot hold, with a problem document
+    r = httpx.put(f"{storage_process}/files/a%20b/c.fits", content=b"x",
+                  headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_request"
 
 
 async def test_corruption_is_reported_never_served(storage: tuple[StorageSettings, dict[str, httpx.AsyncClient]]) -> None:  # noqa: E501

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -12,7 +13,7 @@ from awecore.files import FileInfo, FilePage, Verification
 from awecore.web import Identity as Caller
 
 from ..factory import Factory
-from ..services.files import PEER_HOP, content_headers
+from ..services.files import PEER_HOP, content_headers, truncated
 from ..services.ingest import ingest_upload
 from .deps import get_caller, get_factory
 
@@ -43,15 +44,41 @@ def _range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, end
 
 
+class _Counted:
+    """The request body, counting the bytes that arrive."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self.received = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self.request.stream():
+            self.received += len(chunk)
+            yield chunk
+
+
 @router.put("/files/{name:path}", response_model=FileInfo, status_code=201,
-            summary="Store a file under a new unique name (write once)")
-async def put_file(name: str, request: Request, caller: Caller = Depends(get_caller),
+            summary="Store a file under a new unique name (write once, verified)",
+            responses={200: {"model": FileInfo, "description":
+                             "the name holds these very bytes already (same sha256): an "
+                             "idempotent retry; the stored file's FileInfo"},
+                       409: {"description": "the name holds other bytes; the detail names "
+                             "both checksums"}})
+async def put_file(name: str, request: Request, response: Response,
+                   caller: Caller = Depends(get_caller),
                    factory: Factory = Depends(get_factory),
                    content_length: int | None = Header(default=None)) -> FileInfo:
+    body = _Counted(request)
     try:
-        return await factory.files().put(name, request.stream(), caller, content_length)
+        info, created = await factory.files().store(name, aiter(body), caller, content_length)
     except ClientDisconnect:
-        raise InvalidRequest("upload interrupted; nothing was stored") from None
+        if content_length is not None:
+            raise InvalidRequest(truncated(body.received, content_length)) from None
+        raise InvalidRequest(f"upload interrupted after {body.received} bytes; nothing was "
+                             "stored") from None
+    if not created:
+        response.status_code = 200
+    return info
 
 
 @router.get("/files/{name:path}", summary="Read a file (streamed; HTTP Range supported)",

@@ -23,7 +23,7 @@ from awecore.errors import (
     PayloadTooLarge,
     ServiceUnavailable,
 )
-from awecore.files import RAW_PREFIX, FileInfo, FilePage, Verification, check_name
+from awecore.files import RAW_PREFIX, FileInfo, FilePage, Verification, check_name, url_path
 from awecore.query import Compare, QuerySpec
 from awecore.web import Identity as Caller
 
@@ -31,7 +31,7 @@ from ..backends import Backend, Stored
 from ..config import Peer
 from .events import FileEvents
 
-__all__ = ["CorruptFile", "FileService"]
+__all__ = ["CorruptFile", "FileService", "truncated"]
 
 log = structlog.get_logger("awe.storage")
 PEER_HOP = "x-awe-peer-hop"
@@ -55,6 +55,15 @@ async def spool(chunks: AsyncIterator[bytes], path: Path,
     return size, digest.hexdigest()
 
 
+def truncated(received: int, declared: int) -> str:
+    """What an upload whose length is not its Content-Length is told."""
+    if received < declared:
+        return (f"upload truncated: received {received} of the {declared} bytes its "
+                "Content-Length declared; nothing was stored")
+    return (f"upload longer than declared: received {received} bytes, its Content-Length "
+            f"declared {declared}; nothing was stored")
+
+
 class CorruptFile(Exception):
     """Stored bytes no longer match their checksum."""
 
@@ -73,30 +82,55 @@ class FileService:
     # -- writing -----------------------------------------------------------------------
     async def put(self, name: str, body: AsyncIterator[bytes], caller: Caller,
                   declared: int | None = None) -> FileInfo:
-        """Spool the body to scratch while hashing; publish only a complete upload."""
+        """Store a file; the stored FileInfo (see :meth:`store`)."""
+        info, _ = await self.store(name, body, caller, declared)
+        return info
+
+    async def store(self, name: str, body: AsyncIterator[bytes], caller: Caller,
+                    declared: int | None = None) -> tuple[FileInfo, bool]:
+        """Spool the body to scratch while hashing; publish only a complete upload.
+
+        Write once, verified: a name that is taken already keeps its file, and the upload
+        succeeds only if it holds the same bytes (same sha256: an idempotent retry), giving
+        the stored FileInfo; other bytes are a Conflict naming both checksums. Returns the
+        FileInfo and whether this upload stored it."""
         check_name(name)
         if declared is not None and declared > self.max_upload:
             raise PayloadTooLarge(f"{declared} bytes exceeds the upload limit of "
                                   f"{self.max_upload} bytes")
-        if await self.backend.info(name) is not None:
-            raise Conflict(f"{name} exists already; files are written once")
         tmp = self.scratch / f"upload-{os.urandom(8).hex()}"
         try:
             size, sha256 = await spool(body, tmp, self.max_upload)
             if declared is not None and size != declared:
-                raise InvalidRequest(f"upload truncated: got {size} of {declared} bytes; "
-                                     "nothing was stored")
+                raise InvalidRequest(truncated(size, declared))
+            existing = await self.backend.info(name)
+            if existing is not None:
+                return self._same(existing, size, sha256), False
             info = FileInfo(name=name, size=size, sha256=sha256, owner=caller.name,
                             created=dt.datetime.now(dt.UTC), site=self.site)
             try:
                 await self.backend.put(name, tmp, info)
-            except Stored:
-                raise Conflict(f"{name} exists already; files are written once") from None
+            except Stored:  # another upload of the name won the race
+                existing = await self.backend.info(name)
+                if existing is None:
+                    raise Conflict(f"{name} is being written by another upload; "
+                                   "try again") from None
+                return self._same(existing, size, sha256), False
         finally:
             tmp.unlink(missing_ok=True)
         log.info("stored", name=name, size=size, owner=caller.name)
         await self.events.stored(info)
-        return info
+        return info, True
+
+    @staticmethod
+    def _same(existing: FileInfo, size: int, sha256: str) -> FileInfo:
+        """The stored file, if the upload holds its bytes; otherwise a Conflict."""
+        if existing.sha256 == sha256 and existing.size == size:
+            return existing
+        raise Conflict(
+            f"{existing.name} exists already with other bytes; files are written once "
+            f"(stored: sha256 {existing.sha256}, {existing.size} bytes; uploaded: sha256 "
+            f"{sha256}, {size} bytes); nothing was changed")
 
     async def delete(self, name: str, caller: Caller) -> None:
         check_name(name)
@@ -179,7 +213,7 @@ class FileService:
         headers = {"Authorization": f"Bearer {peer.token.get_secret_value()}", PEER_HOP: "1"}
         tmp = self.scratch / f"peer-{os.urandom(8).hex()}"
         async with httpx.AsyncClient(base_url=peer.url, timeout=300) as http, \
-                http.stream("GET", f"/files/{name}", headers=headers) as response:
+                http.stream("GET", f"/files/{url_path(name)}", headers=headers) as response:
             if response.status_code == 404:
                 return None
             response.raise_for_status()
