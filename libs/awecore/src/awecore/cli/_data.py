@@ -18,6 +18,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 console = Console()
 simulate_app = typer.Typer(no_args_is_help=True, help="Simulated data.")
@@ -27,7 +28,9 @@ simulate_app = typer.Typer(no_args_is_help=True, help="Simulated data.")
 def simulate_night(
     out: Annotated[Path, typer.Option(help="folder for the raw files and truth.json")],
     seed: Annotated[int, typer.Option(help="same seed, same night")] = 1,
-    instrument: Annotated[str, typer.Option(help="tiny, small or omegacam")] = "small",
+    instrument: Annotated[str, typer.Option(
+        help="tiny, small (the simulator's camera), omegacam, omegacam-small (ESO "
+             "conventions, 32-column overscan) or widecam (NOAO-like, prescan)")] = "small",
     date: Annotated[str, typer.Option(help="night, YYYY-MM-DD")] = "2003-02-14",
     chips: Annotated[str | None, typer.Option(help="mosaic layout, e.g. 8x4")] = None,
     size: Annotated[str | None, typer.Option(help="chip size in pixels, e.g. 2048x4100")] = None,
@@ -74,7 +77,11 @@ def ingest(
     privileges: Annotated[int, typer.Option(min=1, max=5,
                                             help="who may see the frames (3: everyone)")] = 3,
 ) -> None:
-    """Validate, classify, split per chip, store and register raw files (re-ingest is a no-op)."""
+    """Validate, classify, split per chip, store and register raw files.
+
+    A file already ingested (same name, same sha256) is a no-op; other content under an
+    existing name, the same content under a new name, and an exposure missing chips are
+    refused, each file with its reason (the exit code is then 1)."""
     from ..client import StorageClient, current, settings_from_env
     from ..errors import ServiceUnavailable
     from ..ingest import Ingester, expand
@@ -105,8 +112,12 @@ def ingest(
         table.add_row(cls, str(n))
     table.add_row("(already there)", str(report.skipped))
     console.print(table)
+    if report.already_there:
+        console.print(f"{len(report.already_there)} file(s) already there (same name, same "
+                      "sha256): nothing to do")
     for path, reason in report.failed.items():
-        console.print(f"[red]not ingested[/] {path}: {reason}")
+        # the reason as it is: sections like [1:24,1:512] are no markup
+        console.print(Text.assemble(("refused", "red"), f" {path}: {reason}"), soft_wrap=True)
     if report.failed:
         raise typer.Exit(1)
 

@@ -8,8 +8,16 @@ per chip of the mosaic. As a telescope does, the headers' WCS carries a pointing
 few arcseconds (the truth has the exact one), so astrometry has work to do. Beside the night
 lies ``refcat.fits``, a reference catalogue of the fields' stars (positions with a few tens of
 milliarcseconds of error, magnitudes per filter, the site's extinction per filter) as an
-external catalogue would provide it. Everything is drawn from one seeded generator: the same
-seed gives the same night, byte for byte.
+external catalogue would provide it, named by :func:`refcat_name`. Everything is drawn from
+one seeded generator: the same seed gives the same night, byte for byte.
+
+Pixels are written as the camera reads them out: unsigned 16-bit (stored, as FITS does, as
+signed integers with ``BZERO = 32768``), with the camera's prescan columns on the left and
+overscan columns on the right of the light-sensitive ones (both hold the bias level and read
+noise, no light, no hot pixels), declared in the camera's own keywords (see
+:mod:`awecore.sim._instrument`). Each chip's WCS refers to the raw columns. The truth's pixel
+positions (hot and cold pixels, the flat arrays of ``truth_flats.fits``) are on the trimmed
+image, the data section; ``truth.json`` gives each chip's sections in raw coordinates.
 """
 
 from __future__ import annotations
@@ -22,12 +30,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from astropy import units as u
+from astropy.coordinates import Angle
 from astropy.io import fits
 from astropy.wcs import WCS
 
+from ..files import name_part
 from ._instrument import FilterSpec, InstrumentSpec
 
-__all__ = ["REFCAT_NAME", "Exposure", "NightPlan", "simulate_night", "true_wcs"]
+__all__ = ["OBSTYPE", "REFCAT_NAME", "Exposure", "NightPlan", "refcat_name", "sections",
+           "simulate_night", "true_wcs"]
 
 SATURATION = 65535
 REFCAT_NAME = "AWE-SIM-REF"
@@ -35,6 +47,9 @@ REFCAT_POSITION_ERROR = 0.015  # arcsec per coordinate
 REFCAT_MAG_ERROR = 0.005
 DPR_TYPE = {"bias": "BIAS", "dome": "FLAT,DOME", "twilight": "FLAT,SKY", "science": "OBJECT",
             "standard": "STD"}
+#: the widecam's OBSTYPE values (NOAO/IRAF-like)
+OBSTYPE = {"bias": "zero", "dome": "dome flat", "twilight": "sky flat", "science": "object",
+           "standard": "standard"}
 
 
 @dataclass
@@ -48,10 +63,26 @@ class ChipTruth:
     hot: np.ndarray  # (n, 2) y, x
     cold: np.ndarray
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, inst: InstrumentSpec) -> dict[str, Any]:
+        """The chip's truth; pixel positions (y, x) on the trimmed image (data section)."""
+        data, overscan = sections(inst)
         return {"bias_level": self.bias_level, "bias_slope": self.bias_slope,
                 "read_noise": self.read_noise, "gain": self.gain,
-                "hot_pixels": self.hot.tolist(), "cold_pixels": self.cold.tolist()}
+                "hot_pixels": self.hot.tolist(), "cold_pixels": self.cold.tolist(),
+                "nx": inst.nx, "ny": inst.ny, "raw_nx": inst.raw_nx, "raw_ny": inst.ny,
+                "prescan_x": inst.prescan_x, "overscan_x": inst.overscan_x,
+                "data_section": data, "overscan_section": overscan}
+
+
+def sections(inst: InstrumentSpec) -> tuple[str, str | None]:
+    """The data section and the bias section (overscan, else prescan) of a raw extension,
+    ``[x1:x2,y1:y2]``, 1-based, inclusive, in raw columns."""
+    data = f"[{inst.prescan_x + 1}:{inst.prescan_x + inst.nx},1:{inst.ny}]"
+    if inst.overscan_x:
+        return data, f"[{inst.raw_nx - inst.overscan_x + 1}:{inst.raw_nx},1:{inst.ny}]"
+    if inst.prescan_x:
+        return data, f"[1:{inst.prescan_x},1:{inst.ny}]"
+    return data, None
 
 
 @dataclass
@@ -67,7 +98,7 @@ class Exposure:
     pointing_error: tuple[float, float] = (0.0, 0.0)  # arcsec, east and north, in the header
 
     def filename(self, instrument: InstrumentSpec) -> str:
-        return f"{instrument.name}.{self.time.strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3]}.fits"
+        return f"{instrument.prefix}.{self.time.strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3]}.fits"
 
 
 @dataclass
@@ -81,6 +112,15 @@ class NightPlan:
     standard: bool = True
     seeing: float = 0.9  # arcsec FWHM
     stars_per_chip: int = 40
+
+
+def refcat_name(inst: InstrumentSpec, seed: int) -> str:
+    """The reference catalogue's name: ``AWE-SIM-REF-<seed>`` for the simulator's own camera,
+    ``AWE-SIM-REF-<file prefix>-<seed>`` for the others, so that nights of two cameras with
+    one seed (other stars) do not claim one name."""
+    if inst.style == "awe":
+        return f"{REFCAT_NAME}-{seed}"
+    return f"{REFCAT_NAME}-{name_part(inst.prefix)}-{seed}"
 
 
 class _Sky:
@@ -140,12 +180,17 @@ def _make_chips(inst: InstrumentSpec, rng: np.random.Generator) -> list[ChipTrut
 
 def _render(inst: InstrumentSpec, chip: ChipTruth, electrons: np.ndarray,
             rng: np.random.Generator) -> np.ndarray:
-    """Electrons on the chip -> ADU as read out: shot noise, gain, bias, read noise, hot."""
+    """Electrons on the chip -> ADU as read out: shot noise, gain, bias, read noise, hot;
+    then the prescan and overscan columns (bias level and read noise only) either side."""
     shot = rng.poisson(np.clip(electrons, 0, None)).astype(np.float64)
     x = np.arange(inst.nx) / inst.nx
     adu = shot / chip.gain + chip.bias_level + chip.bias_slope * x[None, :]
     adu += rng.normal(0.0, chip.read_noise, adu.shape)
     adu[chip.hot[:, 0], chip.hot[:, 1]] += 3000.0
+    if inst.prescan_x or inst.overscan_x:
+        bias = chip.bias_level + rng.normal(0.0, chip.read_noise,
+                                            (inst.ny, inst.prescan_x + inst.overscan_x))
+        adu = np.hstack([bias[:, :inst.prescan_x], adu, bias[:, inst.prescan_x:]])
     out: np.ndarray = np.clip(np.rint(adu), 0, SATURATION).astype(np.uint16)
     return out
 
@@ -179,16 +224,31 @@ def _primary(inst: InstrumentSpec, exp: Exposure) -> fits.Header:
     h["EXPTIME"] = exp.exptime
     h["RA"] = (exp.ra, "pointing RA (deg)")
     h["DEC"] = (exp.dec, "pointing Dec (deg)")
-    h["OBJECT"] = exp.field or DPR_TYPE[exp.kind]
     if inst.style == "omegacam":
+        h["OBJECT"] = exp.field or DPR_TYPE[exp.kind]
         h["HIERARCH ESO DPR TYPE"] = DPR_TYPE[exp.kind]
         h["HIERARCH ESO DPR CATG"] = "SCIENCE" if exp.kind == "science" else "CALIB"
         h["HIERARCH ESO INS FILT1 NAME"] = exp.filter or "NONE"
         h["HIERARCH ESO TEL AIRM START"] = exp.airmass
+        h["HIERARCH ESO DET CHIPS"] = (inst.n_chips, "number of chips in the mosaic")
+    elif inst.style == "widecam":
+        # NOAO-like: the pointing sexagesimal, RA in hours
+        h["RA"] = (Angle(exp.ra, u.deg).to_string(unit=u.hour, sep=":", precision=2, pad=True),
+                   "pointing RA (hours)")
+        h["DEC"] = (Angle(exp.dec, u.deg).to_string(unit=u.deg, sep=":", precision=1,
+                                                    pad=True, alwayssign=True),
+                    "pointing Dec (degrees)")
+        h["OBJECT"] = exp.field or OBSTYPE[exp.kind]
+        h["OBSTYPE"] = OBSTYPE[exp.kind]
+        h["FILTER1"] = exp.filter or "none"
+        h["AIRMASS"] = exp.airmass
+        h["NEXTEND"] = (inst.n_chips, "number of extensions: one per chip")
     else:
+        h["OBJECT"] = exp.field or DPR_TYPE[exp.kind]
         h["IMAGETYP"] = DPR_TYPE[exp.kind]
         h["FILTER"] = exp.filter or "NONE"
         h["AIRMASS"] = exp.airmass
+        h["NCHIPS"] = (inst.n_chips, "number of chips in the mosaic")
     h["ORIGFILE"] = exp.filename(inst)
     return h
 
@@ -263,7 +323,8 @@ def simulate_night(out: Path, inst: InstrumentSpec, seed: int = 1, date: dt.date
         "seed": seed, "date": date.isoformat(), "instrument": inst.name, "style": inst.style,
         "pixel_scale": inst.pixel_scale, "seeing_fwhm_arcsec": plan.seeing,
         "saturation": SATURATION,
-        "chips": {c.name: c.to_json() for c in chips},
+        "prescan_x": inst.prescan_x, "overscan_x": inst.overscan_x,
+        "chips": {c.name: c.to_json(inst) for c in chips},
         "filters": {f.name: {"zeropoint": f.zeropoint, "extinction": f.extinction,
                              "sky_mag": f.sky_mag} for f in inst.filters},
         "fields": {n: {"ra": fields[n][0], "dec": fields[n][1], "stars": s.to_json()}
@@ -272,7 +333,7 @@ def simulate_night(out: Path, inst: InstrumentSpec, seed: int = 1, date: dt.date
     }
     (out / "truth.json").write_text(json.dumps(truth, indent=1))
     if skies:  # a night of calibrations alone has no fields to catalogue
-        _reference_catalogue(inst, skies, rng, f"{REFCAT_NAME}-{seed}").writeto(
+        _reference_catalogue(inst, skies, rng, refcat_name(inst, seed)).writeto(
             out / "refcat.fits", overwrite=True)
     fits.HDUList([fits.PrimaryHDU()] + [fits.ImageHDU(c.flat, name=c.name) for c in chips]) \
         .writeto(out / "truth_flats.fits", overwrite=True)
@@ -331,15 +392,27 @@ def true_wcs(header: fits.Header, exposure: dict[str, Any]) -> WCS:
 
 def _chip_header(inst: InstrumentSpec, h: fits.Header, index: int, chip: ChipTruth,
                  exp: Exposure) -> None:
-    h["EXTNAME"] = chip.name if inst.style == "omegacam" else f"CCD_{index}"
     if inst.style == "omegacam":
+        h["EXTNAME"] = chip.name
         h["HIERARCH ESO DET CHIP1 ID"] = chip.name
         h["HIERARCH ESO DET OUT1 CONAD"] = (chip.gain, "e-/ADU")
+        h["HIERARCH ESO DET OUT1 PRSCX"] = (inst.prescan_x, "prescan columns (left)")
+        h["HIERARCH ESO DET OUT1 OVSCX"] = (inst.overscan_x, "overscan columns (right)")
+    elif inst.style == "widecam":
+        data, bias = sections(inst)
+        h["EXTNAME"] = chip.name
+        h["DETNAME"] = chip.name
+        h["EGAIN"] = (chip.gain, "e-/ADU")
+        h["DATASEC"] = (data, "light-sensitive pixels")
+        if bias is not None:
+            h["BIASSEC"] = (bias, "bias (prescan/overscan) pixels")
     else:
+        h["EXTNAME"] = f"CCD_{index}"
         h["CHIPID"] = chip.name
         h["GAIN"] = (chip.gain, "e-/ADU")
     if exp.kind in ("science", "standard"):
         east, north = exp.pointing_error
         dec = exp.dec + north / 3600
-        h.update(_chip_wcs(inst, index, exp.ra + east / 3600 / np.cos(np.radians(dec)),
-                           dec).to_header())
+        wcs = _chip_wcs(inst, index, exp.ra + east / 3600 / np.cos(np.radians(dec)), dec)
+        wcs.wcs.crpix[0] += inst.prescan_x  # the header's WCS is on the raw columns
+        h.update(wcs.to_header())
