@@ -219,3 +219,43 @@ def test_source_list_against_the_truth(night: awe.CatalogClient, truth: dict[str
     true_mag = np.array([field["stars"][i]["mag"] for i in idx[close]])
     mag = np.array([r["mag"] for r in rows])[close]
     assert abs(np.median(mag - true_mag)) < 0.03
+
+
+def test_qc_flags_propagate_and_gate(night: awe.CatalogClient, storage_process: str) -> None:
+    """A product carries its inputs' flags apart from its own; the QC policy refuses to make
+    a source list from a poor astrometric solution, and the plan says so."""
+    from awecore.pipelines import QC
+    from awecore.targets import Maker, Planner
+
+    # hot pixels found at 1 sigma: a map with many bad pixels, and flats made from it
+    planner = Planner(night, {"HotPixelMap": {"nsigma": 1.0}})
+    plan = planner.plan("DomeFlatFrame", "ccd51", NIGHT, "842")
+    with StorageClient(storage_process, ADMIN_TOKEN) as storage:
+        oid = Maker(night, storage).make(plan)
+    flat = night.get(oid)
+    assert flat.hot.record.quality_flags & QC.MANY_BAD_PIXELS  # type: ignore[union-attr]
+    assert flat.inherited_flags & QC.MANY_BAD_PIXELS
+    assert not flat.record.quality_flags & QC.MANY_BAD_PIXELS  # type: ignore[union-attr]
+    # a poorer solution of the same frame, made later with the same parameters, is chosen
+    # first: the source list is refused, with the reason, not made on it
+    raw = raw_science(night, "ccd51")
+    good = awe.SourceList.get(NIGHT, "ccd51", "841", raw=raw).astrom
+    assert good.record is not None
+    record = good.record
+    poor = night.create_batch([awe.ObjectIn(
+        type="AstrometricParameters", privileges=3, refs=record.refs,
+        attributes={**record.attributes, "rms": 0.9}, process_params=record.process_params,
+        software_version=record.software_version,
+        quality_flags=int(QC.POOR_ASTROMETRY))])[0]
+    plan = awe.SourceList.plan(NIGHT, "ccd51", "841", raw=raw)
+    root = plan.nodes[plan.root]
+    assert root.action == "refuse" and plan.to_make == []
+    assert f"its astrom {poor} has POOR_ASTROMETRY, which SourceList refuses" in \
+        root.reasons[0], root.reasons
+    assert "refuse SourceList ccd51/841" in plan.describe()
+    with pytest.raises(awe.QCRefused, match="POOR_ASTROMETRY"):
+        awe.SourceList.get(NIGHT, "ccd51", "841", raw=raw)
+    # a calibration scientist invalidates it: the good solution serves again
+    night.curate(poor, is_valid=0)
+    plan = awe.SourceList.plan(NIGHT, "ccd51", "841", raw=raw)
+    assert plan.nodes[plan.root].action == "use", plan.describe()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +150,15 @@ def test_sources_recovered_and_astrometry(night: Night,
     four = p.match_sources(bright, truth_wcs, ra, dec, 0.5)[1][:4]
     sparse = p.fit_astrometry(sources, WCS(header), ra[four], dec[four], radius_arcsec=8.0)
     assert sparse.n_matched == 4 and sparse.rms_arcsec < 0.1
+    # QC follows the measured uncertainty, not a count: 4 good stars pin a pointing...
+    assert sparse.n_params == 2 and sparse.uncertainty_arcsec < 0.1
+    assert p.qc_astrometry(sparse.rms_arcsec, sparse.uncertainty_arcsec) == 0
+    assert p.qc_astrometry(solution.rms_arcsec, solution.uncertainty_arcsec) == 0
+    # ... 2 stars cannot tell how good their pointing is, and a wide scatter is poor
+    two = p.fit_astrometry(sources, WCS(header), ra[four[:2]], dec[four[:2]], radius_arcsec=8.0)
+    assert two.uncertainty_arcsec == float("inf")
+    assert p.qc_astrometry(two.rms_arcsec, two.uncertainty_arcsec) == p.QC.POOR_ASTROMETRY
+    assert p.qc_astrometry(0.5, 0.05) == p.QC.POOR_ASTROMETRY
     assert sparse.wcs.pixel_to_world(*xy).separation(
         truth_wcs.pixel_to_world(*xy)).arcsec.max() < 0.1
     with pytest.raises(ValueError, match="at least 2 are needed"):
@@ -200,3 +210,54 @@ def test_quality_flags(calibrated: dict[str, np.ndarray], night: Night) -> None:
     _image, weight = p.reduce_science(burnt, c["bias"], c["flat"], c["hot"], c["cold"])
     assert p.qc_reduced(burnt, weight) & p.QC.SATURATED
     assert p.qc_sources(2) == p.QC.FEW_SOURCES and p.qc_sources(50) == 0
+
+
+def _pulls(gain: float | None, seed: int = 11) -> tuple[np.ndarray, np.ndarray]:
+    """Magnitude residual / quoted error of isolated stars of known flux (4 to 15 magnitudes
+    above the sky's noise) on a sky with photon and read noise; and their true magnitudes."""
+    rng = np.random.default_rng(seed)
+    size, step, sigma, true_gain, sky_e, read_adu = 1000, 50, 1.5, 2.0, 300.0, 5.0
+    yy, xx = np.mgrid[0:size, 0:size]
+    pulls, mags = [], []
+    for _ in range(3):
+        centres = np.mgrid[step // 2:size:step, step // 2:size:step].reshape(2, -1).T
+        centres = centres + rng.uniform(-0.5, 0.5, centres.shape)
+        flux_e = 10 ** rng.uniform(3.0, 6.3, len(centres))
+        electrons = np.full((size, size), sky_e)
+        for (y, x), f in zip(centres, flux_e, strict=True):
+            ya, yb, xa, xb = int(y) - 12, int(y) + 13, int(x) - 12, int(x) + 13
+            electrons[ya:yb, xa:xb] += f / (2 * np.pi * sigma**2) * np.exp(
+                -((xx[ya:yb, xa:xb] - x) ** 2 + (yy[ya:yb, xa:xb] - y) ** 2) / (2 * sigma**2))
+        adu = rng.poisson(electrons) / true_gain + rng.normal(0, read_adu, electrons.shape)
+        table = p.extract_sources(adu.astype(np.float32), np.ones_like(adu), gain=gain)
+        found = np.column_stack([table["y"], table["x"]])
+        for (y, x), f in zip(centres, flux_e, strict=True):
+            d = np.hypot(found[:, 0] - y, found[:, 1] - x)
+            i = int(np.argmin(d))
+            if d[i] > 1 or table["flux"][i] <= 0:
+                continue
+            mag = -2.5 * np.log10(table["flux"][i])
+            mag_err = 1.0857 * table["fluxerr"][i] / table["flux"][i]
+            enclosed = 1 - np.exp(-(5.0**2) / (2 * sigma**2))  # of a 5-pixel aperture
+            pulls.append((mag + 2.5 * np.log10(f * enclosed / true_gain)) / mag_err)
+            mags.append(-2.5 * np.log10(f))
+    return np.array(pulls), np.array(mags)
+
+
+def test_magnitude_errors_hold_the_photon_noise() -> None:
+    """Pull (residual / mag_err) width 1 +- 0.3 in every magnitude bin, bright stars
+    included, once the gain lets SEP add each source's own photon noise; without it the
+    bright stars' errors are several times too small."""
+    pulls, mags = _pulls(gain=2.0)
+    edges = np.arange(-15.75, -7.4, 1.0)
+    for lo, hi in itertools.pairwise(edges):
+        inside = (mags >= lo) & (mags < hi)
+        assert inside.sum() >= 30, (lo, inside.sum())
+        pull = pulls[inside]
+        width = 1.4826 * np.median(np.abs(pull - np.median(pull)))
+        assert 0.7 <= width <= 1.3, f"pull width {width:.2f} for magnitudes {lo}..{hi}"
+        # centred within a sigma: what remains at 10^6 e- is a 0.1% background systematic
+        assert abs(np.median(pull)) < 1.0
+    bright, bright_mags = _pulls(gain=None)
+    brightest = bright[bright_mags < -14.75]
+    assert 1.4826 * np.median(np.abs(brightest - np.median(brightest))) > 3

@@ -10,6 +10,7 @@ After ``awe.connect()`` the classes of the object model query the catalog::
 from .client import CatalogClient, connect, current
 from .errors import (
     AweError,
+    ChecksumMismatch,
     Conflict,
     Forbidden,
     InvalidObject,
@@ -17,6 +18,7 @@ from .errors import (
     InvalidRequest,
     NotFound,
     PayloadTooLarge,
+    QCRefused,
     ServiceUnavailable,
     Unauthorized,
 )
@@ -28,7 +30,7 @@ from .sources import Source
 __version__ = "0.1.0"
 
 __all__ = [
-    "AweError", "CatalogClient", "Conflict", "Forbidden", "InvalidObject", "InvalidQuery",
-    "InvalidRequest", "NotFound", "PayloadTooLarge", "Query", "ServiceUnavailable", "Source",
-    "Unauthorized", "connect", "current", *_model_all,
+    "AweError", "CatalogClient", "ChecksumMismatch", "Conflict", "Forbidden", "InvalidObject",
+    "InvalidQuery", "InvalidRequest", "NotFound", "PayloadTooLarge", "QCRefused", "Query",
+    "ServiceUnavailable", "Source", "Unauthorized", "connect", "current", *_model_all,
 ]

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AweError",
+    "ChecksumMismatch",
     "Conflict",
     "Forbidden",
     "InvalidObject",
@@ -18,6 +19,7 @@ __all__ = [
     "InvalidRequest",
     "NotFound",
     "PayloadTooLarge",
+    "QCRefused",
     "ServiceUnavailable",
     "Unauthorized",
     "error_class",
@@ -77,6 +79,39 @@ class Conflict(AweError):
     error = "conflict"
     status_code = 409
     title = "Conflict"
+
+
+class QCRefused(Conflict):
+    """A product is not made from an input whose QC flags its class refuses
+    (``awecore.targets.REFUSED``)."""
+
+    error = "qc_refused"
+    title = "Refused by the QC policy"
+
+
+class ChecksumMismatch(AweError):
+    """A file's bytes are not the ones recorded for it (by the catalogue, or by the reader
+    that asked for them). Not a :class:`Conflict`: nothing the caller sent is refused; the
+    data itself is in question, and code that tolerates a taken name must not swallow it."""
+
+    error = "checksum_mismatch"
+    status_code = 409
+    title = "Checksum mismatch"
+
+    @classmethod
+    def of(cls, name: str, expected: str, actual: str, what: str = "sha256") -> ChecksumMismatch:
+        """The error for file ``name`` whose ``what`` (sha256 or size) should be
+        ``expected`` and is ``actual``; both also travel in ``errors``."""
+        return cls(f"{name}: {what} is {actual}, but {expected} was expected",
+                   [{"field": what, "name": name, "expected": expected, "actual": actual}])
+
+    @property
+    def expected(self) -> str | None:
+        return str(self.errors[0]["expected"]) if self.errors else None
+
+    @property
+    def actual(self) -> str | None:
+        return str(self.errors[0]["actual"]) if self.errors else None
 
 
 class PayloadTooLarge(AweError):

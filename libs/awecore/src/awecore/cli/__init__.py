@@ -6,7 +6,7 @@ import typer
 from rich.console import Console
 
 from ..errors import AweError
-from . import _admin, _data, _federation, _lineage, _query, _stack, _targets
+from . import _admin, _data, _federation, _lineage, _query, _stack, _targets, _verify
 
 __all__ = ["app", "main"]
 
@@ -23,6 +23,7 @@ _data.register(app)
 _lineage.register(app)
 _federation.register(app)
 _targets.register(app)
+_verify.register(app)
 
 
 def main() -> None:

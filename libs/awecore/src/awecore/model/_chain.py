@@ -1,4 +1,4 @@
-"""The classes of the wide-field imaging chain (DESIGN.md), each "made from" its references.
+"""The classes of the wide-field imaging chain, each "made from" the objects it references.
 
 Abstract bases (DataObject, Frame, RawFrame, CalFile, ProcessTarget) exist so that a query on
 a base returns every subclass: ``RawFrame.select()`` gives biases, flats and science frames.
@@ -85,6 +85,8 @@ class ProcessTarget(DBObject, abstract=True):
     """Made by a pipeline: records what ran, with which parameters and software version."""
 
     software_version = Scalar(str)
+    inherited_flags = Scalar(int, "QC flags of its inputs and theirs, kept apart from its own "
+                                  "quality_flags so a person sees where a problem came from")
 
 
 class CalFile(DBObject, abstract=True):
@@ -114,6 +116,10 @@ class RawFrame(Frame, abstract=True):
     dec = Scalar(float, unit="deg")
     airmass = Scalar(float)
     gain = Scalar(float, unit="electron/adu")
+    raw_sha256 = Scalar(str, "sha256 of the original multi-extension file")
+    data_section = Scalar(str, "light-sensitive pixels in the stored file, [x1:x2,y1:y2]")
+    overscan_section = Scalar(str, "overscan or prescan columns measuring the bias level")
+    overscan_level = Scalar(float, "bias level measured in the overscan", unit="adu")
 
 
 class RawBiasFrame(RawFrame):
@@ -210,6 +216,7 @@ class ReducedScienceFrame(Frame, ProcessTarget):
     hot = Ref("HotPixelMap")
     cold = Ref("ColdPixelMap")
     weight_filename = Scalar(str, "weight map in storage")
+    weight_checksum = Scalar(str, "sha256 of the stored weight map")
 
 
 class AstrometricParameters(ProcessTarget):
@@ -220,6 +227,7 @@ class AstrometricParameters(ProcessTarget):
     reduced = Ref("ReducedScienceFrame")
     refcat = Ref("ReferenceCatalog")
     rms = Scalar(float, "residual of the fit", unit="arcsec")
+    uncertainty = Scalar(float, "how far the solution itself may be off", unit="arcsec")
     n_matched = Scalar(int)
     crval1 = Scalar(float, unit="deg")
     crval2 = Scalar(float, unit="deg")

@@ -22,6 +22,14 @@ from ._calib import (
     read_noise,
     twilight_flat,
 )
+from ._overscan import (
+    Section,
+    format_section,
+    overscan_correct,
+    overscan_level,
+    parse_section,
+    section_from_counts,
+)
 from ._photometry import Zeropoint, fit_zeropoint
 from ._qc import (
     QC,
@@ -33,27 +41,33 @@ from ._qc import (
     qc_reduced,
     qc_sources,
 )
-from ._reduce import reduce_science
+from ._reduce import SATURATION, reduce_science
 from ._sources import extract_sources
 
-SOFTWARE_VERSION = "0.2.0"
+SOFTWARE_VERSION = "0.3.0"
 
 __all__ = [
     "QC",
+    "SATURATION",
     "SOFTWARE_VERSION",
     "AstrometricSolution",
     "ImageStats",
+    "Section",
     "Zeropoint",
     "cold_pixel_map",
     "dome_flat",
     "extract_sources",
     "fit_astrometry",
     "fit_zeropoint",
+    "format_section",
     "hot_pixel_map",
     "imstat",
     "master_bias",
     "master_flat",
     "match_sources",
+    "overscan_correct",
+    "overscan_level",
+    "parse_section",
     "qc_astrometry",
     "qc_bias",
     "qc_flat",
@@ -63,6 +77,7 @@ __all__ = [
     "qc_sources",
     "read_noise",
     "reduce_science",
+    "section_from_counts",
     "twilight_flat",
     "wcs_attributes",
     "wcs_from_attributes",

@@ -21,6 +21,19 @@ class AstrometricSolution:
     wcs: WCS
     rms_arcsec: float
     n_matched: int
+    #: parameters fitted: 2 (the pointing alone) or 6 (the whole linear WCS)
+    n_params: int = 6
+
+    @property
+    def uncertainty_arcsec(self) -> float:
+        """How far the solution itself may be off (not one star): the residual rms, with
+        as many degrees of freedom as pairs beyond the parameters, spread over the fitted
+        parameters. Infinite when the pairs cannot measure it (no more pairs than
+        parameters)."""
+        dof = self.n_matched - self.n_params
+        if dof <= 0:
+            return float("inf")
+        return float(self.rms_arcsec * np.sqrt(self.n_params / dof))
 
 
 def match_sources(sources: Table, wcs: WCS, ra: np.ndarray, dec: np.ndarray,
@@ -38,15 +51,17 @@ def match_sources(sources: Table, wcs: WCS, ra: np.ndarray, dec: np.ndarray,
 def fit_astrometry(sources: Table, initial: WCS, ra: np.ndarray, dec: np.ndarray,
                    radius_arcsec: float = 6.0, min_snr: float = 15.0,
                    final_radius_arcsec: float = 1.0,
-                   least_for_fit: int = 6) -> AstrometricSolution:
+                   least_for_fit: int = 12) -> AstrometricSolution:
     """Fit a TAN WCS to bright sources matched to the reference catalogue.
 
     Matching starts wide (the pointing may be off by arcseconds), where only the pointing is
     corrected, by the median offset (chance pairs cannot pull it); then it tightens and the
-    whole WCS is fitted. With fewer than ``least_for_fit`` pairs (a sparse field) only the
-    pointing is corrected: the camera's scale and rotation are kept."""
+    whole WCS is fitted. With fewer than ``least_for_fit`` pairs (a sparse field; twice the
+    six parameters, so that the fit's own uncertainty is measured) only the pointing is
+    corrected: the camera's scale and rotation are kept."""
     bright = sources[(sources["snr"] >= min_snr) & (sources["flag"] == 0)]
     wcs = initial
+    n_params = 2
     for step, radius in enumerate((radius_arcsec, 2 * final_radius_arcsec,
                                    final_radius_arcsec)):
         src, ref = match_sources(bright, wcs, ra, dec, radius)
@@ -57,12 +72,14 @@ def fit_astrometry(sources: Table, initial: WCS, ra: np.ndarray, dec: np.ndarray
         xy = (np.asarray(bright["x"][src]), np.asarray(bright["y"][src]))
         if step == 0 or len(src) < least_for_fit:
             wcs = _shifted(wcs, xy, world)
+            n_params = 2
             continue
+        n_params = 6
         with warnings.catch_warnings():  # astropy resets cdelt where a CD matrix is given
             warnings.filterwarnings("ignore", "cdelt will be ignored", RuntimeWarning)
             wcs = fit_wcs_from_points(xy, world, projection=wcs)
     residual = wcs.pixel_to_world(*xy).separation(world).arcsec
-    return AstrometricSolution(wcs, float(np.sqrt(np.mean(residual**2))), len(src))
+    return AstrometricSolution(wcs, float(np.sqrt(np.mean(residual**2))), len(src), n_params)
 
 
 def _shifted(wcs: WCS, xy: tuple[np.ndarray, np.ndarray], world: SkyCoord) -> WCS:

@@ -55,6 +55,7 @@ def qc_flat(flat: np.ndarray, raw_level: float | None = None) -> QC:
 
 
 def qc_reduced(raw: np.ndarray, weight: np.ndarray, saturation: float = 65000.0) -> QC:
+    """``saturation`` in the units of ``raw`` (less the overscan level, if subtracted)."""
     flags = QC(0)
     if np.mean(raw >= saturation) > 0.01:
         flags |= QC.SATURATED
@@ -67,9 +68,13 @@ def qc_sources(n_sources: int, least: int = 5) -> QC:
     return QC.FEW_SOURCES if n_sources < least else QC(0)
 
 
-def qc_astrometry(rms_arcsec: float, n_matched: int, max_rms: float = 0.3,
-                  least: int = 10) -> QC:
-    return QC.POOR_ASTROMETRY if rms_arcsec > max_rms or n_matched < least else QC(0)
+def qc_astrometry(rms_arcsec: float, uncertainty_arcsec: float, max_rms: float = 0.3,
+                  max_uncertainty: float = 0.1) -> QC:
+    """Poor when the stars scatter widely about the solution, or when the solution itself
+    is uncertain (too few pairs for what was fitted, see AstrometricSolution): the measured
+    uncertainty decides, not a count of stars (5 well-measured stars pin a pointing)."""
+    poor = rms_arcsec > max_rms or not uncertainty_arcsec <= max_uncertainty
+    return QC.POOR_ASTROMETRY if poor else QC(0)
 
 
 def qc_photometry(error: float, n_stars: int, max_error: float = 0.03, least: int = 5) -> QC:

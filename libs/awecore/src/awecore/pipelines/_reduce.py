@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["reduce_science"]
+__all__ = ["SATURATION", "reduce_science"]
+
+#: where a 16-bit camera saturates, in raw ADU (a little below 65535: non-linearity)
+SATURATION = 65000.0
 
 
 def reduce_science(raw: np.ndarray, bias: np.ndarray, flat: np.ndarray, hot: np.ndarray,
-                   cold: np.ndarray, saturation: float = 65000.0) -> tuple[np.ndarray,
+                   cold: np.ndarray, saturation: float = SATURATION) -> tuple[np.ndarray,
                                                                            np.ndarray]:
     """(raw - bias) / flat, and a weight map: flat x (not hot) x (not cold) x (not saturated).
 

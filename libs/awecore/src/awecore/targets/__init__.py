@@ -20,7 +20,7 @@ from ..client import (
     current,
     settings_from_env,
 )
-from ..errors import InvalidRequest, ServiceUnavailable
+from ..errors import InvalidRequest, QCRefused, ServiceUnavailable
 from ..jobs import TargetIn
 from ..model import DBObject
 from ._make import Maker, MakerCache
@@ -37,7 +37,11 @@ def _night(date: str | dt.date | dt.datetime) -> dt.date:
         return date.date()
     if isinstance(date, dt.date):
         return date
-    return dt.date.fromisoformat(date)
+    try:
+        return dt.date.fromisoformat(str(date).strip())
+    except ValueError:
+        raise InvalidRequest(f"bad date {date!r}: expected the night as YYYY-MM-DD, "
+                             "e.g. 2003-02-14") from None
 
 
 def plan(cls: str | type[DBObject], date: str | dt.date, chip: str,
@@ -112,6 +116,9 @@ def get(cls: str | type[DBObject], date: str | dt.date, chip: str, filter: str |
         return _get_by_compute(env, catalog, cls, date, chip, filter, raw, params, progress,
                                anew)
     the_plan = plan(cls, date, chip, filter, raw, params, catalog, anew)
+    root = the_plan.nodes[the_plan.root]
+    if root.action == "refuse":
+        raise QCRefused(root.describe())
     if the_plan.to_make:
         if storage is None:
             if "AWE_STORAGE_URL" not in env:
@@ -152,5 +159,8 @@ def _get_by_compute(env: dict[str, str], catalog: CatalogClient, cls: str | type
     finally:
         compute.close()
     if submitted.target is None:
+        refused = [line for line in submitted.plan if line.startswith("refuse")]
+        if refused:
+            raise QCRefused("; ".join(refused))
         raise ServiceUnavailable(f"compute planned no {name}")
     return catalog.get(submitted.target)

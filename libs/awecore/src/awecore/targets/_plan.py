@@ -17,9 +17,10 @@ from typing import Any
 
 from ..client import CatalogClient
 from ..errors import InvalidRequest, NotFound
-from ..model import CalFile, DBObject, ObjectOut, RawScienceFrame, registry
+from ..model import CalFile, Chip, DBObject, Filter, ObjectOut, RawScienceFrame, registry
 from ..pipelines import SOFTWARE_VERSION
 from ..query import MAX_IN_VALUES, And, Between, Compare, In, OrderBy, QuerySpec
+from ._policy import describe, refused_flags
 from ._recipes import RECIPES, Recipe
 
 __all__ = ["Key", "Node", "Plan", "Planner", "Target", "night_window"]
@@ -51,7 +52,7 @@ class Node:
     filter: str | None
     night: dt.date
     raw: str | None = None  # the raw frame of what is made from one (reduced frame, ...)
-    action: str = "use"  # or "make"
+    action: str = "use"  # or "make", or "refuse" (the QC policy: see _policy)
     oid: str | None = None  # the object used, or made
     reasons: list[str] = field(default_factory=list)
     #: products it is made from: one node, or one per raw frame of a kind
@@ -59,6 +60,8 @@ class Node:
     #: ingested objects it is made from: the night's raw frames, a raw frame, a catalogue
     raws: dict[str, str | list[str]] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
+    #: what a person should know beyond the action: inputs left out by the QC policy
+    notes: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> Key:
@@ -67,12 +70,18 @@ class Node:
     def input_keys(self) -> list[Key]:
         return [k for v in self.inputs.values() for k in (v if isinstance(v, list) else [v])]
 
-    def describe(self) -> str:
+    @property
+    def what(self) -> str:
+        """The target in words: class, chip/filter, night and raw frame."""
         what = f"{self.cls} {self.chip}" + (f"/{self.filter}" if self.filter else "")
-        what += f" {self.night}" + (f" raw {self.raw}" if self.raw else "")
+        return what + f" {self.night}" + (f" raw {self.raw}" if self.raw else "")
+
+    def describe(self) -> str:
+        what = self.what
+        notes = "".join(f" [{n}]" for n in self.notes)
         if self.action == "use":
-            return f"use  {what}: {self.oid}"
-        return f"make {what}: " + "; ".join(self.reasons)
+            return f"use  {what}: {self.oid}{notes}"
+        return f"{self.action:<4} {what}: " + "; ".join(self.reasons) + notes
 
 
 @dataclass(frozen=True)
@@ -100,6 +109,11 @@ class Plan:
     def to_make(self) -> list[Node]:
         return [n for n in self.nodes.values() if n.action == "make"]
 
+    @property
+    def refused(self) -> list[Node]:
+        """Nodes the QC policy will not make (and what depends on them)."""
+        return [n for n in self.nodes.values() if n.action == "refuse"]
+
     def describe(self) -> str:
         return "\n".join(n.describe() for n in self.nodes.values())
 
@@ -126,6 +140,7 @@ class Planner:
         self._in_batch: frozenset[str] = frozenset()
         self._made: dict[str, dict[str, str | None]] = {}
         self._anew: set[Key] = set()  # targets to make even where an up-to-date one exists
+        self._names: set[tuple[str, str]] = set()  # chips and filters known to exist
 
     def _object(self, oid: str) -> ObjectOut:
         if oid not in self._objects:
@@ -256,6 +271,9 @@ class Planner:
             raise InvalidRequest(f"AWE cannot make {target.cls}; it makes {', '.join(RECIPES)}")
         if recipe.needs_filter and target.filter is None:
             raise InvalidRequest(f"{target.cls} depends on a filter: give one")
+        self._known(Chip, target.chip)
+        if recipe.needs_filter and target.filter is not None:
+            self._known(Filter, target.filter)
         if recipe.raw_path is None:
             return
         if target.raw is None:
@@ -272,6 +290,21 @@ class Planner:
             raise InvalidRequest(
                 f"raw frame {target.raw} is of chip {chip}, filter {filt}, night {night}; "
                 f"the target says {target.chip}, {target.filter}, {target.night}")
+
+    def _known(self, cls: type[Chip | Filter], name: str) -> None:
+        """A chip or filter the catalogue knows; if not, a NotFound that lists those it
+        knows (of the chip's instrument where one goes by that name elsewhere)."""
+        if (cls.__name__, name) in self._names:
+            return
+        spec = QuerySpec(cls=cls.__name__, where=Compare(op="eq", path=("name",), value=name))
+        if next(iter(self.catalog.iter_query(spec, limit=1)), None) is not None:
+            self._names.add((cls.__name__, name))
+            return
+        every = QuerySpec(cls=cls.__name__, order_by=(OrderBy(path=("name",)),))
+        known = sorted({str(o.record.attributes.get("name")) for o in
+                        self.catalog.iter_query(every, limit=500) if o.record})
+        raise NotFound(f"no {cls.__name__.lower()} {name!r}; known: "
+                       + (", ".join(known) if known else "none (ingest raw data first)"))
 
     def existing(self, target: Target) -> str | None:
         """The object getting the target would start from (up to date or not), if any."""
@@ -353,8 +386,11 @@ class Planner:
                 node.inputs[inp.ref] = self._resolve(
                     inp.cls, chip, sub_filter, night,
                     raw if RECIPES[inp.cls].raw_path is not None else None, nodes)
+        refused = self._policy(node, nodes)
         existing = self.existing(Target(cls, chip, night, node.filter, raw))
-        if existing is None:
+        if refused:
+            node.action, node.reasons = "refuse", refused
+        elif existing is None:
             node.action, node.reasons = "make", [f"no valid {cls} exists"]
         else:
             node.reasons = self._why_stale(self._object(existing), node, recipe, nodes)
@@ -364,6 +400,33 @@ class Planner:
             node.oid = existing
         nodes[node.key] = node
         return node.key
+
+    def _policy(self, node: Node, nodes: dict[Key, Node]) -> list[str]:
+        """The QC policy (see _policy) on inputs known already: an input of a kind with
+        flags the class refuses is left out (noted); a refused single input, or one whose
+        own making is refused, refuses the node (the reasons)."""
+        reasons = []
+        for ref, keys in list(node.inputs.items()):
+            many = isinstance(keys, list)
+            kept = []
+            for key in keys if isinstance(keys, list) else [keys]:
+                dep = nodes[key]
+                flags = refused_flags(node.cls, self._object(dep.oid)) \
+                    if dep.action == "use" and dep.oid else None
+                if dep.action == "refuse" or flags:
+                    why = f"its {ref} {dep.oid or dep.describe()} " + (
+                        f"has {describe(flags)}, which {node.cls} refuses" if flags
+                        else "is refused")
+                    if many:
+                        node.notes.append(f"left out: {why}")
+                        continue
+                    reasons.append(why)
+                kept.append(key)
+            if many:
+                node.inputs[ref] = kept
+                if not kept:
+                    reasons.append(f"every one of its {ref} is refused by the QC policy")
+        return reasons
 
     def _why_stale(self, obj: ObjectOut, node: Node, recipe: Recipe,
                    nodes: dict[Key, Node]) -> list[str]:

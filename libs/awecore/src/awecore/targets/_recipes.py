@@ -21,7 +21,8 @@ from astropy.wcs import WCS
 from .. import pipelines as p
 from ..model import ObjectOut
 
-__all__ = ["RECIPES", "Frame", "Input", "Inputs", "Loader", "Made", "Recipe"]
+__all__ = ["RECIPES", "Frame", "Input", "Inputs", "Loader", "Made", "Recipe", "saturation_of",
+           "trimmed_header"]
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ class Inputs:
         reduced = self.load.record(oid)
         raw = self.load.record(str(reduced.refs["raw"]))
         weight = self.load.hdus(str(reduced.attributes["weight_filename"]))[0].data
-        header = self.load.hdus(str(raw.filename))[0].header
+        header = trimmed_header(self.load.hdus(str(raw.filename))[0].header, raw)
         a = raw.attributes
         return Frame(self.load.pixels(oid), np.asarray(weight, dtype=np.float32), header,
                      float(a["exptime"]), float(a.get("airmass") or 1.0),
@@ -116,6 +117,26 @@ class Inputs:
                        zip(hdul["EXTINCTION"].data["FILTER"], hdul["EXTINCTION"].data["EXTINCTION"],
                            strict=True)} if "EXTINCTION" in hdul else {})
         return stars, extinction
+
+
+def trimmed_header(header: fits.Header, raw: ObjectOut) -> fits.Header:
+    """A raw frame's header for its trimmed pixels: the WCS reference pixel moved by the
+    columns and rows cut off before the data section (a prescan)."""
+    section = raw.attributes.get("data_section")
+    if not section:
+        return header
+    rows, cols = p.parse_section(str(section))
+    out = header.copy()
+    if "CRPIX1" in out:
+        out["CRPIX1"] = float(out["CRPIX1"]) - cols.start
+    if "CRPIX2" in out:
+        out["CRPIX2"] = float(out["CRPIX2"]) - rows.start
+    return out
+
+
+def saturation_of(raw: ObjectOut, level: float = p.SATURATION) -> float:
+    """Where a raw frame saturates once its overscan level is subtracted."""
+    return level - float(raw.attributes.get("overscan_level") or 0.0)
 
 
 Maker = Callable[[Inputs, dict[str, Any]], Made]
@@ -182,11 +203,12 @@ def _master(inp: Inputs, params: dict[str, Any]) -> Made:
 
 def _reduced(inp: Inputs, params: dict[str, Any]) -> Made:
     raw = inp.pixels("raw")
+    saturation = saturation_of(inp.record("raw"))
     image, weight = p.reduce_science(raw, inp.pixels("bias"), inp.pixels("flat"),
                                      inp.pixels("hot").astype(bool),
-                                     inp.pixels("cold").astype(bool))
+                                     inp.pixels("cold").astype(bool), saturation)
     return Made(image, _stats(image, weight <= 0), weight=weight,
-                quality_flags=int(p.qc_reduced(raw, weight)))
+                quality_flags=int(p.qc_reduced(raw, weight, saturation)))
 
 
 def _near(stars: Table, wcs: WCS, shape: tuple[int, ...], margin: float = 50) -> Table:
@@ -202,7 +224,8 @@ def _astrometry(inp: Inputs, params: dict[str, Any]) -> Made:
     header_wcs = WCS(frame.header)
     stars, _ = inp.refcat()
     stars = _near(stars, header_wcs, frame.image.shape)
-    sources = p.extract_sources(frame.image, frame.weight, threshold=params["threshold"])
+    sources = p.extract_sources(frame.image, frame.weight, threshold=params["threshold"],
+                                gain=frame.gain)
     solution = p.fit_astrometry(sources, header_wcs, np.asarray(stars["RA"]),
                                 np.asarray(stars["DEC"]),
                                 radius_arcsec=params["search_radius"],
@@ -210,11 +233,14 @@ def _astrometry(inp: Inputs, params: dict[str, Any]) -> Made:
     centre = np.array(frame.image.shape[::-1]) / 2
     moved = header_wcs.pixel_to_world(*centre).separation(
         solution.wcs.pixel_to_world(*centre)).arcsec
+    uncertainty = solution.uncertainty_arcsec
     attributes: dict[str, Any] = {"rms": solution.rms_arcsec, "n_matched": solution.n_matched,
+                                  "uncertainty": uncertainty if np.isfinite(uncertainty)
+                                  else None,
                                   "pointing_offset": float(moved),
                                   **p.wcs_attributes(solution.wcs)}
     return Made(None, attributes,
-                quality_flags=int(p.qc_astrometry(solution.rms_arcsec, solution.n_matched)))
+                quality_flags=int(p.qc_astrometry(solution.rms_arcsec, uncertainty)))
 
 
 def _photometry(inp: Inputs, params: dict[str, Any]) -> Made:
@@ -238,7 +264,7 @@ def _photometry(inp: Inputs, params: dict[str, Any]) -> Made:
         frame = inp.frame(str(astrom.refs["reduced"]))
         wcs = p.wcs_from_attributes(astrom.attributes)
         near = _near(stars, wcs, frame.image.shape)
-        sources = p.extract_sources(frame.image, frame.weight)
+        sources = p.extract_sources(frame.image, frame.weight, gain=frame.gain)
         zp = p.fit_zeropoint(sources, wcs, np.asarray(near["RA"]), np.asarray(near["DEC"]),
                              np.asarray(near[f"MAG_{filt}"]), frame.exptime, frame.gain,
                              frame.airmass, float(k), min_snr=params["min_snr"])
@@ -260,7 +286,8 @@ def _sourcelist(inp: Inputs, params: dict[str, Any]) -> Made:
     frame = inp.frame(inp.oid("frame"))
     wcs = p.wcs_from_attributes(inp.record("astrom").attributes)
     photom = inp.record("photom").attributes
-    table = p.extract_sources(frame.image, frame.weight, threshold=params.get("threshold", 3.0))
+    table = p.extract_sources(frame.image, frame.weight, threshold=params.get("threshold", 3.0),
+                              gain=frame.gain)
     ra, dec = wcs.wcs_pix2world(np.asarray(table["x"]), np.asarray(table["y"]), 0)
     flux = np.asarray(table["flux"], dtype=np.float64)
     flux_err = np.asarray(table["fluxerr"], dtype=np.float64)
