@@ -158,6 +158,47 @@ async def test_graph_upstream_downstream_impact_path(admin: httpx.AsyncClient,
     assert c.reduced in {n["oid"] for n in then["nodes"]}
 
 
+async def test_lineage_at_a_time(admin: httpx.AsyncClient, lineage: httpx.AsyncClient) -> None:
+    """?at=: before the object existed, 404 saying so; after, the graph with validity, is_valid
+    and privileges as they were then, not as curation has made them since."""
+    c = await make_chain(admin)
+    made = (await admin.get(f"/objects/{c.sources}")).json()["creation_date"]
+    bias_then = (await admin.get(f"/objects/{c.bias}")).json()
+    await admin.patch(f"/objects/{c.bias}", json={"is_valid": 0, "timestamp_end": day(2)})
+    await admin.patch(f"/objects/{c.bias}", json={"privileges": bias_then["privileges"] + 1})
+    await caught_up(lineage, admin)
+    for before in (c.after_reduced,  # the reduced frame existed, the source list not yet
+                   "2000-01-01T00:00:00",  # no zone: UTC
+                   "0001-01-01T00:00:00+14:00"):  # before year 1 in UTC
+        r = await lineage.get(f"/lineage/{c.sources}/upstream", params={"at": before})
+        assert r.status_code == 404, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["error"] == "not_found"
+        assert f"SourceList {c.sources} did not exist at" in r.json()["detail"]
+        assert made[:19] in r.json()["detail"]
+    then = (await lineage.get(f"/lineage/{c.sources}/upstream", params={"at": made})).json()
+    assert then["at"] is not None
+    bias = next(n for n in then["nodes"] if n["oid"] == c.bias)
+    assert bias["is_valid"] == 1 and bias["privileges"] == bias_then["privileges"]
+    assert bias["timestamp_end"][:19] == day(1)[:19]
+    assert c.raw_sci in {n["oid"] for n in then["nodes"]}  # its inputs, as before
+    now = (await lineage.get(f"/lineage/{c.sources}/upstream")).json()
+    bias = next(n for n in now["nodes"] if n["oid"] == c.bias)
+    assert bias["is_valid"] == 0 and bias["privileges"] == bias_then["privileges"] + 1
+    assert bias["timestamp_end"][:19] == day(2)[:19] and now["at"] is None
+    # downstream as it was when the reduced frame was made: no source list yet
+    down = (await lineage.get(f"/lineage/{c.reduced}/downstream",
+                              params={"at": c.after_reduced})).json()
+    assert [n["oid"] for n in down["nodes"]] == [c.reduced]
+    r = await lineage.get(f"/lineage/{c.sources}/upstream", params={"at": "yesterday"})
+    assert r.status_code == 400 and r.json()["error"]
+    # a time to come is now (and its UTC, past year 9999, is no error)
+    later = (await lineage.get(f"/lineage/{c.sources}/upstream",
+                               params={"at": "9999-12-31T23:59:59-14:00"})).json()
+    assert {n["oid"]: n["is_valid"] for n in later["nodes"]} == {
+        n["oid"]: n["is_valid"] for n in now["nodes"]}
+
+
 async def test_staleness_says_why(admin: httpx.AsyncClient, lineage: httpx.AsyncClient) -> None:
     c = await make_chain(admin)
     await caught_up(lineage, admin)
@@ -290,6 +331,17 @@ async def test_client_and_cli(admin: httpx.AsyncClient, lineage: httpx.AsyncClie
         doc = ProvDocument.deserialize(content=r.stdout, format="json")
         assert any(str(rec.identifier) == f"awe:{c.sources}" for rec in doc.get_records()
                    if rec.is_element())
+        # as it was: before the source list was made it did not exist, after it did
+        with pytest.raises(awe.NotFound, match=f"SourceList {c.sources} did not exist at"):
+            sources.upstream(at="2000-01-01T00:00:00")
+        then = sources.upstream(at=sources.creation_date)
+        assert then.at == sources.creation_date and c.raw_sci in {n.oid for n in then.nodes}
+        r = await asyncio.to_thread(run, [sys.executable, "-m", "awecore.cli", "lineage",
+                                          c.sources, "--at", "2000-01-01"])
+        assert r.returncode == 2 and "did not exist at 2000-01-01T00:00:00+00:00" in r.stderr
+        r = await asyncio.to_thread(run, [sys.executable, "-m", "awecore.cli", "lineage",
+                                          c.sources, "--at", then.at.isoformat()])
+        assert r.returncode == 0 and "as it was at" in r.stdout and "RawBiasFrame" in r.stdout
         session.close()
     finally:
         proc.stop()

@@ -138,3 +138,57 @@ def test_parse_query_text() -> None:
         parse_query("Sauce.mag < 20")
     with pytest.raises(awe.InvalidQuery, match="unsupported call system"):
         parse_query("__import__('os').system('true')")
+
+
+def test_a_query_has_no_truth_value() -> None:
+    """The slides' `(A) and (B)` would keep only B: every truth test says to use &, |, ~."""
+    chip = awe.ReducedScienceFrame.chip.name == "ccd53"
+    filt = awe.ReducedScienceFrame.filter == "841"
+    for attempt in (lambda: chip and filt, lambda: chip or filt, lambda: not chip,
+                    lambda: bool(chip), lambda: [q for q in (chip,) if q],
+                    lambda: (awe.Source.mag < 20) and chip):
+        with pytest.raises(TypeError, match=r"combine conditions with & \(and\), \| \(or\) "
+                                            r"and ~ \(not\)"):
+            attempt()
+    with pytest.raises(TypeError, match="is a path, not a condition"):
+        _ = awe.ReducedScienceFrame.chip and chip
+    assert (chip & filt).spec().where == And(items=(
+        Compare(op="eq", path=("chip", "name"), value="ccd53"),
+        Compare(op="eq", path=("filter", "name"), value="841")))
+
+
+def test_a_reference_compared_with_a_string_compares_its_name() -> None:
+    f = awe.ReducedScienceFrame
+    oid = "01a20000-0000-7000-8000-000000000000"
+    assert (f.filter == "841").where == (f.filter.name == "841").where
+    assert (f.chip.like("ccd5*")).where == Like(path=("chip", "name"), pattern="ccd5*")
+    assert (f.filter != "841").where == Not(item=Compare(op="eq", path=("filter", "name"),
+                                                          value="841"))
+    assert (f.filter != oid).where == Compare(op="ne", path=("filter",), value=oid)
+    assert (f.filter == oid).where == Compare(op="eq", path=("filter",), value=oid)
+    assert (f.filter == oid.upper()).where.path == ("filter",)  # type: ignore[union-attr]
+    assert f.filter.in_(["841", "842"]).where == In(path=("filter", "name"),
+                                                     values=("841", "842"))
+    assert f.filter.in_([oid]).where == In(path=("filter",), values=(oid,))
+    assert f.filter.in_(["841", oid]).where == Or(items=(
+        In(path=("filter",), values=(oid,)), In(path=("filter", "name"), values=("841",))))
+    assert (awe.SourceList.frame.raw.filter == "841").where.path == (  # type: ignore[union-attr]
+        "frame", "raw", "filter", "name")
+    assert (f.filter == None).where == Compare(op="eq", path=("filter",), value=None)  # noqa: E711
+    assert (f.chip.name == "ccd53").where.path == ("chip", "name")  # type: ignore[union-attr]
+    with pytest.raises(InvalidQuery, match="refers to a RawScienceFrame, which has no name"):
+        _ = f.raw == "frame-1"
+    with pytest.raises(InvalidQuery, match="which has no name"):
+        _ = awe.Source.sourcelist == "mine"
+
+
+def test_parse_query_refuses_and_or_not_saying_what_to_write() -> None:
+    from awecore.query import parse_query
+
+    assert parse_query("ReducedScienceFrame.filter == '841'").spec().where == Compare(
+        op="eq", path=("filter", "name"), value="841")
+    for text in ("(RawFrame.chip.name == 'a') and (RawFrame.filter == '841')",
+                 "(RawFrame.exptime < 1) or (RawFrame.exptime > 9)",
+                 "not (RawFrame.exptime < 1)"):
+        with pytest.raises(InvalidQuery, match=r"use & \(and\), \| \(or\) and ~ \(not\)"):
+            parse_query(text)

@@ -10,12 +10,18 @@ __all__ = ["Edge", "Graph", "Impact", "Node", "Path", "StaleEdge", "Staleness"]
 
 
 class Node(BaseModel):
+    """An object in the graph. Its curation fields are as they are now, or in a graph ``at``
+    a past time as they were then (None: not known, or never set)."""
+
     oid: str
     type: str
     site: str
     creation_date: dt.datetime
     creator: str
     is_valid: int
+    privileges: int | None = None
+    timestamp_start: dt.datetime | None = None
+    timestamp_end: dt.datetime | None = None
     software_version: str | None = None
     filename: str | None = None
     depth: int = 0
@@ -34,6 +40,7 @@ class Graph(BaseModel):
     direction: str
     nodes: list[Node]
     edges: list[Edge]
+    at: dt.datetime | None = Field(default=None, description="the graph as it was then")
 
 
 class Impact(BaseModel):

@@ -35,7 +35,8 @@ def render_tree(graph: Graph) -> Tree:
         file = f" [dim]{n.filename}[/]" if n.filename else ""
         return f"{via}[bold]{n.type}[/] {oid}{bad}{file}"
 
-    root = Tree(label(graph.root))
+    when = f" [dim](as it was at {graph.at.isoformat()})[/]" if graph.at else ""
+    root = Tree(label(graph.root) + when)
     seen = {graph.root}
 
     def grow(tree: Tree, oid: str) -> None:
@@ -58,6 +59,8 @@ def lineage(
     depth: Annotated[int | None, typer.Option(help="steps to follow")] = None,
     format: Annotated[Format, typer.Option(help="tree, prov (PROV-JSON) or openlineage")] =
     Format.tree,
+    at: Annotated[str | None, typer.Option(
+        help="the tree as it was at this time (ISO 8601, UTC if no zone)")] = None,
 ) -> None:
     """The lineage of an object: upstream to the raw data (default) or downstream."""
     from ..client import LineageClient, settings_from_env
@@ -67,12 +70,15 @@ def lineage(
     if "AWE_LINEAGE_URL" not in env:
         raise ServiceUnavailable("no lineage address: set AWE_LINEAGE_URL or run `awe up`")
     client = LineageClient(env["AWE_LINEAGE_URL"], env.get("AWE_TOKEN"))
+    if at is not None and format is not Format.tree:
+        raise typer.BadParameter("--at shows a tree: leave out --format", param_hint="--at")
     if format is Format.prov:
         typer.echo(json.dumps(client.prov(oid, down), indent=1))
     elif format is Format.openlineage:
         typer.echo(json.dumps(client.openlineage(oid), indent=1))
     else:
-        graph = client.downstream(oid, depth) if down else client.upstream(oid, depth)
+        graph = (client.downstream(oid, depth, at) if down
+                 else client.upstream(oid, depth, at))
         console.print(render_tree(graph))
 
 

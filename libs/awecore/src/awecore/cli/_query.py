@@ -11,6 +11,8 @@ from rich.table import Table
 from ..query import parse_query
 
 console = Console()
+#: matplotlib's backends that only write files (what it picks where there is no display)
+_FILE_BACKENDS = frozenset({"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"})
 
 
 def query(
@@ -56,20 +58,30 @@ def _print(table: Any, title: str) -> None:
 
 
 def shell() -> None:
-    """An IPython prompt with `awe` and every class of the object model loaded."""
-    import IPython
+    """An IPython prompt with `awe`, every class of the object model and `pylab` loaded."""
+    try:
+        import IPython
+        from matplotlib import pylab
+    except ImportError as exc:
+        typer.echo(f"awe shell needs IPython and matplotlib ({exc}): "
+                   "pip install 'awecore[shell]'", err=True)
+        raise typer.Exit(1) from None
 
     import awecore as awe
     from awecore.model import registry
 
-    namespace: dict[str, object] = {"awe": awe, "Source": awe.Source,
+    namespace: dict[str, object] = {"awe": awe, "Source": awe.Source, "pylab": pylab,
                                     **{c.__name__: c for c in registry}}
     try:
         client = awe.connect()
-        console.print(f"AWE shell, connected to {client.url}. Try: len(RawFrame.select())")
+        console.print(f"AWE shell, connected to {client.url}. Loaded: `awe`, `pylab` and the "
+                      "object model. Try: len(RawFrame.select())", highlight=False)
     except awe.AweError as exc:
         console.print(f"AWE shell (not connected: {exc.detail})")
-    IPython.start_ipython(argv=[], user_ns=namespace)
+    # where there is a display, figures show as they are drawn and the prompt stays free
+    # (IPython's --matplotlib); without one (Agg) pylab.savefig('plot.png') writes them
+    gui = pylab.get_backend().lower() not in _FILE_BACKENDS
+    IPython.start_ipython(argv=["--matplotlib"] if gui else [], user_ns=namespace)
 
 
 def register(app: typer.Typer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import httpx
@@ -11,6 +12,10 @@ from ..lineage import Graph, Impact, Path, Staleness
 from ._problem import raise_for_problem
 
 __all__ = ["LineageClient"]
+
+
+def _when(at: str | dt.datetime | None) -> str | None:
+    return at.isoformat() if isinstance(at, dt.datetime) else at
 
 
 class LineageClient:
@@ -31,11 +36,17 @@ class LineageClient:
         raise_for_problem(response)
         return response.json()
 
-    def upstream(self, oid: str, depth: int | None = None, at: str | None = None) -> Graph:
-        return Graph.model_validate(self._get(f"/lineage/{oid}/upstream", depth=depth, at=at))
+    def upstream(self, oid: str, depth: int | None = None,
+                 at: str | dt.datetime | None = None) -> Graph:
+        """Where ``oid`` came from; ``at`` a past time: the graph as it was then (NotFound if
+        the object did not exist yet)."""
+        return Graph.model_validate(self._get(f"/lineage/{oid}/upstream", depth=depth,
+                                              at=_when(at)))
 
-    def downstream(self, oid: str, depth: int | None = None, at: str | None = None) -> Graph:
-        return Graph.model_validate(self._get(f"/lineage/{oid}/downstream", depth=depth, at=at))
+    def downstream(self, oid: str, depth: int | None = None,
+                   at: str | dt.datetime | None = None) -> Graph:
+        return Graph.model_validate(self._get(f"/lineage/{oid}/downstream", depth=depth,
+                                              at=_when(at)))
 
     def impact(self, oid: str) -> Impact:
         return Impact.model_validate(self._get(f"/lineage/{oid}/impact"))

@@ -128,8 +128,10 @@ class DBObject:
     def _set_field(self, field: Field, value: Any) -> None:
         if self._record is not None:
             raise AttributeError(
-                f"{type(self).__name__} {self._record.oid} is stored and immutable; "
-                "curation fields change through awe.curate()"
+                f"{type(self).__name__} {self._record.oid} is stored and immutable; its "
+                f"curation fields ({', '.join(sorted(CURATION_FIELDS))}) change through "
+                f"awe.CatalogClient.curate, e.g. "
+                f"awe.current().curate('{self._record.oid}', is_valid=0)"
             )
         if isinstance(field, Ref):
             if field.many:
@@ -212,13 +214,14 @@ class DBObject:
                                "then awe.connect()")
         return lineage
 
-    def upstream(self, depth: int | None = None) -> Graph:
-        """Where this object came from, down to the raw data."""
-        return self._lineage().upstream(self._record.oid, depth)  # type: ignore[no-any-return,union-attr]
+    def upstream(self, depth: int | None = None, at: str | dt.datetime | None = None) -> Graph:
+        """Where this object came from, down to the raw data (``at``: as it was then)."""
+        return self._lineage().upstream(self._record.oid, depth, at)  # type: ignore[no-any-return,union-attr]
 
-    def downstream(self, depth: int | None = None) -> Graph:
-        """What was made from this object."""
-        return self._lineage().downstream(self._record.oid, depth)  # type: ignore[no-any-return,union-attr]
+    def downstream(self, depth: int | None = None,
+                   at: str | dt.datetime | None = None) -> Graph:
+        """What was made from this object (``at``: what had been made by then)."""
+        return self._lineage().downstream(self._record.oid, depth, at)  # type: ignore[no-any-return,union-attr]
 
     def why_stale(self) -> Staleness:
         """Whether this object is out of date, and why, input by input."""

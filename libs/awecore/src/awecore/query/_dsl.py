@@ -1,7 +1,13 @@
 """The Python side of the query language: ``Class.attr == value`` builds a Query.
 
 A Query is lazy. Iterating it pages through the catalog; ``len(q)`` counts on the server;
-``q[i]`` fetches one. Nothing is sent until a result is asked for.
+``q[i]`` fetches one. Nothing is sent until a result is asked for. A query has no truth
+value: ``and``, ``or``, ``not`` and ``if q:`` raise TypeError (Python's ``and`` would keep
+only one of two conditions); conditions combine with ``&``, ``|`` and ``~``.
+
+A reference compared with a string that is not an oid compares the referenced object's
+name, as Astro-WISE users wrote it: ``ReducedScienceFrame.filter == '841'`` is
+``ReducedScienceFrame.filter.name == '841'``. A string that parses as a UUID is an oid.
 
 The root of a path is any class with declared fields and a ``select()``: the classes of the
 object model, and ``awecore.Source`` (rows of the source table), whose ``select()`` returns
@@ -15,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, overload
 
 from ..errors import InvalidQuery
+from ..ids import parse_oid
 from ._ast import And, Between, Compare, Expr, In, Like, Not, Or, OrderBy, QuerySpec, Value
 
 if TYPE_CHECKING:
@@ -25,6 +32,12 @@ if TYPE_CHECKING:
 __all__ = ["Path", "Query", "Selectable", "resolve_path"]
 
 T = TypeVar("T", bound="DBObject")
+
+#: what Python's ``and``/``or``/``not``/``if`` meet when given a query or a path
+NO_TRUTH_VALUE = (
+    "a query has no truth value: combine conditions with & (and), | (or) and ~ (not), "
+    "each in parentheses, e.g. (ReducedScienceFrame.chip.name == 'ccd53') & "
+    "(ReducedScienceFrame.filter == '841'); len(q) counts the results")
 
 
 class Selectable(Protocol):
@@ -86,6 +99,18 @@ def _value(value: Any) -> Value:
     raise InvalidQuery(f"cannot compare with a {type(value).__name__}: {value!r}")
 
 
+def _is_name(value: object) -> bool:
+    """Whether a string compared with a reference is the referenced object's name: it is an
+    oid if it parses as a UUID (as the catalog reads oids), a name otherwise."""
+    if not isinstance(value, str):
+        return False
+    try:
+        parse_oid(value)
+    except ValueError:
+        return True
+    return False
+
+
 class Path:
     """An attribute path from a root class, e.g. ``ReducedScienceFrame.chip.name``."""
 
@@ -104,10 +129,39 @@ class Path:
     def __repr__(self) -> str:
         return ".".join((self.root.__name__, *self.segments))
 
+    def __bool__(self) -> bool:
+        raise TypeError(f"{self!r} is a path, not a condition: compare it (==, !=, <, "
+                        ".like(), .in_(), ...), and combine conditions with &, | and ~")
+
     def _query(self, where: Expr) -> Query[Any]:
         return self.root.select()._copy(where=where)
 
+    # -- a reference compared with a name ----------------------------------------------
+    def _is_ref(self) -> bool:
+        from ..model import Ref
+
+        return isinstance(self.fields[-1], Ref)
+
+    def _named(self) -> Path:
+        """The path to the name of the object this reference points at."""
+        from ..model import Ref, Scalar
+
+        ref = self.fields[-1]
+        assert isinstance(ref, Ref)
+        name = ref.target.fields.get("name")
+        if not (isinstance(name, Scalar) and name.type is str):
+            raise InvalidQuery(
+                f"{self!r} refers to a {ref.target_name}, which has no name: compare it with "
+                f"a {ref.target_name} or its oid, or with one of its attributes "
+                f"({self!r}.<attribute>)")
+        return Path(self.root, (*self.segments, "name"))
+
     def _cmp(self, op: str, other: Any) -> Query[Any]:
+        if _is_name(other) and self._is_ref():
+            named = self._named()
+            if op == "ne":  # as for an oid: it does not refer to an object of that name
+                return ~named._cmp("eq", other)
+            return named._cmp(op, other)
         return self._query(Compare(op=op, path=self.segments, value=_value(other)))
 
     def __eq__(self, other: object) -> Query[Any]:  # type: ignore[override]
@@ -129,14 +183,25 @@ class Path:
         return self._cmp("ge", other)
 
     def like(self, pattern: str) -> Query[Any]:
-        """Shell-style match: ``Frame.filename.like('KIDS_*')``."""
+        """Shell-style match: ``Frame.filename.like('KIDS_*')``; on a reference, its name's."""
+        if self._is_ref():
+            return self._named().like(pattern)
         return self._query(Like(path=self.segments, pattern=pattern))
 
     def in_(self, values: Sequence[Any]) -> Query[Any]:
-        return self._query(In(path=self.segments, values=tuple(_value(v) for v in values)))
+        """One of ``values``; on a reference, objects or oids, and names of objects."""
+        values = list(values)
+        names = [v for v in values if _is_name(v)] if self._is_ref() else []
+        if not names:
+            return self._query(In(path=self.segments, values=tuple(_value(v) for v in values)))
+        by_name = self._named().in_(names)
+        rest = [v for v in values if not _is_name(v)]
+        return by_name if not rest else self.in_(rest) | by_name
 
     def between(self, low: Any, high: Any) -> Query[Any]:
         """Inclusive range."""
+        if (_is_name(low) or _is_name(high)) and self._is_ref():
+            return self._named().between(low, high)
         return self._query(Between(path=self.segments, low=_value(low), high=_value(high)))
 
 
@@ -201,6 +266,10 @@ class Query(Generic[T]):
         if self.where is None:
             raise InvalidQuery("cannot negate a query without a condition")
         return self._copy(where=Not(item=self.where))
+
+    def __bool__(self) -> bool:
+        """Refused: ``q1 and q2`` would silently keep only ``q2``. ``len(q)`` still counts."""
+        raise TypeError(NO_TRUTH_VALUE)
 
     def order_by(self, path: str | Path, descending: bool = False) -> Query[T]:
         segments = path.segments if isinstance(path, Path) else tuple(path.split("."))

@@ -1,8 +1,9 @@
 """Parse a DSL expression typed on the command line, without ``eval``.
 
 Only what the DSL offers is accepted: class names of the model, attribute paths,
-comparisons, ``&``/``|``/``~``, and the calls ``like``, ``in_``, ``between``, ``select``,
-``user_only``, ``project_only``, ``order_by``. Literals are Python literals.
+comparisons, ``&``/``|``/``~`` (``and``/``or``/``not`` are refused, saying so), and the calls
+``like``, ``in_``, ``between``, ``select``, ``user_only``, ``project_only``, ``order_by``.
+Literals are Python literals.
 """
 
 from __future__ import annotations
@@ -78,6 +79,10 @@ def _eval(node: ast.expr) -> Any:
         if not isinstance(inner, Query):
             raise InvalidQuery("~ negates a condition")
         return ~inner
+    if isinstance(node, ast.BoolOp) or (isinstance(node, ast.UnaryOp)
+                                        and isinstance(node.op, ast.Not)):
+        raise InvalidQuery(f"{ast.unparse(node)}: and, or and not do not combine conditions; "
+                           "use & (and), | (or) and ~ (not), each condition in parentheses")
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
         if node.func.attr not in _CALLS or (node.keywords and node.func.attr != "order_by"):
             raise InvalidQuery(f"unsupported call {node.func.attr}()")

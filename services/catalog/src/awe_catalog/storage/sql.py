@@ -153,7 +153,10 @@ class _Compiler:
             try:
                 return uuid.UUID(value)
             except ValueError:
-                raise InvalidQuery(f"{shown} is a reference; {value!r} is not an oid") from None
+                hint = (f" (to match by name: {shown}.name)" if "name" in field.target.fields
+                        else "")
+                raise InvalidQuery(
+                    f"{shown} is a reference; {value!r} is not an oid{hint}") from None
         assert isinstance(field, Scalar)
         kind = field.type_name
         wrong = InvalidQuery(

@@ -15,7 +15,9 @@ from .deps import get_caller, get_factory
 
 router = APIRouter(prefix="/lineage", tags=["lineage"])
 Depth = Query(default=MAX_DEPTH, ge=0, le=MAX_DEPTH, description="how many steps to follow")
-At = Query(default=None, description="the graph as it was at this time (ISO 8601)")
+At = Query(default=None, description=(
+    "the graph as it was at this time (ISO 8601, UTC if no zone): what existed then, with "
+    "validity, is_valid and privileges as they were; 404 if the object did not exist yet"))
 
 
 @router.get("/path", response_model=Path, summary="A chain of references between two objects")

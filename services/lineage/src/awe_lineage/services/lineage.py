@@ -35,16 +35,25 @@ class LineageService:
 
     async def graph(self, oid: str, caller: Caller, down: bool, depth: int = MAX_DEPTH,
                     at: dt.datetime | None = None) -> Graph:
+        """The graph from ``oid``; ``at`` a past time: what existed then, as it was then
+        (who may see an object is decided by its privileges now, which only ever rise)."""
         oid = _oid(oid)
+        if at is not None:
+            if at.tzinfo is None:
+                at = at.replace(tzinfo=dt.UTC)  # as everywhere in AWE: UTC if no zone
+            at = min(at, dt.datetime.now(dt.UTC))  # the future is as now (and in range)
         async with self.pool.acquire() as conn:
             store = GraphStore(conn)
-            if await store.node(oid, caller) is None:
+            node = await store.node(oid, caller)
+            if node is None:
                 raise NotFound(f"no object {oid} in the lineage graph (or not visible to you)")
+            if at is not None and node["creation_date"] > at:
+                raise NotFound(
+                    f"{node['type']} {oid} did not exist at {at.isoformat()}: it was made at "
+                    f"{node['creation_date'].isoformat()}")
             nodes, edges = await store.walk(oid, caller, down, min(depth, MAX_DEPTH), at)
-        if not nodes:
-            raise NotFound(f"object {oid} did not exist at {at.isoformat() if at else 'now'}")
         return Graph(root=oid, direction="downstream" if down else "upstream", nodes=nodes,
-                     edges=edges)
+                     edges=edges, at=at)
 
     async def impact(self, oid: str, caller: Caller) -> Impact:
         """Everything made from ``oid``, directly or not: what invalidating it would remake."""

@@ -18,6 +18,30 @@ _NODE_COLS = ("n.oid::text AS oid, n.type, n.site, n.creation_date, n.creator, "
               "n.software_version, n.filename")
 
 
+#: the curation fields a past view shows as they were: (column, its value at creation, type)
+_CURATED = (("is_valid", "created_valid", "smallint"),
+            ("privileges", "created_privileges", "smallint"),
+            ("timestamp_start", "created_timestamp_start", "timestamptz"),
+            ("timestamp_end", "created_timestamp_end", "timestamptz"))
+
+
+def _state_at(at: dt.datetime | None) -> tuple[str, str]:
+    """The select list of the curation fields of node ``n`` at time ``$3``, and the joins
+    it needs: the last curation of each field made by then, else the value it was made with
+    (a curation may set a field to null, hence the array around its value)."""
+    if at is None:
+        return ", ".join(f"n.{name}" for name, _, _ in _CURATED), ""
+    columns, joins = [], []
+    for name, created, kind in _CURATED:
+        columns.append(f"CASE WHEN h_{name}.v IS NULL THEN n.{created} "
+                       f"ELSE (h_{name}.v ->> 0)::{kind} END AS {name}")
+        joins.append(f"LEFT JOIN LATERAL (SELECT jsonb_build_array(c.changes -> '{name}') AS v"
+                     f" FROM curations c WHERE c.oid = n.oid AND c.time <= $3"
+                     f" AND c.changes ? '{name}' ORDER BY c.time DESC, c.seq DESC LIMIT 1)"
+                     f" h_{name} ON TRUE")
+    return ", ".join(columns), " ".join(joins)
+
+
 class OutOfOrder(Exception):
     """An event arrived before the ones preceding it: catch up first."""
 
@@ -68,8 +92,9 @@ class GraphStore:
         await self.conn.execute(
             "INSERT INTO nodes (oid, type, site, creation_date, creator, project, privileges, "
             " is_valid, created_valid, software_version, timestamp_start, timestamp_end, "
-            " date_obs, chip, filter, filename, seq) "
-            "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$8,$9,$10,$11,$12,$13,$14,$15,$16) "
+            " date_obs, chip, filter, filename, seq, created_privileges, "
+            " created_timestamp_start, created_timestamp_end) "
+            "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$8,$9,$10,$11,$12,$13,$14,$15,$16,$7,$10,$11) "
             "ON CONFLICT (oid) DO NOTHING",
             oid, o.type, o.site, o.creation_date, o.creator, o.project, o.privileges,
             o.is_valid, o.software_version, o.timestamp_start, o.timestamp_end,
@@ -115,13 +140,11 @@ class GraphStore:
 
     async def walk(self, oid: str, caller: Caller, down: bool, depth: int,
                    at: dt.datetime | None) -> tuple[list[Node], list[Edge]]:
-        """Upstream (what it was made from) or downstream (what was made from it)."""
+        """Upstream (what it was made from) or downstream (what was made from it); with
+        ``at``, only what existed then, each with its curation fields as they were then."""
         here, there = ("dst", "src") if down else ("src", "dst")
         vis, params = self._visible(caller, "n", 4)
-        valid = ("n.is_valid" if at is None else
-                 "coalesce((SELECT (c.changes ->> 'is_valid')::smallint FROM curations c "
-                 "WHERE c.oid = n.oid AND c.time <= $3 AND c.changes ? 'is_valid' "
-                 "ORDER BY c.time DESC, c.seq DESC LIMIT 1), n.created_valid)")
+        state, history = _state_at(at)
         rows = await self.conn.fetch(
             f"WITH RECURSIVE walk(oid, depth) AS ("
             f"  SELECT $1::uuid, 0"
@@ -131,10 +154,11 @@ class GraphStore:
             f"  JOIN nodes n ON n.oid = e.{there}"
             f"  WHERE w.depth < $2 AND ($3::timestamptz IS NULL OR n.creation_date <= $3)"
             f"    AND {vis}"
-            f") SELECT {_NODE_COLS}, {valid} AS is_valid, min(w.depth) AS depth"
-            f"  FROM walk w JOIN nodes n ON n.oid = w.oid"
+            f"), reached AS (SELECT oid, min(depth) AS depth FROM walk GROUP BY oid)"
+            f" SELECT {_NODE_COLS}, {state}, r.depth"
+            f"  FROM reached r JOIN nodes n ON n.oid = r.oid {history}"
             f"  WHERE ($3::timestamptz IS NULL OR n.creation_date <= $3)"
-            f"  GROUP BY n.oid ORDER BY min(w.depth), n.creation_date",
+            f"  ORDER BY r.depth, n.creation_date",
             uuid.UUID(oid), depth, at, *params)
         nodes = [Node(**dict(r)) for r in rows]
         ids = [uuid.UUID(n.oid) for n in nodes]
