@@ -3,10 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-PKGS   := -e libs/awecore -e services/catalog -e services/storage -e services/lineage -e services/federation \
+PKGS   := -e 'libs/awecore[shell]' -e services/catalog -e services/storage -e services/lineage -e services/federation \
 	  -e services/compute
 
-.PHONY: install up down status demo test unit lint typecheck bench bench-catalog bench-storage bench-lineage bench-federation bench-compute clean
+.PHONY: install up down status demo test unit lint typecheck bench bench-catalog bench-storage bench-lineage bench-federation bench-compute bench-night clean
 
 install: $(STAMP)
 
@@ -38,13 +38,13 @@ unit: $(STAMP)
 	$(BIN)/pytest -m "not integration"
 
 lint: $(STAMP)
-	$(BIN)/ruff check libs services tests bench
+	$(BIN)/ruff check libs services tests bench deploy/k8s/base/scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy libs/awecore/src services/catalog/src services/storage/src services/lineage/src \
 		services/federation/src services/compute/src
 
-bench: bench-catalog bench-storage bench-lineage bench-federation bench-compute
+bench: bench-catalog bench-storage bench-lineage bench-federation bench-compute bench-night
 
 bench-catalog: $(STAMP)
 	$(BIN)/python bench/catalog.py
@@ -61,6 +61,9 @@ bench-federation: $(STAMP)
 bench-compute: $(STAMP)
 	$(BIN)/python bench/compute.py
 	$(BIN)/python bench/planning.py
+
+bench-night: $(STAMP)
+	$(BIN)/python bench/night.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
