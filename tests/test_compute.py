@@ -11,8 +11,9 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -32,6 +33,7 @@ from awecore.stack import Broker, PostgresServer, ServiceProcess
 pytestmark = pytest.mark.integration
 NIGHT = dt.date(2007, 7, 7)
 CAMERA = dataclasses.replace(PRESETS["tiny"], chips_x=2, chips_y=1, nx=64, ny=96)
+Job = dict[str, Any]
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +73,10 @@ async def compute(settings: ComputeSettings,
         w.start()
     app = create_app(settings)
     try:
-        async with LifespanManager(app) as manager, httpx.AsyncClient(
+        # the timeouts only guard against a hang (asgi-lifespan's default, 5 s, is short
+        # for a start-up on a loaded machine)
+        async with LifespanManager(app, startup_timeout=120,
+                                   shutdown_timeout=120) as manager, httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=manager.app),  # type: ignore[arg-type]
                 base_url="http://compute",
                 headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as client:
@@ -82,17 +87,32 @@ async def compute(settings: ComputeSettings,
             w.stop()
 
 
-async def finished(compute: httpx.AsyncClient, ids: list[str], seconds: float = 90) -> None:
+async def until(compute: httpx.AsyncClient, ids: list[str], done: Callable[[Job], bool],
+                what: str, seconds: float = 180) -> list[Job]:
+    """The jobs, once each of them is in the state ``done`` describes (the workers change
+    their states asynchronously: a test waits for a state, never assumes it). The deadline
+    only guards against a hang."""
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        jobs = (await compute.post("/jobs/lookup", json={"ids": ids})).json()
-        states = [j["status"] for j in jobs]
-        if all(s in ("done", "failed") for s in states):
-            assert set(states) == {"done"}, [(j["cls"], j["error"]) for j in jobs
-                                             if j["status"] == "failed"]
-            return
+    while True:
+        r = await compute.post("/jobs/lookup", json={"ids": ids})
+        assert r.status_code == 200, r.text
+        jobs: list[Job] = r.json()
+        if all(done(j) for j in jobs):
+            return jobs
+        if time.monotonic() > deadline:
+            raise AssertionError(f"jobs not {what} in {seconds} s: " + ", ".join(
+                f"{j['cls']} {j['status']} (attempts {j['attempts']})" for j in jobs))
         await asyncio.sleep(0.3)
-    raise AssertionError(f"jobs not finished: {states}")
+
+
+def ended(job: Job) -> bool:
+    return job["status"] in ("done", "failed", "cancelled")
+
+
+async def finished(compute: httpx.AsyncClient, ids: list[str], seconds: float = 180) -> None:
+    jobs = await until(compute, ids, ended, "finished", seconds)
+    assert {j["status"] for j in jobs} == {"done"}, [(j["cls"], j["error"]) for j in jobs
+                                                     if j["status"] != "done"]
 
 
 async def test_dry_run_then_jobs_made_by_workers(compute: httpx.AsyncClient,
@@ -142,10 +162,12 @@ async def test_a_worker_killed_mid_job_is_replaced(compute: httpx.AsyncClient,
         submitted = (await compute.post("/jobs", json=body)).json()
         first = submitted["jobs"][0]
         doomed.start()
-        deadline = time.monotonic() + 60
-        while (await compute.get(f"/jobs/{first['id']}")).json()["status"] != "running":
-            assert time.monotonic() < deadline, doomed.log_tail()
-            await asyncio.sleep(0.2)
+        # the doomed worker has claimed it (the one worker there is; its lease may even
+        # have run out already: the job is then ready again, and still its first attempt)
+        try:
+            await until(compute, [first["id"]], lambda j: j["attempts"] >= 1, "claimed")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{doomed.log_tail()}") from None
         doomed_pid = doomed.pid
         doomed.kill()  # mid-job: it holds the job, waiting for the raw biases
     finally:
@@ -237,23 +259,22 @@ async def test_a_failing_job_fails_its_dependants(compute: httpx.AsyncClient,
     for w in workers:
         w.start()
     ids = [first["id"], *(j["id"] for j in submitted["jobs"] if j["cls"] == "ColdPixelMap")]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        jobs = [(await compute.get(f"/jobs/{i}")).json() for i in ids]
-        if all(j["status"] in ("done", "failed") for j in jobs):
-            break
-        await asyncio.sleep(0.3)
+    jobs = await until(compute, ids, ended, "finished")
     assert jobs[0]["status"] == "failed" and "not in the catalog" in jobs[0]["error"]
+    assert jobs[0]["attempts"] == 1
     assert "Traceback" in (await compute.get(f"/jobs/{ids[0]}/log")).text
     assert {j["status"] for j in jobs[1:]} == {"failed"}
     assert all(j["error"] == f"an input failed: job {ids[0]}" for j in jobs[1:])
-    retried = (await compute.post(f"/jobs/{ids[0]}/retry")).json()
-    assert retried["status"] == "ready"
-    deadline = time.monotonic() + 60
-    while (again := (await compute.get(f"/jobs/{ids[0]}")).json())["status"] != "failed":
-        assert time.monotonic() < deadline, again
-        await asyncio.sleep(0.3)
-    assert again["attempts"] == 2  # it ran again, and failed again: its input is still gone
+    r = await compute.post(f"/jobs/{ids[0]}/retry")
+    assert r.status_code == 200, r.text
+    retried = r.json()
+    # the retry took: the job is ready again, unless a worker has taken it up already
+    assert retried["status"] == "ready" or retried["attempts"] == 2, retried
+    (again,) = await until(compute, ids[:1], lambda j: j["attempts"] >= 2 and ended(j),
+                           "retried and finished")
+    # it ran again, and failed again: its input is still gone
+    assert again["status"] == "failed" and "not in the catalog" in again["error"]
+    assert again["attempts"] == 2
 
 
 async def test_many_targets_as_one_plan(compute: httpx.AsyncClient,

@@ -6,23 +6,29 @@ Full mesh: every site follows the other two, so two-site scenarios and loops are
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from conftest import ADMIN_TOKEN, start_service
 from pydantic import SecretStr
 
+from awe_catalog.config import CatalogSettings
+from awe_catalog.storage.objects import CHANGES_LOCK
 from awe_federation.config import FederationSettings, PeerSite
 from awe_federation.main import create_app
+from awecore.events import OBJECT_CURATED, CatalogEvent, ObjectCurated
+from awecore.model import CurationUpdate
 from awecore.stack import Broker, PostgresServer, ServiceProcess
 
 pytestmark = pytest.mark.integration
@@ -72,7 +78,10 @@ class Site:
 
     async def start_federation(self, sites: dict[str, Site],
                                follows: tuple[str, ...] | None = None) -> None:
-        self.fed = LifespanManager(create_app(self.settings(sites, follows)))
+        # start-up and shutdown (pool, migrations, followers) slow down under load: the
+        # timeouts only guard against a hang (asgi-lifespan's default is 5 s)
+        self.fed = LifespanManager(create_app(self.settings(sites, follows)),
+                                   startup_timeout=120, shutdown_timeout=120)
         manager = await self.fed.__aenter__()
         self.fed_client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=manager.app),  # type: ignore[arg-type]
@@ -125,7 +134,8 @@ async def digests(sites: dict[str, Site]) -> dict[str, tuple[int, str]]:
     return out
 
 
-async def converged(sites: dict[str, Site], seconds: float = 60) -> tuple[int, str]:
+async def converged(sites: dict[str, Site], seconds: float = 120) -> tuple[int, str]:
+    """Once every site has the same shared catalogue (the deadline only guards a hang)."""
     deadline = time.monotonic() + seconds
     while True:
         got = await digests(sites)
@@ -133,6 +143,57 @@ async def converged(sites: dict[str, Site], seconds: float = 60) -> tuple[int, s
             return next(iter(got.values()))
         if time.monotonic() > deadline:
             raise AssertionError(f"sites did not converge: {got}")
+        await asyncio.sleep(0.3)
+
+
+async def peer_status(site: Site, peer: str) -> dict[str, Any]:
+    assert site.fed_client is not None
+    r = await site.fed_client.get("/federation/status")
+    assert r.status_code == 200, r.text
+    return dict(next(p for p in r.json()["peers"] if p["site"] == peer))
+
+
+async def followed(site: Site, peer: str, done: Callable[[dict[str, Any]], bool], what: str,
+                   seconds: float = 120) -> dict[str, Any]:
+    """``site``'s status of following ``peer``, once ``done(status)`` holds."""
+    deadline = time.monotonic() + seconds
+    while True:
+        got = await peer_status(site, peer)
+        if done(got):
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{site.name} following {peer}: not {what}: {got}")
+        await asyncio.sleep(0.3)
+
+
+async def sequences(sites: dict[str, Site]) -> dict[str, int]:
+    """Each site's last changelog sequence."""
+    out = {}
+    for name, s in sites.items():
+        async with s.http() as client:
+            out[name] = int((await client.get("/changes", params={"limit": 1})).json()
+                            ["last_sequence"])
+    return out
+
+
+async def quiet(sites: dict[str, Site], seconds: float = 120) -> dict[str, int]:
+    """Each site's last sequence, once nothing is in flight: every follower has applied its
+    peer's changelog up to the sequences read before, and no site recorded anything since.
+    Whatever a change brings about is recorded before its follower's cursor passes it, so
+    at that fixed point nothing more can follow (a bouncing echo never reaches it)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        before = await sequences(sites)
+        behind = {}
+        for s in sites.values():
+            assert s.fed_client is not None
+            for p in (await s.fed_client.get("/federation/status")).json()["peers"]:
+                if p["applied_sequence"] < before[p["site"]]:
+                    behind[f"{s.name}<-{p['site']}"] = p["applied_sequence"]
+        if not behind and await sequences(sites) == before:
+            return before
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never quiet: sequences {before}, cursors behind {behind}")
         await asyncio.sleep(0.3)
 
 
@@ -160,9 +221,9 @@ async def test_shared_objects_replicate_private_ones_stay(sites: dict[str, Site]
         got = (await cb.post("/objects/get", json={"oids": chips})).json()
         assert sorted(o["oid"] for o in got["objects"]) == sorted(chips)
         assert (await cb.get(f"/objects/{private}")).status_code == 404
-    status = (await b.fed_client.get("/federation/status")).json()  # type: ignore[union-attr]
-    peer_a = next(p for p in status["peers"] if p["site"] == "a")
-    assert peer_a["lag_changes"] == 0 and peer_a["last_error"] is None
+    # b has the objects; its cursor on a's changelog moves on after they are applied
+    peer_a = await followed(b, "a", lambda p: p["lag_changes"] == 0, "caught up")
+    assert peer_a["last_error"] is None
     metrics = (await b.fed_client.get("/metrics")).text  # type: ignore[union-attr]
     assert f'awe_federation_applied_sequence{{peer="a"}} {float(peer_a["applied_sequence"])}' \
         in metrics
@@ -173,39 +234,38 @@ async def test_concurrent_curation_converges(sites: dict[str, Site]) -> None:
     oids = await make(a, [{"type": "BiasFrame", "privileges": 3} for _ in range(5)])
     await converged(sites)
     async with a.http() as ca, b.http() as cb, c.http() as cc:
-        await asyncio.gather(*(client.patch(f"/objects/{oid}", json=change)
-                               for oid in oids
-                               for client, change in ((ca, {"is_valid": 0}),
-                                                      (cb, {"is_valid": 2, "comments": "B"}),
-                                                      (cc, {"privileges": 4}))))
-        await converged(sites)
-        states = [[(o["is_valid"], o["comments"], o["privileges"])
-                   for o in sorted((await client.post("/objects/get", json={"oids": oids}))
-                                   .json()["objects"], key=lambda o: o["oid"])]
-                  for client in (ca, cb, cc)]
+        patched = await asyncio.gather(*(client.patch(f"/objects/{oid}", json=change)
+                                         for oid in oids
+                                         for client, change in (
+                                             (ca, {"is_valid": 0}),
+                                             (cb, {"is_valid": 2, "comments": "B"}),
+                                             (cc, {"privileges": 4}))))
+        # every curation took (a site's replication once deadlocked with a local one)
+        assert [r.status_code for r in patched] == [200] * len(patched), \
+            [r.text for r in patched if r.status_code != 200]
+    await converged(sites)
+    states = []
+    for s in (a, b, c):  # fresh connections: pooled ones may have idled past keep-alive
+        async with s.http() as client:
+            got = (await client.post("/objects/get", json={"oids": oids})).json()["objects"]
+        states.append([(o["is_valid"], o["comments"], o["privileges"])
+                       for o in sorted(got, key=lambda o: o["oid"])])
     assert states[0] == states[1] == states[2]
     assert {s[2] for s in states[0]} == {4}  # privileges only rise
     assert {s[1] for s in states[0]} == {"B"}  # a field only B set
 
 
 async def test_no_echo_in_the_mesh(sites: dict[str, Site]) -> None:
+    """Each change is recorded once at every site, however many paths it arrives by."""
+    start = await quiet(sites)
     oids = await make(sites["b"], [{"type": "Filter", "privileges": 3} for _ in range(10)])
+    await converged(sites)  # c has them: it can curate one
     async with sites["c"].http() as cc:
-        await cc.patch(f"/objects/{oids[0]}", json={"comments": "from c"})
+        r = await cc.patch(f"/objects/{oids[0]}", json={"comments": "from c"})
+        assert r.status_code == 200, r.text
     await converged(sites)
-    await asyncio.sleep(2.5)  # two catch-up rounds more
-
-    async def sequences() -> list[int]:
-        out = []
-        for s in sites.values():
-            async with s.http() as client:
-                out.append((await client.get("/changes", params={"limit": 1})).json()
-                           ["last_sequence"])
-        return out
-
-    before = await sequences()
-    await asyncio.sleep(2.5)
-    assert await sequences() == before  # quiet: nothing bounces between the sites
+    end = await quiet(sites)  # nothing in flight, nothing bouncing between the sites
+    assert {n: end[n] - start[n] for n in sites} == {n: 11 for n in sites}
 
 
 async def test_stopped_site_catches_up(sites: dict[str, Site]) -> None:
@@ -216,7 +276,7 @@ async def test_stopped_site_catches_up(sites: dict[str, Site]) -> None:
     async with b.http() as cb:
         assert (await cb.get(f"/objects/{oids[-1]}")).status_code == 404
     await b.start_federation(sites)
-    await converged(sites, 120)
+    await converged(sites, 300)
     async with b.http() as cb:
         got = (await cb.post("/objects/get", json={"oids": oids})).json()
         assert len(got["objects"]) == 1000
@@ -226,7 +286,7 @@ async def test_peer_broker_lost_everything(sites: dict[str, Site]) -> None:
     a, b = sites["a"], sites["b"]
     await asyncio.to_thread(a.broker.restart_empty)
     oids = await make(a, [{"type": "Filter", "privileges": 3} for _ in range(20)])
-    await converged(sites, 120)
+    await converged(sites, 300)
     async with b.http() as cb:
         got = (await cb.post("/objects/get", json={"oids": oids})).json()
         assert len(got["objects"]) == 20
@@ -237,13 +297,12 @@ async def test_waiting_for_references(sites: dict[str, Site]) -> None:
     a, b = sites["a"], sites["b"]
     (inst,) = await make(a, [{"type": "Instrument", "privileges": 1}])  # not shared yet
     (chip,) = await make(a, [{"type": "Chip", "privileges": 3, "refs": {"instrument": inst}}])
-    await asyncio.sleep(2.5)
+    await followed(b, "a", lambda p: p["waiting"] >= 1, "waiting")  # b has had the chip
     async with b.http() as cb:
         assert (await cb.get(f"/objects/{chip}")).status_code == 404  # waits at b
-    status = (await b.fed_client.get("/federation/status")).json()  # type: ignore[union-attr]
-    assert next(p for p in status["peers"] if p["site"] == "a")["waiting"] >= 1
     async with a.http() as ca:
-        await ca.patch(f"/objects/{inst}", json={"privileges": 3})
+        r = await ca.patch(f"/objects/{inst}", json={"privileges": 3})
+        assert r.status_code == 200, r.text
     await converged(sites)
     async with b.http() as cb:
         assert (await cb.get(f"/objects/{chip}")).json()["refs"] == {"instrument": inst}
@@ -299,3 +358,106 @@ async def test_hub_and_spoke(sites: dict[str, Site]) -> None:
     async with sites["c"].http() as cc, sites["a"].http() as ca:
         assert (await cc.get(f"/objects/{from_a}")).json()["site"] == "a"
         assert (await ca.get(f"/objects/{from_c}")).json()["site"] == "c"
+
+
+# -- the merge, interleaved by hand on the session's catalog (no followers involved) -------
+
+def curated(oid: str, site: str, hlc: int, **changes: Any) -> dict[str, Any]:
+    """A curation made at another site, as its follower hands it to POST /replicate."""
+    return CatalogEvent(
+        id=f"{site}-{oid}-{hlc}", source=f"/awe/{site}/catalog", type=OBJECT_CURATED,
+        time=dt.datetime.now(dt.UTC), subject=oid, sequence=1,
+        data=ObjectCurated(oid=oid, changes=CurationUpdate(**changes), hlc=hlc, site=site),
+    ).model_dump(mode="json")
+
+
+async def replicate(admin: httpx.AsyncClient, *events: dict[str, Any]) -> dict[str, Any]:
+    r = await admin.post("/replicate", json={"events": list(events)})
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+async def state(admin: httpx.AsyncClient, oid: str) -> dict[str, Any]:
+    r = await admin.get(f"/objects/{oid}")
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+async def test_privileges_merge_by_maximum_whatever_the_clocks(admin: httpx.AsyncClient) -> None:
+    """A raise to 4 here, and a curation at b that says 3 with a later clock: the other
+    fields go last-writer-wins, privileges to the maximum, in either order of arrival."""
+    r = await admin.post("/objects/batch", json={"objects": [
+        {"type": "BiasFrame", "privileges": 3} for _ in range(2)]})
+    assert r.status_code == 201, r.text
+    first, second = r.json()["oids"]
+
+    # the raise here first, then b's later curation arrives
+    r = await admin.patch(f"/objects/{first}", json={"privileges": 4})
+    assert r.status_code == 200, r.text
+    raised = r.json()["curation_hlc"]
+    later = curated(first, "b", raised + 1, privileges=3, comments="B", is_valid=2)
+    assert len((await replicate(admin, later))["applied"]) == 1  # comments, is_valid win
+    got = await state(admin, first)
+    assert (got["privileges"], got["comments"], got["is_valid"]) == (4, "B", 2)
+    # an older curation loses every field it shares with a newer one, but a raise is a raise
+    older = curated(first, "c", raised - 1, privileges=5, comments="old")
+    assert len((await replicate(admin, older))["applied"]) == 1
+    got = await state(admin, first)
+    assert (got["privileges"], got["comments"], got["is_valid"]) == (5, "B", 2)
+    assert (await replicate(admin, later, older))["skipped"] == [later["id"], older["id"]]
+
+    # b's curation first, then the raise here: the same merge
+    before = (await state(admin, second))["curation_hlc"]
+    await replicate(admin, curated(second, "b", before + 1, privileges=3, comments="B"))
+    r = await admin.patch(f"/objects/{second}", json={"privileges": 4})
+    assert r.status_code == 200, r.text
+    got = await state(admin, second)
+    assert (got["privileges"], got["comments"]) == (4, "B")
+
+
+async def changelog_waiters(conn: asyncpg.Connection, n: int, seconds: float = 60) -> None:
+    """Until n transactions wait for the catalog's changelog lock (held by ``conn``)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        waiting = await conn.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "AND ((classid::bigint << 32) | objid::bigint) = $1", CHANGES_LOCK)
+        if waiting >= n:
+            return
+        assert time.monotonic() < deadline, f"{waiting} waiting for the changelog lock, not {n}"
+        await asyncio.sleep(0.05)
+
+
+async def test_replication_and_local_curation_never_deadlock(
+        admin: httpx.AsyncClient, catalog_settings: CatalogSettings) -> None:
+    """The interleaving of a loaded site: a replicated batch curates y then x while x is
+    curated here (the raise to 4 of the concurrent-curation test). Both wait for the
+    changelog lock; the batch gets it first. Each must then succeed: neither may hold what
+    the other waits for (the batch once held the changelog lock and waited for x's row,
+    which the local curation held while it waited for the changelog lock: PostgreSQL broke
+    the deadlock by failing one of them, and a failed PATCH loses the raise)."""
+    r = await admin.post("/objects/batch", json={"objects": [
+        {"type": "BiasFrame", "privileges": 3} for _ in range(2)]})
+    assert r.status_code == 201, r.text
+    y, x = r.json()["oids"]
+    hlc = (await state(admin, x))["curation_hlc"]
+    conn = await asyncpg.connect(catalog_settings.database_url.get_secret_value())
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", CHANGES_LOCK)
+            batch = asyncio.create_task(admin.post("/replicate", json={"events": [
+                curated(y, "b", hlc + 1, comments="B"),
+                curated(x, "b", hlc + 1, privileges=3, comments="B")]}))
+            await changelog_waiters(conn, 1)
+            local = asyncio.create_task(admin.patch(f"/objects/{x}", json={"privileges": 4}))
+            await changelog_waiters(conn, 2)
+        replicated, patched = await asyncio.gather(batch, local)  # the lock is free now
+    finally:
+        await conn.close()
+    assert replicated.status_code == 200, replicated.text
+    assert patched.status_code == 200, patched.text
+    assert len(replicated.json()["applied"]) == 2
+    got = await state(admin, x)
+    assert (got["privileges"], got["comments"]) == (4, "B")
+    assert (await state(admin, y))["comments"] == "B"
