@@ -39,6 +39,9 @@ class ReplicationService:
         out = ReplicateOut(applied=[], skipped=[], waiting=[])
         async with self.pool.acquire() as conn, conn.transaction():
             store = ObjectStore(conn)
+            # the changelog lock before any row (see CHANGES_LOCK): a batch that inserts or
+            # curates several objects never holds one while it waits for another writer
+            await store.lock_changelog()
             i = 0
             while i < len(events):
                 if isinstance(events[i].data, ObjectCreated):

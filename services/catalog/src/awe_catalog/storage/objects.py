@@ -21,6 +21,12 @@ __all__ = ["ObjectStore"]
 #: Serialises changelog writers until commit: sequences are then gapless (a rolled-back
 #: writer took none) and in commit order, so a reader of ``seq > N`` never skips a change
 #: that commits late, and a missing number always means a missed change.
+#:
+#: Lock order: this lock first, then the rows of existing objects. A writer that locked a
+#: row and then waited for this lock, while the holder of this lock waited for that row
+#: (a replicated batch curates several objects in one transaction), would deadlock, and
+#: PostgreSQL would fail one of them: a curation made by a user, lost. So rows are locked
+#: for curation only under this lock (``get_many(for_update=True)`` takes it first).
 CHANGES_LOCK = 7_031_002
 
 _INSERT_COLUMNS = (
@@ -109,8 +115,14 @@ class ObjectStore:
 
     async def get_many(self, oids: Sequence[str], caller: Caller,
                        for_update: bool = False) -> list[ObjectOut]:
+        """The visible ones of these objects; ``for_update`` locks them for a curation
+        (after the changelog lock, see CHANGES_LOCK; a curation never changes a key, so the
+        row lock lets rows that reference the object be written meanwhile)."""
         vis, params = visibility(caller, "o", 2)
-        lock = " FOR UPDATE" if for_update else ""
+        lock = ""
+        if for_update:
+            await self.lock_changelog()
+            lock = " FOR NO KEY UPDATE"
         rows = await self.conn.fetch(
             f"SELECT {OBJECT_COLUMNS} FROM objects o WHERE o.oid = ANY($1::uuid[]) AND {vis}{lock}",
             [uuid.UUID(o) for o in oids], *params,
