@@ -68,7 +68,6 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -84,7 +83,7 @@ from astropy.io import fits
 
 import awecore as awe
 from awecore import pipelines as p
-from awecore.client import CatalogClient, ComputeClient, JobFailed, StorageClient
+from awecore.client import CatalogClient, ComputeClient, StorageClient
 from awecore.ingest import Ingester, expand
 from awecore.jobs import JobOut, PlanIn, TargetRef
 from awecore.model import RawScienceFrame
@@ -340,6 +339,23 @@ def fetched(log: Path) -> dict[str, tuple[int, int]]:
     return {k: (len(v), len(set(v))) for k, v in reads.items()}
 
 
+def wait(compute: ComputeClient, ids: list[str], poll: float = 0.5) -> list[JobOut]:
+    """Until every job is done, cheaply (the timed run is not to pay for the watching): asks
+    for the oldest job not yet seen done only (jobs finish roughly in order; a failed one
+    fails what depends on it), about one request per ``poll``; then all of them at once."""
+    pending = list(ids)
+    while pending:
+        job = compute.job(pending[0])
+        if job.status in ("failed", "cancelled"):
+            raise RuntimeError(f"{job.cls} job {job.id} {job.status}: {job.error}\n"
+                               f"{compute.log(job.id)}")
+        if job.status == "done":
+            pending.pop(0)
+            continue
+        time.sleep(poll)
+    return compute.lookup(ids)
+
+
 def _seconds(job: JobOut) -> float:
     return (job.finished - job.started).total_seconds() if job.started and job.finished \
         else 0.0
@@ -422,15 +438,7 @@ def service(state: Path, night: Path, spec: InstrumentSpec, mpix: float, limit: 
             TargetRef(cls="ReducedScienceFrame", date=NIGHT, chip=chip, filter=f, raw=oid)
             for oid, chip, f in raws]))
         planned = time.perf_counter() - t0
-        ids = [j.id for j in submitted.jobs]
-        try:
-            jobs = compute.wait(ids, poll=0.5)
-        except JobFailed:
-            for j in compute.lookup(ids):
-                if j.status == "failed":
-                    print(compute.log(j.id), file=sys.stderr)
-                    break
-            raise
+        jobs = wait(compute, [j.id for j in submitted.jobs])
         elapsed = time.perf_counter() - t0
         cpu_parts = {k: v - cpu0.get(k, 0.0) for k, v in stack_cpu(state).items()}
         cpu = sum(cpu_parts.values())
