@@ -17,7 +17,13 @@ same FITS files" has no counterpart for them; the reduced frames are where the p
 Counted, on both sides alike: the raw light pixels of every exposure of the night, once
 (exposures x chips x 2048 x 4100; each raw frame is read and used by the chain: biases by
 ReadNoise and BiasFrame, flats by the flats, science and standard frames by their reduced
-frames), divided by wall-clock seconds.
+frames), divided by wall-clock seconds. Beside it the same pixels per CPU-second: the
+limit's process time, and the CPU time of every process of the stack (workers, storage,
+catalog, PostgreSQL, broker, ...; printed by part) over the timed run. On a machine other
+processes load, the wall-clock ratio flatters the stack (its many processes get a larger
+share of the CPU than the limit's one); the CPU ratio much less so. Also printed: each
+class's job time beside the limit's time for it, and how often the workers fetched raw
+chips and calibrations from storage (from its access log: re-reads are cache evictions).
 
 - ours: a whole local stack (`awe up`) in a temporary state folder, the night ingested
   (untimed: Ingester + StorageClient.put), then a ReducedScienceFrame of every raw science

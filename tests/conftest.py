@@ -72,7 +72,7 @@ def catalog_settings(postgres: PostgresServer, broker: Broker) -> CatalogSetting
 @pytest.fixture(scope="session")
 async def catalog_app(catalog_settings: CatalogSettings) -> AsyncIterator[object]:
     app = create_app(catalog_settings)
-    async with LifespanManager(app) as manager:
+    async with LifespanManager(app, startup_timeout=120, shutdown_timeout=120) as manager:
         yield manager.app
 
 

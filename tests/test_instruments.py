@@ -115,7 +115,8 @@ async def night(request: pytest.FixtureRequest, postgres: PostgresServer, broker
         "filter": filt, "raw": r.oid} for r in raws if r.type == "RawScienceFrame"]
     app = create_app(settings)
     try:
-        async with LifespanManager(app) as manager, httpx.AsyncClient(
+        async with LifespanManager(
+                app, startup_timeout=120, shutdown_timeout=120) as manager, httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=manager.app),  # type: ignore[arg-type]
                 base_url="http://compute",
                 headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as compute:

@@ -58,7 +58,8 @@ def lineage_settings(postgres: PostgresServer, broker: Broker, catalog_process: 
 
 async def lineage_client(settings: LineageSettings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
-    async with LifespanManager(app) as manager, httpx.AsyncClient(
+    async with LifespanManager(
+                app, startup_timeout=120, shutdown_timeout=120) as manager, httpx.AsyncClient(
             transport=httpx.ASGITransport(app=manager.app),  # type: ignore[arg-type]
             base_url="http://lineage",
             headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as client:

@@ -73,7 +73,7 @@ async def storage(request: pytest.FixtureRequest, catalog_process: str,
     root = Path(tempfile.mkdtemp(prefix="awe-storage-"))
     settings = settings_for(request.param, root, catalog_process, users_over_http, moto_s3)
     app = create_app(settings)
-    async with LifespanManager(app) as manager:
+    async with LifespanManager(app, startup_timeout=120, shutdown_timeout=120) as manager:
         clients = {name: httpx.AsyncClient(
             transport=httpx.ASGITransport(app=manager.app),  # type: ignore[arg-type]
             base_url="http://storage", headers={"Authorization": f"Bearer {token}"})
@@ -347,7 +347,8 @@ async def test_peer_fetch_between_two_sites(catalog_process: str,
         settings = settings_for("local", root_b, catalog_process, users_over_http, moto_s3,
                                 peers=[peer])
         app = create_app(settings)
-        async with LifespanManager(app) as manager, httpx.AsyncClient(
+        async with LifespanManager(
+                app, startup_timeout=120, shutdown_timeout=120) as manager, httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=manager.app),  # type: ignore[arg-type]
                 base_url="http://b",
                 headers={"Authorization": f"Bearer {users_over_http['ben']}"}) as b:
@@ -375,7 +376,8 @@ async def test_file_events_reach_kafka(catalog_process: str, users_over_http: di
                             kafka_bootstrap_servers=bootstrap, site="events")
     app = create_app(settings)
     try:
-        async with LifespanManager(app) as manager, httpx.AsyncClient(
+        async with LifespanManager(
+                app, startup_timeout=120, shutdown_timeout=120) as manager, httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=manager.app),  # type: ignore[arg-type]
                 base_url="http://s", headers={"Authorization":
                                               f"Bearer {users_over_http['ann']}"}) as ann:
