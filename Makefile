@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-PKGS   := -e 'libs/awecore[shell]' -e services/catalog -e services/storage -e services/lineage -e services/federation \
+PKGS   := -e 'libs/awecore[all]' -e services/catalog -e services/storage -e services/lineage -e services/federation \
 	  -e services/compute
 
 .PHONY: install up down status demo test unit lint typecheck bench bench-catalog bench-storage bench-lineage bench-federation bench-compute bench-night clean
@@ -39,6 +39,7 @@ unit: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check libs services tests bench deploy/k8s/base/scripts
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy libs/awecore/src services/catalog/src services/storage/src services/lineage/src \

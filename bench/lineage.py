@@ -23,8 +23,8 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from awecore import pg
 from awecore.ids import new_oid
+from awecore.server import pg
 from awecore.stack import PostgresServer, ServiceProcess, free_port
 
 TOKEN = "awe_bench_admin_token"

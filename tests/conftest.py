@@ -145,7 +145,7 @@ def start_service(name: str, app: str, env: dict[str, str],
     port = free_port()
     proc = ServiceProcess(name, [sys.executable, "-m", "uvicorn", app, "--factory", "--host",
                                  "127.0.0.1", "--port", str(port)], env,
-                          logdir / f"{name}.log", health_url=f"http://127.0.0.1:{port}/health")
+                          logdir / f"{name}.log", health_url=f"http://127.0.0.1:{port}/readyz")
     proc.start()
     return proc, f"http://127.0.0.1:{port}"
 
@@ -156,6 +156,7 @@ def catalog_process(catalog_settings: CatalogSettings,
     """The catalog as a real uvicorn process; yields its URL."""
     proc, url = start_service("catalog", "awe_catalog.main:create_app",
                               service_env(catalog_settings), tmp_path_factory.mktemp("logs"))
+    PROCESSES["catalog"] = proc
     try:
         yield url
     finally:

@@ -34,8 +34,8 @@ from conftest import ADMIN_TOKEN, start_service
 from awe_catalog.relay import CURSOR
 from awe_compute.config import ComputeSettings
 from awe_compute.worker import Worker
-from awecore.bus import KafkaSettings, ensure_topics, make_consumer
 from awecore.events import topic
+from awecore.server import KafkaSettings, ensure_topics, make_consumer
 from awecore.stack import Broker, PostgresServer, free_port
 
 K8S = Path(__file__).parent.parent / "deploy" / "k8s"
@@ -217,6 +217,9 @@ def test_every_process_has_a_real_probe(rendered: dict[str, list[Obj]], site: st
                 elif "httpGet" in probe and command[:1] == ["uvicorn"]:
                     assert probe["httpGet"]["path"] in _uvicorn_paths(command), name
                     assert "startupProbe" in c, f"{name}: migrations run at start-up"
+                    # liveness asks no dependency; readiness asks them all
+                    wanted = "/livez" if kind == "livenessProbe" else "/readyz"
+                    assert probe["httpGet"]["path"] == wanted, name
                 else:
                     assert "httpGet" in probe or "tcpSocket" in probe, name
                     assert w["metadata"]["name"] in ("kafka", "minio"), name
@@ -548,6 +551,9 @@ def test_network_policies(rendered: dict[str, list[Obj]]) -> None:
         no(at(peer, "storage"), at(site, "kafka"), 9092)
         no(at(site, "lineage"), at(peer, "catalog"), 8000)
         no(outside, at(site, "catalog-relay"), 8000)
+        for process in ("catalog-relay", "compute-worker"):  # their metrics, for a scraper
+            ok(outside, at(site, process), 9100)
+        no(outside, at(site, "compute-worker"), 8000)
 
 
 # -- the scripts: unit -------------------------------------------------------------------

@@ -339,7 +339,7 @@ async def test_client_and_cli(admin: httpx.AsyncClient, lineage: httpx.AsyncClie
         assert then.at == sources.creation_date and c.raw_sci in {n.oid for n in then.nodes}
         r = await asyncio.to_thread(run, [sys.executable, "-m", "awecore.cli", "lineage",
                                           c.sources, "--at", "2000-01-01"])
-        assert r.returncode == 2 and "did not exist at 2000-01-01T00:00:00+00:00" in r.stderr
+        assert r.returncode == 1 and "did not exist at 2000-01-01T00:00:00+00:00" in r.stderr
         r = await asyncio.to_thread(run, [sys.executable, "-m", "awecore.cli", "lineage",
                                           c.sources, "--at", then.at.isoformat()])
         assert r.returncode == 0 and "as it was at" in r.stdout and "RawBiasFrame" in r.stdout

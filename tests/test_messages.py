@@ -98,9 +98,9 @@ def test_every_named_function_and_command_exists() -> None:
     ("awe.HotPixelMap.plot()", False),
     ("or AWE_TOKEN from the stack's awe.env", True),
     ("run `awe up`", True),
-    ("see `awe curate OID`", False),
+    ("see `awe undo OID`", False),
     ("`awe token create`", True),
-    ("`awe token revoke`", False),
+    ("`awe token rotate`", False),
     ("awe lineage OID --at 2012-12-12", True),
 ])
 def test_the_check_tells_right_from_wrong(text: str, ok: bool) -> None:

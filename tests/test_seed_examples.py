@@ -64,7 +64,7 @@ async def test_the_cli_takes_the_slides_query(admin: httpx.AsyncClient,
     assert r.stdout.strip() == "3"
     r = await asyncio.to_thread(run, [sys.executable, "-m", "awecore.cli", "query",
                                       query.replace(" & ", " and "), "--count"])
-    assert r.returncode == 2 and "use & (and), | (or) and ~ (not)" in r.stderr
+    assert r.returncode == 1 and "use & (and), | (or) and ~ (not)" in r.stderr
 
 
 async def test_awe_shell_runs_the_five_line_script_with_its_plot(

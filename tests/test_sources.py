@@ -15,7 +15,8 @@ from seed import batch, seed
 import awecore as awe
 from awe_catalog.storage.sources import healpix_of, ranges_for_cone
 from awecore import Source
-from awecore.query import Compare, Query, QuerySpec
+from awecore.model import Query
+from awecore.query import Compare, QuerySpec
 from awecore.sources import SourceRow
 
 pytestmark = pytest.mark.integration

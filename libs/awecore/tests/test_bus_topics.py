@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from awecore.bus import KafkaSettings, TopicSettings, _kafka, ensure_topics
+from awecore.server import KafkaSettings, TopicSettings, ensure_topics
+from awecore.server import kafka as _kafka
 
 
 def test_one_copy_by_default(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -126,7 +126,7 @@ def test_source_paths_name_what_exists() -> None:
 
 
 def test_parse_query_text() -> None:
-    from awecore.query import parse_query
+    from awecore.model import parse_query
 
     q = parse_query("ReducedScienceFrame.chip.name == 'ccd53'")
     assert q.root is awe.ReducedScienceFrame and q.spec().where == Compare(
@@ -183,7 +183,7 @@ def test_a_reference_compared_with_a_string_compares_its_name() -> None:
 
 
 def test_parse_query_refuses_and_or_not_saying_what_to_write() -> None:
-    from awecore.query import parse_query
+    from awecore.model import parse_query
 
     assert parse_query("ReducedScienceFrame.filter == '841'").spec().where == Compare(
         op="eq", path=("filter", "name"), value="841")

@@ -43,7 +43,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import asyncpg
 import httpx
 
-from awecore import pg
+from awecore.server import pg
 
 __all__ = ["BootstrapError", "Catalog", "Config", "Peer", "Report", "Secrets", "bootstrap",
            "main"]

@@ -23,8 +23,9 @@ tied to the start of the container's main process, so that a restarted process g
 grace period again. Exit status 0 = yes, 1 = no; the reason is printed, and kubectl describe
 pod shows it.
 
-These probes stand in for a heartbeat the processes do not write yet: a relay or worker that
-touched a file at every turn of its loop could be probed by the age of that file alone.
+The processes also write a heartbeat (``/tmp/awe-heartbeat.json``, and the gauge
+``awe_heartbeat_timestamp_seconds`` on their metrics port); these probes judge the work itself
+(a loop that goes round but never publishes is still stuck).
 """
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .errors import InvalidQuery
 from .model import Field as ModelField
-from .model import Ref, Scalar
-from .query import Query, QuerySpec
+from .model import Query, Ref, Scalar, add_query_root, session
+from .query import QuerySpec
 
 __all__ = ["MAX_SOURCES", "MAX_SOURCE_PAGE", "Source", "SourceColumns", "SourceConeRequest",
            "SourcePage", "SourceQuery", "SourceQueryPage", "SourceQueryRequest", "SourceRow"]
@@ -200,20 +200,18 @@ class Source:
         ``where`` narrows them with a Source query, e.g.
         ``where=Source.sourcelist.frame.chip.name == 'ccd53'``.
         """
-        from .client import current
-
         params: dict[str, Any] = {"ra": ra, "dec": dec, "radius": radius, "limit": limit}
         if mag_max is not None:
             params["mag_max"] = mag_max
         if where is None:
-            got = current().request("GET", "/sources/cone", params=params)
+            got = session().request("GET", "/sources/cone", params=params)
         else:
             if not isinstance(where, SourceQuery):
                 raise InvalidQuery(f"where= takes a query on Source, not on {where.root.__name__}")
             if where.limit_n is not None:
                 params["limit"] = min(limit, where.limit_n)
             body = SourceConeRequest(**params, query=where.spec())
-            got = (where._session or current()).request(
+            got = (where._session or session()).request(
                 "POST", "/sources/cone", json=body.model_dump(mode="json"))
         page = SourcePage.model_validate(got)
         return _table(page.sources, [*SourceRow.model_fields, "distance"])
@@ -221,3 +219,4 @@ class Source:
 
 Source.fields = {name: value for name, value in vars(Source).items()
                  if isinstance(value, ModelField)}
+add_query_root(Source)

@@ -40,8 +40,8 @@ from .errors import (
     Unauthorized,
 )
 from .files import Verification
-from .model import DataObject, DBObject, ObjectOut, RawFrame, ReferenceCatalog, registry
-from .query import And, Compare, Query, QuerySpec
+from .model import DataObject, DBObject, ObjectOut, Query, RawFrame, ReferenceCatalog, registry
+from .query import And, Compare, QuerySpec
 
 __all__ = ["BLOCK", "HEADER_READ", "Mismatch", "VerifyReport", "files_spec", "read_header",
            "verify_catalogue", "verify_object"]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
 
-from awecore.bus import KafkaSettings
+from awecore.server import ServiceSettings
 
 __all__ = ["ADMIN_TOKEN_MIN_LENGTH", "CatalogSettings", "weak_admin_token"]
 
@@ -49,26 +50,31 @@ def weak_admin_token(token: str) -> str | None:
     return None
 
 
-class CatalogSettings(BaseSettings):
-    # a refused setting is reported without its value: these settings hold secrets
-    model_config = SettingsConfigDict(env_prefix="AWE_CATALOG_", extra="ignore",
-                                      populate_by_name=True, hide_input_in_errors=True)
+class CatalogSettings(ServiceSettings):
+    """The catalog's settings; the outbox relay (``python -m awe_catalog.relay``) reads the
+    same ones. The shared ones (site, database, Kafka, log level) are in ServiceSettings."""
 
-    site: str = Field(default="local", pattern=r"^[a-z0-9][a-z0-9-]{0,39}$",
-                      validation_alias=AliasChoices("AWE_CATALOG_SITE", "AWE_SITE"))
-    database_url: SecretStr = SecretStr("postgresql://awe@127.0.0.1:5432/awe_catalog")
-    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # a refused setting is reported without its value: these settings hold secrets
+    model_config = SettingsConfigDict(env_prefix="AWE_CATALOG_")
+
+    database_url: SecretStr | None = SecretStr("postgresql://awe@127.0.0.1:5432/awe_catalog")
+    kafka_bootstrap_servers: str | None = "127.0.0.1:9092"
+    session_timeout_ms: int = 10_000
     admin_token: SecretStr | None = Field(
         default=None, description="token of the bootstrap admin, created on first start; "
         f"{ADMIN_TOKEN_MIN_LENGTH} characters or more and no default (else refused)")
-    pool_min_size: int = 2
-    pool_max_size: int = 10
     max_batch: int = Field(default=10_000, description="objects per batch request")
     max_body_bytes: int = Field(default=64 * 1024 * 1024, description="request body limit")
     changes_partitions: int = 1
     relay_batch: int = 500
     relay_poll_seconds: float = 1.0
-    log_level: str = "INFO"
+    relay_metrics_host: str = Field(default="127.0.0.1", description="where the relay "
+                                    "serves /metrics, /livez and /readyz")
+    relay_metrics_port: int = Field(default=0, ge=0, le=65535,
+                                    description="0: a free port, written to the heartbeat")
+    relay_heartbeat_file: Path | None = Field(
+        default=None, description="a JSON file the relay rewrites at each turn of its loop "
+        "(pid, metrics port, cursor, time)")
 
     @field_validator("admin_token")
     @classmethod
@@ -78,5 +84,3 @@ class CatalogSettings(BaseSettings):
             raise ValueError(why)
         return value
 
-    def kafka(self, client_id: str) -> KafkaSettings:
-        return KafkaSettings(bootstrap_servers=self.kafka_bootstrap_servers, client_id=client_id)

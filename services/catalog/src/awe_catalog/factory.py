@@ -1,7 +1,7 @@
-"""Process context (pools, clock, metrics) and the factory that builds services from it.
+"""Process context (pool, clock, metrics) and the factory that builds services from it.
 
-Wiring is by hand: the lifespan makes one ProcessContext; handlers ask the Factory for the
-service they need.
+Wiring is by hand: the app builder's lifespan makes one ProcessContext; handlers ask the
+Factory (``awecore.server.get_factory``) for the service they need.
 """
 
 from __future__ import annotations
@@ -9,48 +9,61 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import asyncpg
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import Counter
 
-from awecore import pg
 from awecore.clock import HybridClock
+from awecore.server import Kit, Metrics, ServiceContext, pg
 
 from .config import CatalogSettings
+from .services.changes import ChangeService
 from .services.objects import ObjectService
 from .services.replication import ReplicationService
+from .services.sources import SourceService
 from .services.users import UserService
+from .storage.migrations import apply_migrations
 
-__all__ = ["Factory", "Metrics", "ProcessContext", "create_pool"]
+__all__ = ["CatalogMetrics", "Factory", "ProcessContext", "create_pool"]
 
 
 async def create_pool(settings: CatalogSettings) -> asyncpg.Pool:
-    return await pg.create_pool(settings.database_url.get_secret_value(),
-                                settings.pool_min_size, settings.pool_max_size)
+    return await pg.create_pool(settings.database(), settings.pool_min_size,
+                                settings.pool_max_size)
 
 
-class Metrics:
-    """Prometheus metrics, on a registry of the app's own (several apps may share a process)."""
+class CatalogMetrics:
+    """The catalog's own metrics, on the app's registry (beside the kit's HTTP metrics)."""
 
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.requests = Counter("awe_catalog_requests", "HTTP requests",
-                                ["method", "route", "status"], registry=self.registry)
-        self.latency = Histogram("awe_catalog_request_seconds", "HTTP request latency",
-                                 ["method", "route"], registry=self.registry)
-        self.objects_created = Counter("awe_catalog_objects_created", "objects registered",
-                                       ["type"], registry=self.registry)
+    def __init__(self, metrics: Metrics) -> None:
+        self.objects_created: Counter = metrics.counter("objects_created",
+                                                        "objects registered", ["type"])
 
 
 @dataclass
-class ProcessContext:
+class ProcessContext(ServiceContext):
     settings: CatalogSettings
     pool: asyncpg.Pool
     clock: HybridClock
-    metrics: Metrics
+    metrics: CatalogMetrics
 
     @classmethod
-    async def create(cls, settings: CatalogSettings) -> ProcessContext:
-        return cls(settings=settings, pool=await create_pool(settings), clock=HybridClock(),
-                   metrics=Metrics())
+    async def create(cls, settings: CatalogSettings, kit: Kit) -> ProcessContext:
+        """Pool, migrations, and the bootstrap admin (made on first start)."""
+        pool = await create_pool(settings)
+        context = cls(settings=settings, pool=pool, clock=HybridClock(),
+                      metrics=CatalogMetrics(kit.metrics))
+        try:
+            async with pool.acquire() as conn:
+                await apply_migrations(conn)
+            if settings.admin_token is not None:
+                await Factory(context).users().bootstrap_admin(
+                    settings.admin_token.get_secret_value())
+        except BaseException:
+            await pool.close()
+            raise
+        return context
+
+    async def checks(self) -> dict[str, str]:
+        return {"database": await pg.ping(self.pool)}
 
     async def aclose(self) -> None:
         await self.pool.close()
@@ -69,3 +82,9 @@ class Factory:
 
     def users(self) -> UserService:
         return UserService(self.context.pool)
+
+    def sources(self) -> SourceService:
+        return SourceService(self.context.pool)
+
+    def changes(self) -> ChangeService:
+        return ChangeService(self.context.pool, self.context.settings.site)

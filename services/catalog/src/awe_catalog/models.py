@@ -8,12 +8,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from awecore.events import CatalogEvent
 from awecore.model import ObjectIn, ObjectOut
-from awecore.web import Identity
+from awecore.server import Identity
 
 __all__ = [
-    "BatchIn", "BatchOut", "Caller", "CountOut", "Digest", "GetManyIn", "GetManyOut", "Health",
+    "BatchIn", "BatchOut", "Caller", "CountOut", "Digest", "GetManyIn", "GetManyOut",
     "MemberIn", "ProjectIn", "ProjectOut", "ReplicateIn", "ReplicateOut", "TokenIn",
-    "TokenOut", "UserIn", "UserOut",
+    "TokenInfo", "TokenOut", "UserIn", "UserOut",
 ]
 
 
@@ -66,13 +66,6 @@ class CountOut(BaseModel):
     count: int
 
 
-class Health(BaseModel):
-    status: str
-    site: str
-    database: str
-    version: str
-
-
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
 
 
@@ -117,5 +110,18 @@ class TokenIn(BaseModel):
 
 class TokenOut(BaseModel):
     token: str = Field(description="shown once; only its hash is stored")
+    id: str = Field(description="the token's public id (`awe token list`, revoke)")
     user: str
     label: str
+
+
+class TokenInfo(BaseModel):
+    """A token as its owner sees it in a listing: never the secret, nor its hash."""
+
+    id: str
+    user: str
+    label: str
+    created: dt.datetime
+    last_used: dt.datetime | None = Field(description="to the minute; None: never used")
+    revoked: bool
+    revoked_at: dt.datetime | None

@@ -6,7 +6,10 @@ again, so on start it reads the newest event on the topic and resumes after the 
 that and its cursor: no gap, no duplicate. A broker that lost everything (memory storage)
 gets its topic recreated; consumers catch up on the rest over ``GET /changes``.
 
-Run it with ``python -m awe_catalog.relay`` (settings as for the catalog service).
+Run it with ``python -m awe_catalog.relay`` (settings as for the catalog service). It serves
+``/metrics`` (``awe_outbox_lag``: changes not yet published), ``/livez`` and ``/readyz`` on
+``AWE_CATALOG_RELAY_METRICS_HOST``:``..._PORT`` (0: a free one) and, with
+``AWE_CATALOG_RELAY_HEARTBEAT_FILE``, rewrites that file at each turn (pid, port, cursor).
 """
 
 from __future__ import annotations
@@ -14,16 +17,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Callable
 
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+from prometheus_client import Counter, Gauge
 
-from awecore.bus import KafkaSettings, ensure_topics, make_producer
 from awecore.events import catalog_changes_topic
-from awecore.logs import configure_logging
+from awecore.server import (
+    Heartbeat,
+    KafkaSettings,
+    Metrics,
+    StatusServer,
+    configure_logging,
+    ensure_topics,
+    keep_running,
+    make_producer,
+    pg,
+)
 
 from .config import CatalogSettings
 from .factory import create_pool
@@ -75,9 +89,18 @@ class BrokerLostTopic(Exception):
 
 
 class OutboxRelay:
-    def __init__(self, settings: CatalogSettings, pool: asyncpg.Pool) -> None:
+    def __init__(self, settings: CatalogSettings, pool: asyncpg.Pool,
+                 metrics: Metrics | None = None, heartbeat: Heartbeat | None = None) -> None:
         self.settings = settings
         self.pool = pool
+        self.metrics = metrics or Metrics("catalog-relay")
+        self.heartbeat = heartbeat or Heartbeat(self.metrics)
+        self.lag = Gauge("awe_outbox_lag", "changes in the changelog not yet published",
+                         registry=self.metrics.registry)
+        self.published = Counter("awe_outbox_published", "changes published to the topic",
+                                 registry=self.metrics.registry)
+        self.metrics.on_scrape(self._measure_lag)
+        self.connected = False
         self.kafka = settings.kafka("awe-catalog-relay")
         self.topic = catalog_changes_topic(settings.site)
         self.cursor = 0
@@ -123,27 +146,40 @@ class OutboxRelay:
         async with self.pool.acquire() as conn:
             await ChangeStore(conn).set_cursor(CURSOR, last)
         self.cursor = last
+        self.published.inc(len(rows))
         log.debug("published", count=len(rows), last_sequence=last)
         return len(rows)
 
+    async def _measure_lag(self) -> None:
+        async with self.pool.acquire() as conn:
+            newest = await ChangeStore(conn).last_sequence()
+        self.lag.set(max(0, newest - self.cursor))
+
+    async def checks(self) -> dict[str, str]:
+        """Readiness: the database answers and the relay is connected to the broker."""
+        return {"database": await pg.ping(self.pool),
+                "broker": "ok" if self.connected else "not connected"}
+
     async def run(self, stop: asyncio.Event) -> None:
+        """Publish until ``stop``; broker trouble is retried with an exponential backoff."""
         def wake(*_: object) -> None:
             self._wake.set()
+
+        async def session(progress: Callable[[], None]) -> None:
+            try:
+                await self._run_connected(stop, progress)
+            finally:
+                self.connected = False
 
         listener = await self.pool.acquire()
         await listener.add_listener("awe_changes", wake)
         try:
-            while not stop.is_set():
-                try:
-                    await self._run_connected(stop)
-                except (KafkaError, OSError, BrokerLostTopic) as exc:
-                    log.warning("broker trouble; retrying", error=repr(exc))
-                    await _sleep_or_stop(stop, 2.0)
+            await keep_running(stop, "relay", session, (KafkaError, OSError, BrokerLostTopic))
         finally:
             await listener.remove_listener("awe_changes", wake)
             await self.pool.release(listener)
 
-    async def _run_connected(self, stop: asyncio.Event) -> None:
+    async def _run_connected(self, stop: asyncio.Event, progress: Callable[[], None]) -> None:
         self.cursor = await self._resume_point()
         log.info("relay running", topic=self.topic, after=self.cursor)
         producer = make_producer(self.kafka)
@@ -152,21 +188,20 @@ class OutboxRelay:
         await admin.start()
         try:
             while not stop.is_set():
+                self.connected = True
+                self.heartbeat.beat(cursor=self.cursor)
                 if await self.publish_once(producer, admin):
+                    progress()
                     continue
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.relay_poll_seconds)
                 if self.topic not in await admin.list_topics():
                     raise BrokerLostTopic(f"{self.topic} vanished: the broker restarted empty")
+                progress()
         finally:
             await admin.close()
             await producer.stop()
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
 
 
 async def _main(settings: CatalogSettings) -> None:
@@ -174,12 +209,20 @@ async def _main(settings: CatalogSettings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    metrics = Metrics("catalog-relay")
+    heartbeat = Heartbeat(metrics, settings.relay_heartbeat_file)
     pool = await create_pool(settings)
+    relay = OutboxRelay(settings, pool, metrics, heartbeat)
+    status = StatusServer(metrics, settings.relay_metrics_host, settings.relay_metrics_port,
+                          relay.checks)
     try:
         async with pool.acquire() as conn:
             await apply_migrations(conn)
-        await OutboxRelay(settings, pool).run(stop)
+        port = await status.start()
+        heartbeat.beat(metrics_port=port, metrics_host=settings.relay_metrics_host)
+        await relay.run(stop)
     finally:
+        await status.stop()
         await pool.close()
 
 

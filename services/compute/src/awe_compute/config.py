@@ -2,34 +2,38 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from awecore.server import ServiceSettings
 
 __all__ = ["ComputeSettings"]
 
 
-class ComputeSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="AWE_COMPUTE_", extra="ignore",
-                                      populate_by_name=True)
+class ComputeSettings(ServiceSettings):
+    """The API's and the workers' settings. The shared ones (site, database, catalog URL
+    and token, Kafka, log level) are in ServiceSettings."""
 
-    site: str = Field(default="local", validation_alias=AliasChoices("AWE_COMPUTE_SITE",
-                                                                     "AWE_SITE"))
-    database_url: SecretStr = SecretStr("postgresql://awe@127.0.0.1:5432/awe_compute")
-    catalog_url: str = "http://127.0.0.1:8000"
+    model_config = SettingsConfigDict(env_prefix="AWE_COMPUTE_")
+
+    database_url: SecretStr | None = SecretStr("postgresql://awe@127.0.0.1:5432/awe_compute")
+    kafka_bootstrap_servers: str | None = "127.0.0.1:9092"
     storage_url: str = "http://127.0.0.1:8001"
-    service_token: SecretStr | None = None
-    kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    lease_seconds: float = Field(default=120.0, description="a running job's worker must "
-                                 "finish or renew within this, or another worker redoes it")
+    lease_seconds: float = Field(default=120.0, gt=0, description="a running job's worker "
+                                 "renews its lease every third of this; a job whose lease "
+                                 "runs out (its worker died) is redone by another worker")
     reap_seconds: float = 2.0
     job_partitions: int = Field(default=8, ge=1, description="partitions of the jobs topic "
                                 "(made so on first start): at most this many workers share "
                                 "a burst of ready jobs")
-    session_timeout_ms: int = 6000
     cache_bytes: int = Field(default=1 << 30, ge=0, description="stored files a worker keeps "
                              "decoded between jobs (calibrations are read by many jobs)")
-    auth_cache_seconds: float = 60.0
-    log_level: str = "INFO"
-
-    def token(self) -> str | None:
-        return self.service_token.get_secret_value() if self.service_token else None
+    worker_metrics_host: str = Field(default="127.0.0.1", description="where a worker serves "
+                                     "/metrics, /livez and /readyz")
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535,
+                                     description="0: a free port, written to the heartbeat")
+    worker_heartbeat_file: Path | None = Field(
+        default=None, description="a JSON file a worker rewrites at each turn of its loop "
+        "(pid, worker name, metrics port, the job in hand, time)")

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import structlog
 
-from awecore import pg
-from awecore.bus import KafkaSettings, every
 from awecore.client import AsyncCatalogClient
 from awecore.errors import AweError
-from awecore.web import TokenAuthenticator
+from awecore.server import Kit, Metrics, ServiceContext, TokenAuthenticator, every, pg
 
 from .config import ComputeSettings
 from .services.jobs import JobService
 from .services.queue import JobQueue
+from .storage.jobs import JobStore
 
 __all__ = ["Factory", "ProcessContext"]
 
@@ -26,42 +25,57 @@ _MIGRATIONS_LOCK = 7_031_301
 
 
 @dataclass
-class ProcessContext:
+class ProcessContext(ServiceContext):
     settings: ComputeSettings
     pool: asyncpg.Pool
     queue: JobQueue
     catalog: AsyncCatalogClient
     auth: TokenAuthenticator
-    _stop: asyncio.Event = field(default_factory=asyncio.Event)
-    _reaper: asyncio.Task[None] | None = None
 
     @classmethod
-    async def create(cls, settings: ComputeSettings) -> ProcessContext:
-        pool = await pg.create_pool(settings.database_url.get_secret_value())
+    async def create(cls, settings: ComputeSettings, kit: Kit) -> ProcessContext:
+        pool = await pg.create_pool(settings.database(), settings.pool_min_size,
+                                    settings.pool_max_size)
         async with pool.acquire() as conn:
             await pg.apply_migrations(conn, "awe_compute", _MIGRATIONS_LOCK)
-        queue = JobQueue(settings.site, KafkaSettings(
-            bootstrap_servers=settings.kafka_bootstrap_servers, client_id="awe-compute"),
-            settings.job_partitions)
+        queue = JobQueue(settings.site, settings.kafka("awe-compute"), settings.job_partitions)
         await queue.start()
         catalog = AsyncCatalogClient(settings.catalog_url, settings.token())
         context = cls(settings, pool, queue, catalog,
                       TokenAuthenticator(catalog, settings.auth_cache_seconds))
+        kit.loops.add("reaper", context._reap)
+        context._measure(kit.metrics)
+        return context
 
+    async def _reap(self, stop: asyncio.Event) -> None:
+        """Requeue the jobs of lost workers, and announce ready jobs again, every while."""
         async def report(exc: BaseException) -> None:
             log.warning("reaper trouble", error=repr(exc))
 
-        jobs = Factory(context).jobs()
-        context._reaper = asyncio.create_task(every(
-            context._stop, settings.reap_seconds, jobs.reap,
-            (AweError, OSError, asyncpg.PostgresError), report))
-        return context
+        await every(stop, self.settings.reap_seconds, Factory(self).jobs().reap,
+                    (AweError, OSError, asyncpg.PostgresError), report)
+
+    def _measure(self, metrics: Metrics) -> None:
+        """The queue's depth by status, read from the jobs table when scraped."""
+        depth = metrics.gauge("jobs", "jobs by status (the queue's depth: ready and waiting)",
+                              ["status"])
+
+        async def scrape() -> None:
+            async with self.pool.acquire() as conn:
+                counts = await JobStore(conn).counts()
+            for status in ("waiting", "ready", "running", "done", "failed", "cancelled"):
+                depth.labels(status).set(counts.get(status, 0))
+
+        metrics.on_scrape(scrape)
+
+    async def checks(self) -> dict[str, str]:
+        return {"database": await pg.ping(self.pool), "broker": await self.queue.check()}
+
+    async def details(self) -> dict[str, Any]:
+        async with self.pool.acquire() as conn:
+            return {"jobs": await JobStore(conn).counts()}
 
     async def aclose(self) -> None:
-        self._stop.set()
-        if self._reaper is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reaper
         await self.queue.stop()
         await self.catalog.aclose()
         await self.pool.close()
@@ -72,5 +86,5 @@ class Factory:
         self.context = context
 
     def jobs(self) -> JobService:
-        s = self.context.settings
-        return JobService(self.context.pool, self.context.queue, s.catalog_url, s.token())
+        return JobService(self.context.pool, self.context.queue,
+                          self.context.settings.catalog_url)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from awecore.web import service_app
+from awecore.server import service_app
 
 from .config import ComputeSettings
-from .factory import ProcessContext
+from .factory import Factory, ProcessContext
 from .handlers import router
 
 __all__ = ["create_app"]
@@ -16,5 +16,7 @@ __all__ = ["create_app"]
 def create_app(settings: ComputeSettings | None = None) -> FastAPI:
     settings = settings or ComputeSettings()
     return service_app(
-        "compute", "AWE compute", "Targets planned into jobs; workers make them.",
-        settings.log_level, lambda: ProcessContext.create(settings), router)
+        settings, service="compute", title="AWE compute",
+        summary="Targets planned into jobs; workers make them.",
+        router=router, make_context=lambda kit: ProcessContext.create(settings, kit),
+        factory=Factory)

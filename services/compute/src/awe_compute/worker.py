@@ -4,28 +4,48 @@ Workers form one Kafka consumer group on ``awe.<site>.compute.jobs``. For each j
 worker claims the job in the jobs table (so a redelivered message does nothing), makes the
 product under the job's pre-chosen oid off the event loop, marks it done and announces the
 jobs that became ready. A failure keeps its traceback in the job and fails what depends on
-it. A worker that dies leaves a lease that runs out; the job is then made again elsewhere,
+it. While a job runs its worker renews the job's lease every third of ``lease_seconds``; a
+worker that dies leaves a lease that runs out, and the job is then made again elsewhere,
 under the same oid, so one object is registered.
+
+While it makes a job a worker binds the request id of the job's submission, so its calls to
+the catalog and storage and its lines in the job's log carry it. It serves ``/metrics``
+(``awe_compute_job_seconds`` by class and outcome, consumer lag, heartbeat), ``/livez`` and
+``/readyz`` on ``AWE_COMPUTE_WORKER_METRICS_HOST``:``..._PORT`` (0: a free port) and, with
+``AWE_COMPUTE_WORKER_HEARTBEAT_FILE``, rewrites that file at each turn (pid, worker, port,
+the job in hand).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import signal
 import socket
+import time
 import traceback
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
 import structlog
-from aiokafka.errors import KafkaError
+from prometheus_client import Counter, Histogram
 
-from awecore import pg
-from awecore.bus import KafkaSettings, make_consumer
-from awecore.client import CatalogClient, StorageClient
-from awecore.logs import configure_logging
-from awecore.targets import Maker, MakerCache, Node
+from awecore.client import AsyncCatalogClient, AsyncStorageClient, using_request_id
+from awecore.errors import AweError
+from awecore.server import (
+    Heartbeat,
+    Metrics,
+    Records,
+    StatusServer,
+    configure_logging,
+    consume,
+    pg,
+)
+from awecore.targets import AsyncMaker, CatalogPorts, MakerCache, Node
 
 from .config import ComputeSettings
 from .services.queue import JobQueue
@@ -37,33 +57,45 @@ log = structlog.get_logger("awe.compute.worker")
 
 
 class Worker:
-    def __init__(self, settings: ComputeSettings, pool: asyncpg.Pool, queue: JobQueue) -> None:
+    def __init__(self, settings: ComputeSettings, pool: asyncpg.Pool, queue: JobQueue,
+                 metrics: Metrics | None = None, heartbeat: Heartbeat | None = None) -> None:
         self.settings = settings
         self.pool = pool
         self.queue = queue
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.cache = MakerCache(settings.cache_bytes)  # calibrations, read once per worker
+        self.metrics = metrics or Metrics("compute-worker")
+        self.heartbeat = heartbeat or Heartbeat(self.metrics)
+        self.durations = Histogram(
+            "awe_compute_job_seconds", "how long this worker took to make a job, by class "
+            "and outcome (done, failed)", ["cls", "outcome"], registry=self.metrics.registry,
+            buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600))
+        self.renewals = Counter("awe_compute_lease_renewals", "leases renewed while jobs ran",
+                                registry=self.metrics.registry)
 
-    def _make(self, job: dict[str, object]) -> str:
-        """Runs in a thread: the pipelines are numpy work."""
+    async def _make(self, job: dict[str, object]) -> str:
+        """Make a job's product on this loop: the maker awaits the catalogue and storage
+        here and runs the recipe (numpy work) in a thread, so the loop stays free."""
         token = self.settings.token()
-        with CatalogClient(self.settings.catalog_url, token) as catalog:
+        catalog = AsyncCatalogClient(self.settings.catalog_url, token)
+        storage = AsyncStorageClient(self.settings.storage_url, token)
+        try:
             product = str(job["product"])
             # registered by an earlier try: done (a source list may still lack its sources,
             # so it is made again, and the maker only loads what is missing)
-            if job["cls"] != "SourceList" and product in catalog.get_records([product]):
+            if job["cls"] != "SourceList" and product in await catalog.get_records([product]):
                 return "registered by an earlier try"
-            storage = StorageClient(self.settings.storage_url, token)
-            try:
-                node = Node(str(job["cls"]), str(job["chip"]),
-                            job["filter"] if job["filter"] else None,  # type: ignore[arg-type]
-                            job["night"], job["raw"] if job["raw"] else None,  # type: ignore[arg-type]
-                            raws=dict(job["raws"]),  # type: ignore[call-overload]
-                            params=dict(job["params"]))  # type: ignore[call-overload]
-                Maker(catalog, storage, cache=self.cache).make_one(
-                    node, dict(job["inputs"]), product)  # type: ignore[call-overload]
-            finally:
-                storage.close()
+            node = Node(str(job["cls"]), str(job["chip"]),
+                        job["filter"] if job["filter"] else None,  # type: ignore[arg-type]
+                        job["night"], job["raw"] if job["raw"] else None,  # type: ignore[arg-type]
+                        raws=dict(job["raws"]),  # type: ignore[call-overload]
+                        params=dict(job["params"]))  # type: ignore[call-overload]
+            ports = CatalogPorts(catalog)
+            await AsyncMaker(ports, ports, storage, cache=self.cache).make_one(
+                node, dict(job["inputs"]), product)  # type: ignore[call-overload]
+        finally:
+            await storage.aclose()
+            await catalog.aclose()
         return "made"
 
     async def handle(self, job_id: str) -> None:
@@ -71,46 +103,87 @@ class Worker:
             job = await JobStore(conn).claim(job_id, self.name, self.settings.lease_seconds)
         if job is None:
             return  # taken by another worker, finished, or cancelled
-        log.info("job started", job=job_id, cls=job["cls"], chip=job["chip"])
-        await self.queue.status(job_id, "running")
-        stamp = dt.datetime.now(dt.UTC).isoformat()
+        request_id = job["request_id"]
+        with structlog.contextvars.bound_contextvars(job=job_id, request_id=request_id), \
+                using_request_id(request_id):
+            self.heartbeat.beat(job=job_id)
+            try:
+                await self._run(job_id, dict(job), request_id)
+            finally:
+                self.heartbeat.beat(job=None)
+
+    async def _run(self, job_id: str, job: dict[str, Any], request_id: str | None) -> None:
+        log.info("job started", cls=job["cls"], chip=job["chip"])
+        stamp = f"{dt.datetime.now(dt.UTC).isoformat()} {self.name}" + (
+            f" (request {request_id})" if request_id else "")
+        start = time.perf_counter()
         try:
-            outcome = await asyncio.to_thread(self._make, dict(job))
+            async with self.leased(job_id):
+                outcome = await self._make(job)
         except Exception as exc:
+            self.durations.labels(job["cls"], "failed").observe(time.perf_counter() - start)
             async with self.pool.acquire() as conn:
-                await JobStore(conn).fail(job_id, f"{type(exc).__name__}: {exc}",
-                                          f"{stamp} {self.name}\n{traceback.format_exc()}\n")
-            await self.queue.status(job_id, "failed")
-            log.warning("job failed", job=job_id, error=repr(exc))
+                held = await JobStore(conn).fail(job_id, self.name, f"{type(exc).__name__}: {exc}",
+                                                 f"{stamp}\n{traceback.format_exc()}\n")
+            log.warning("job failed" if held else "job failed, but it is no longer this "
+                        "worker's: left as it is", error=repr(exc))
             return
+        self.durations.labels(job["cls"], "done").observe(time.perf_counter() - start)
         async with self.pool.acquire() as conn:
-            ready = await JobStore(conn).done(job_id, self.name,
-                                              f"{stamp} {self.name}: {outcome}\n")
-        await self.queue.status(job_id, "done")
+            ready = await JobStore(conn).done(job_id, self.name, f"{stamp}: {outcome}\n")
         await self.queue.announce(ready)
-        log.info("job done", job=job_id, outcome=outcome, ready=len(ready))
+        log.info("job done", outcome=outcome, ready=len(ready))
+
+    @asynccontextmanager
+    async def leased(self, job_id: str) -> AsyncIterator[None]:
+        """Renew the lease of ``job_id`` every third of ``lease_seconds`` while the block
+        runs, so that a long job is not taken for a dead worker's and made twice."""
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(self.settings.lease_seconds / 3)  # the renewal's pace
+                try:
+                    async with self.pool.acquire() as conn:
+                        held = await JobStore(conn).renew(job_id, self.name,
+                                                          self.settings.lease_seconds)
+                except (OSError, asyncpg.PostgresError) as exc:
+                    log.warning("cannot renew the lease; will try again", error=repr(exc))
+                    continue
+                if not held:
+                    log.warning("the lease is lost (requeued or cancelled): its result "
+                                "will be refused")
+                    return
+                self.renewals.inc()
+                self.heartbeat.beat(job=job_id)
+
+        task = asyncio.create_task(renew())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _take(self, records: Records) -> None:
+        for record in records:
+            if record.value is not None:
+                await self.handle(record.value.decode())
+
+    async def checks(self) -> dict[str, str]:
+        """Readiness of the status server: the database answers, the loop goes round (or
+        a job is in hand, whose lease renewals beat)."""
+        age = self.heartbeat.age()
+        limit = max(60.0, self.settings.lease_seconds)
+        return {"database": await pg.ping(self.pool),
+                "loop": "ok" if age < limit else f"no turn for {age:.0f} s"}
 
     async def run(self, stop: asyncio.Event) -> None:
-        kafka = KafkaSettings(bootstrap_servers=self.settings.kafka_bootstrap_servers,
-                              client_id="awe-compute-worker",
-                              session_timeout_ms=self.settings.session_timeout_ms)
-        while not stop.is_set():
-            consumer = make_consumer(kafka, self.queue.topic,
-                                     group_id=f"awe-compute-{self.settings.site}")
-            try:
-                await consumer.start()
-                while not stop.is_set():
-                    batch = await consumer.getmany(timeout_ms=500, max_records=1)
-                    for records in batch.values():
-                        for record in records:
-                            await self.handle(record.value.decode())
-                    if batch:
-                        await consumer.commit()
-            except (KafkaError, OSError) as exc:
-                log.warning("broker trouble; reconnecting", error=repr(exc))
-                await asyncio.sleep(2)
-            finally:
-                await consumer.stop()
+        """Take job ids from the topic, one at a time, until ``stop`` is set."""
+        await consume(stop, self.settings.kafka("awe-compute-worker"), self.queue.topic,
+                      f"awe-compute-{self.settings.site}", self._take, name="compute-worker",
+                      metrics=self.metrics, max_records=1,
+                      expected=(OSError, asyncpg.PostgresError, AweError),
+                      on_poll=self.heartbeat.beat)
 
 
 async def _main(settings: ComputeSettings) -> None:
@@ -118,14 +191,22 @@ async def _main(settings: ComputeSettings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    pool = await pg.create_pool(settings.database_url.get_secret_value(), 1, 4)
-    queue = JobQueue(settings.site, KafkaSettings(
-        bootstrap_servers=settings.kafka_bootstrap_servers, client_id="awe-compute-worker"),
-        settings.job_partitions)
+    metrics = Metrics("compute-worker")
+    heartbeat = Heartbeat(metrics, settings.worker_heartbeat_file)
+    pool = await pg.create_pool(settings.database(), 1, 4)
+    queue = JobQueue(settings.site, settings.kafka("awe-compute-worker"),
+                     settings.job_partitions)
     await queue.start()
+    worker = Worker(settings, pool, queue, metrics, heartbeat)
+    status = StatusServer(metrics, settings.worker_metrics_host, settings.worker_metrics_port,
+                          worker.checks)
     try:
-        await Worker(settings, pool, queue).run(stop)
+        port = await status.start()
+        heartbeat.beat(worker=worker.name, metrics_host=settings.worker_metrics_host,
+                       metrics_port=port, job=None)
+        await worker.run(stop)
     finally:
+        await status.stop()
         await queue.stop()
         await pool.close()
 

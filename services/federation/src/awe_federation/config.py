@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from awecore.server import ServiceSettings
 
 __all__ = ["FederationSettings", "PeerSite"]
 
@@ -18,19 +20,15 @@ class PeerSite(BaseModel):
         default=None, description="the peer's broker; without one, HTTP only")
 
 
-class FederationSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="AWE_FEDERATION_", extra="ignore",
-                                      populate_by_name=True)
+class FederationSettings(ServiceSettings):
+    """The shared settings (site, database, local catalog URL and token, log level) are in
+    ServiceSettings; each peer names its own catalog and broker."""
 
-    site: str = Field(default="local", validation_alias=AliasChoices("AWE_FEDERATION_SITE",
-                                                                     "AWE_SITE"))
-    database_url: SecretStr = SecretStr("postgresql://awe@127.0.0.1:5432/awe_federation")
-    catalog_url: str = "http://127.0.0.1:8000"
-    service_token: SecretStr | None = None
+    model_config = SettingsConfigDict(env_prefix="AWE_FEDERATION_")
+
+    database_url: SecretStr | None = SecretStr(
+        "postgresql://awe@127.0.0.1:5432/awe_federation")
     peers: list[PeerSite] = []
     follow: bool = True
     catch_up_seconds: float = 5.0
     batch: int = 1000
-    session_timeout_ms: int = 6000
-    auth_cache_seconds: float = 60.0
-    log_level: str = "INFO"

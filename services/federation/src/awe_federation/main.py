@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from awecore.web import service_app
+from awecore.server import service_app
 
 from .config import FederationSettings
-from .factory import ProcessContext
+from .factory import Factory, ProcessContext
 from .handlers import router
 
 __all__ = ["create_app"]
@@ -16,5 +16,7 @@ __all__ = ["create_app"]
 def create_app(settings: FederationSettings | None = None) -> FastAPI:
     settings = settings or FederationSettings()
     return service_app(
-        "federation", "AWE federation", "Replicates catalog metadata between sites.",
-        settings.log_level, lambda: ProcessContext.create(settings), router)
+        settings, service="federation", title="AWE federation",
+        summary="Replicates catalog metadata between sites.",
+        router=router, make_context=lambda kit: ProcessContext.create(settings, kit),
+        factory=Factory)

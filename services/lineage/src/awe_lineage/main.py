@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from awecore.web import service_app
+from awecore.server import service_app
 
 from .config import LineageSettings
-from .factory import ProcessContext
+from .factory import Factory, ProcessContext
 from .handlers import router
 
 __all__ = ["create_app"]
@@ -16,5 +16,7 @@ __all__ = ["create_app"]
 def create_app(settings: LineageSettings | None = None) -> FastAPI:
     settings = settings or LineageSettings()
     return service_app(
-        "lineage", "AWE lineage", "The provenance graph: upstream, downstream, impact, staleness.",
-        settings.log_level, lambda: ProcessContext.create(settings), router)
+        settings, service="lineage", title="AWE lineage",
+        summary="The provenance graph: upstream, downstream, impact, staleness.",
+        router=router, make_context=lambda kit: ProcessContext.create(settings, kit),
+        factory=Factory)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from awecore.server import ServiceSettings
 
 __all__ = ["Peer", "S3Settings", "StorageSettings"]
 
@@ -33,20 +35,14 @@ class S3Settings(BaseModel):
                 "region": self.region}
 
 
-class StorageSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="AWE_STORAGE_", env_nested_delimiter="__",
-                                      extra="ignore", populate_by_name=True)
+class StorageSettings(ServiceSettings):
+    """The shared settings (site, catalog URL and token, Kafka, log level) are in
+    ServiceSettings; storage has no database."""
 
-    site: str = Field(default="local", validation_alias=AliasChoices("AWE_STORAGE_SITE",
-                                                                     "AWE_SITE"))
+    model_config = SettingsConfigDict(env_prefix="AWE_STORAGE_", env_nested_delimiter="__")
+
     backend: Literal["local", "s3"] = "local"
     root: Path = Field(default=Path(".awe/files"), description="local backend folder")
     s3: S3Settings = S3Settings()
-    catalog_url: str = "http://127.0.0.1:8000"
-    service_token: SecretStr | None = Field(
-        default=None, description="this service's catalog token (reference checks)")
-    kafka_bootstrap_servers: str | None = None
     max_upload_bytes: int = 2 * 1024**3
     peers: list[Peer] = []
-    auth_cache_seconds: float = 60.0
-    log_level: str = "INFO"

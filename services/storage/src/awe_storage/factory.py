@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from awecore.bus import KafkaSettings
 from awecore.client import AsyncCatalogClient
-from awecore.web import TokenAuthenticator
+from awecore.server import Kit, ServiceContext, TokenAuthenticator
 
 from .backends import Backend, LocalBackend, S3Backend
 from .config import StorageSettings
+from .metering import MeteredBackend
 from .services.events import FileEvents
 from .services.files import FileService
 
@@ -17,7 +18,7 @@ __all__ = ["Factory", "ProcessContext"]
 
 
 @dataclass
-class ProcessContext:
+class ProcessContext(ServiceContext):
     settings: StorageSettings
     backend: Backend
     catalog: AsyncCatalogClient
@@ -25,7 +26,7 @@ class ProcessContext:
     events: FileEvents
 
     @classmethod
-    async def create(cls, settings: StorageSettings) -> ProcessContext:
+    async def create(cls, settings: StorageSettings, kit: Kit) -> ProcessContext:
         backend: Backend
         if settings.backend == "s3":
             s3 = S3Backend(settings.s3, settings.root / ".tmp")
@@ -33,16 +34,16 @@ class ProcessContext:
             backend = s3
         else:
             backend = LocalBackend(settings.root)
-        token = settings.service_token.get_secret_value() if settings.service_token else None
-        catalog = AsyncCatalogClient(settings.catalog_url, token)
-        kafka = (KafkaSettings(bootstrap_servers=settings.kafka_bootstrap_servers,
-                               client_id="awe-storage")
-                 if settings.kafka_bootstrap_servers else None)
-        events = FileEvents(settings.site, kafka)
+        catalog = AsyncCatalogClient(settings.catalog_url, settings.token())
+        events = FileEvents(settings.site, settings.kafka_or_none("awe-storage"))
         await events.start()
-        return cls(settings, backend, catalog,
-                   TokenAuthenticator(catalog, settings.auth_cache_seconds),
-                   events)
+        return cls(settings, MeteredBackend(backend, kit.metrics), catalog,
+                   TokenAuthenticator(catalog, settings.auth_cache_seconds), events)
+
+    async def details(self) -> dict[str, Any]:
+        s = self.settings
+        return {"backend": s.backend, "peers": [p.site for p in s.peers],
+                "events_not_published": self.events.failures}
 
     async def aclose(self) -> None:
         await self.events.stop()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+
+from ._output import Format, FormatOption, emit
 
 console = Console()
 user_app = typer.Typer(no_args_is_help=True, help="Users (admin).")
@@ -54,6 +57,36 @@ def token_create(
 ) -> None:
     """Create an API token; it is printed once and only its hash is stored."""
     typer.echo(_client().create_token(user, label))
+
+
+_WHEN = frozenset({"created", "last_used", "revoked_at"})
+
+
+def _when(value: Any) -> Any:
+    return dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+@token_app.command("list")
+def token_list(
+    user: Annotated[str | None, typer.Option(
+        help="another user's (admin); * for everyone's")] = None,
+    format: FormatOption = Format.table,
+) -> None:
+    """Your tokens: id, label, when made and last used; never the secret."""
+    rows = [{k: _when(v) if k in _WHEN else v for k, v in t.items()}
+            for t in _client().tokens(user)]
+    emit(rows, format, title=f"{len(rows)} tokens",
+         columns=["id", "user", "label", "created", "last_used", "revoked"])
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[str, typer.Argument(metavar="ID",
+                                            help="the token's id, or a unique start of it")],
+) -> None:
+    """Revoke a token (yours; an admin: anyone's): it is refused from now on."""
+    got = _client().revoke_token(token_id)
+    typer.echo(f"token {got['id']} of {got['user']} revoked")
 
 
 def whoami() -> None:

@@ -5,15 +5,18 @@ from __future__ import annotations
 import httpx
 import typer
 from rich.console import Console
-from rich.table import Table
+
+from ._output import Format, FormatOption, emit, show_table
 
 console = Console()
 federation_app = typer.Typer(no_args_is_help=True, help="Replication between sites.")
 
 
 @federation_app.command("status")
-def status() -> None:
-    """Last applied sequence, lag in changes and seconds, waiting changes, errors, digest."""
+def status(format: FormatOption = Format.table) -> None:
+    """Last applied sequence, lag in changes and seconds, waiting changes, errors, digest.
+
+    JSON and CSV: one object per peer, as the federation service reports it."""
     from ..client import settings_from_env
     from ..client._problem import raise_for_problem
     from ..errors import ServiceUnavailable
@@ -29,15 +32,15 @@ def status() -> None:
         raise ServiceUnavailable(f"cannot reach federation at {url}: {exc}") from None
     raise_for_problem(r)
     body = r.json()
-    table = Table(title=f"site {body['site']}: following {len(body['peers'])} peer(s)")
-    for col in ("peer", "applied", "peer's last", "lag (changes)", "lag (s)", "waiting",
-                "last error"):
-        table.add_column(col)
-    for p in body["peers"]:
-        table.add_row(p["site"], str(p["applied_sequence"]), str(p["peer_sequence"]),
-                      str(p["lag_changes"]), f"{p['lag_seconds'] or 0:.1f}", str(p["waiting"]),
-                      p["last_error"] or "")
-    console.print(table)
+    if format is not Format.table:
+        emit(body["peers"], format)
+        return
+    show_table(f"site {body['site']}: following {len(body['peers'])} peer(s)",
+               ("peer", "applied", "peer's last", "lag (changes)", "lag (s)", "waiting",
+                "last error"),
+               [(p["site"], p["applied_sequence"], p["peer_sequence"], p["lag_changes"],
+                 f"{p['lag_seconds'] or 0:.1f}", p["waiting"], p["last_error"])
+                for p in body["peers"]])
     d = body["digest"]
     console.print(f"digest of the {d['objects']} shared objects here: {d['digest']}")
 

@@ -4,21 +4,35 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.tree import Tree
 
 from ..lineage import Graph
+from . import _output
+from ._output import emit
 
 console = Console()
 
 
 class Format(StrEnum):
     tree = "tree"
+    json = "json"
+    csv = "csv"
     prov = "prov"
     openlineage = "openlineage"
+
+
+def node_rows(graph: Graph) -> list[dict[str, Any]]:
+    """The graph as a listing: one row per object, with what it was made from (reference
+    name and oid), the root first."""
+    made_from: dict[str, list[dict[str, str]]] = {}
+    for e in graph.edges:
+        made_from.setdefault(e.src, []).append({"name": e.name, "oid": e.dst})
+    nodes = sorted(graph.nodes, key=lambda n: n.oid != graph.root)
+    return [{**n.model_dump(), "made_from": made_from.get(n.oid, [])} for n in nodes]
 
 
 def render_tree(graph: Graph) -> Tree:
@@ -57,21 +71,27 @@ def lineage(
     oid: str,
     down: Annotated[bool, typer.Option("--down", help="what was made from it")] = False,
     depth: Annotated[int | None, typer.Option(help="steps to follow")] = None,
-    format: Annotated[Format, typer.Option(help="tree, prov (PROV-JSON) or openlineage")] =
-    Format.tree,
+    format: Annotated[Format, typer.Option(
+        case_sensitive=False, help="tree; json or csv (one object per row, with what it was "
+        "made from); prov (PROV-JSON) or openlineage")] = Format.tree,
     at: Annotated[str | None, typer.Option(
         help="the tree as it was at this time (ISO 8601, UTC if no zone)")] = None,
 ) -> None:
-    """The lineage of an object: upstream to the raw data (default) or downstream."""
-    from ..client import LineageClient, settings_from_env
+    """The lineage of an object: upstream to the raw data (default) or downstream.
+
+    OID may be a unique start of the oid (looked up in the catalog)."""
+    from ..client import LineageClient, current, settings_from_env
     from ..errors import ServiceUnavailable
 
     env = settings_from_env()
     if "AWE_LINEAGE_URL" not in env:
         raise ServiceUnavailable("no lineage address: set AWE_LINEAGE_URL or run `awe up`")
+    if at is not None and format in (Format.prov, Format.openlineage):
+        raise typer.BadParameter("--at shows the graph as a tree, json or csv",
+                                 param_hint="--at")
+    if len(oid.replace("-", "")) < 32:  # the start of an oid: the catalog knows the rest
+        oid = current().resolve_oid(oid)
     client = LineageClient(env["AWE_LINEAGE_URL"], env.get("AWE_TOKEN"))
-    if at is not None and format is not Format.tree:
-        raise typer.BadParameter("--at shows a tree: leave out --format", param_hint="--at")
     if format is Format.prov:
         typer.echo(json.dumps(client.prov(oid, down), indent=1))
     elif format is Format.openlineage:
@@ -79,7 +99,10 @@ def lineage(
     else:
         graph = (client.downstream(oid, depth, at) if down
                  else client.upstream(oid, depth, at))
-        console.print(render_tree(graph))
+        if format is Format.tree:
+            console.print(render_tree(graph))
+        else:
+            emit(node_rows(graph), _output.Format(format.value))
 
 
 def register(app: typer.Typer) -> None:

@@ -2,59 +2,116 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from ..query import parse_query
+from ..model import DBObject, Ref, Scalar, Struct, parse_query, resolve_path
+from ._output import Format, FormatOption, emit
 
 console = Console()
 #: matplotlib's backends that only write files (what it picks where there is no display)
 _FILE_BACKENDS = frozenset({"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"})
+#: the columns every object shows last: its verdict, who made it and when
+_TAIL = ("is_valid", "quality_flags", "creator", "creation_date")
+
+
+def default_columns(cls: type[DBObject]) -> list[str]:
+    """What a person wants to see of a class first: the oid and type, its name, chip,
+    filter and date when it has them, then the QC verdict, creator and creation date."""
+    cols = ["oid", "type"]
+    if "name" in cls.fields:
+        cols.append("name")
+    cols.extend(f"{ref}.name" for ref in ("chip", "filter")
+                if isinstance(cls.fields.get(ref), Ref))
+    cols.extend(next(([d] for d in ("date_obs", "timestamp_start") if d in cls.fields), []))
+    return cols + list(_TAIL)
+
+
+def all_columns(cls: type[DBObject]) -> list[str]:
+    """Every value of the class (``--columns all``): scalars, and groups of values field
+    by field; references as oids."""
+    cols: list[str] = []
+    for name, field in cls.fields.items():
+        if isinstance(field, Struct):
+            cols.extend(f"{name}.{sub}" for sub in field.struct.fields)
+        elif isinstance(field, Scalar | Ref):
+            cols.append(name)
+    return cols
+
+
+def _value(obj: Any, path: str) -> Any:
+    """A dotted path's value; references on the way load a page's worth at once."""
+    value = obj
+    for part in path.split("."):
+        if value is None:
+            return None
+        value = getattr(value, part)
+    return value
+
+
+def _columns(text: str | None, cls: type[DBObject]) -> list[str]:
+    if text is None:
+        return default_columns(cls)
+    if text.strip() == "all":
+        return all_columns(cls)
+    names = [c.strip() for c in text.split(",") if c.strip()]
+    for name in names:
+        resolve_path(cls, name.split("."))  # InvalidQuery naming the bad part
+    return names
 
 
 def query(
     expression: Annotated[str, typer.Argument(help="e.g. \"RawFrame.chip.name == 'ccd53'\"")],
     count: Annotated[bool, typer.Option("--count", help="print only the number")] = False,
     oids: Annotated[bool, typer.Option("--oids", help="print one oid per line")] = False,
-    limit: Annotated[int, typer.Option(help="at most this many rows")] = 50,
+    limit: Annotated[int, typer.Option(min=0, help="at most this many rows (0: all)")] = 50,
     columns: Annotated[str | None, typer.Option(
-        help="comma-separated columns; dotted paths follow references")] = None,
+        help="comma-separated columns (dotted paths follow references: chip.name), or "
+             "'all'; default: oid, type, name/chip/filter/date where the class has them, "
+             "is_valid, quality_flags, creator, creation_date")] = None,
+    format: FormatOption = Format.table,
 ) -> None:
     """Run a DSL expression against the catalog and print the result."""
-    from ..client import current, to_table
-    from ..sources import Source
+    from ..client import current
+    from ..sources import Source, SourceRow
 
     q = parse_query(expression)
     q._session = current()
     if count:
         typer.echo(len(q))
         return
+    limited = q.limit(limit) if limit else q
     if q.root is Source:
         if oids:
             raise typer.BadParameter("sources have no oids: leave out --oids")
-        sources = q.limit(limit).to_table(columns.split(",") if columns else None)
-        _print(sources, f"Source: {len(sources)} shown")
+        names = _source_columns(columns, list(SourceRow.model_fields))
+        rows = [{k: row.model_dump()[k] for k in names} for row in limited]
+        emit(rows, format, title=f"Source: {len(rows)} shown", columns=names)
         return
     if oids:
-        for obj in q.limit(limit) if limit else q:
+        for obj in limited:
             assert obj.record is not None
             typer.echo(obj.record.oid)
         return
-    rows = list(q.limit(limit))
-    table = to_table(rows, q.root, columns.split(",") if columns else None)
-    _print(table, f"{q.root.__name__}: {len(rows)} shown")
+    names = _columns(columns, q.root)
+    objects = list(limited)
+    rows = [{name: _value(o, name) for name in names} for o in objects]
+    emit(rows, format, title=f"{q.root.__name__}: {len(rows)} shown", columns=names)
 
 
-def _print(table: Any, title: str) -> None:
-    out = Table(title=title)
-    for name in table.colnames:
-        out.add_column(name, overflow="fold")
-    for row in table:
-        out.add_row(*(str(v) for v in row))
-    console.print(out)
+def _source_columns(text: str | None, known: Sequence[str]) -> list[str]:
+    from ..errors import InvalidQuery
+
+    if text is None or text.strip() == "all":
+        return list(known)
+    names = [c.strip() for c in text.split(",") if c.strip()]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise InvalidQuery(f"sources have no column(s) {unknown}; they have {list(known)}")
+    return names
 
 
 def shell() -> None:

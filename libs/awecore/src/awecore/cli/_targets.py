@@ -1,13 +1,30 @@
-"""``awe get CLASS --date --chip [--filter] [--raw] [--dry-run]``: a target, made if needed."""
+"""``awe get CLASS --date --chip [--filter] [--raw] [--dry-run]``: a target, made if needed;
+``awe jobs [log|cancel|retry]``: the jobs that make them."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
+from ..jobs import JobOut
+from ._output import Format, FormatOption, emit, show_table
+
+if TYPE_CHECKING:
+    from ..client import ComputeClient
+
 console = Console()
+
+
+class JobStatus(StrEnum):
+    waiting = "waiting"
+    ready = "ready"
+    running = "running"
+    done = "done"
+    failed = "failed"
+    cancelled = "cancelled"
 
 
 def get(
@@ -19,8 +36,10 @@ def get(
     None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="only show the plan")] = False,
 ) -> None:
-    """The best up-to-date target: used if it exists and is current, made (with everything
-    beneath it that is missing or stale) if not. --dry-run shows the plan and why."""
+    """The best up-to-date target: used if it is current, made if not.
+
+    What lies beneath it is made too where it is missing or stale; --dry-run shows the
+    plan and why."""
     from .. import targets
 
     plan = targets.plan(cls, date, chip, filter, raw)
@@ -35,35 +54,84 @@ def get(
     console.print(f"[bold]{cls}[/] {obj.record.oid} {obj.record.filename or ''}")
 
 
-def jobs(
-    status: Annotated[str | None, typer.Option(help="waiting, ready, running, done, failed")]
-    = None,
-    limit: Annotated[int, typer.Option(help="at most this many")] = 50,
-    log: Annotated[str | None, typer.Option(help="print the log of this job")] = None,
-) -> None:
-    """The compute service's jobs, newest first (or one job's log)."""
-    from rich.table import Table
+jobs_app = typer.Typer(help="The compute service's jobs: list them (newest first), "
+                       "read a log, cancel, retry.")
+#: what the table shows of a job; JSON and CSV carry every field
+_JOB_COLUMNS = ("id", "target", "status", "tries", "created", "product", "error")
 
+
+def _compute() -> ComputeClient:
     from ..client import ComputeClient, settings_from_env
     from ..errors import ServiceUnavailable
 
     env = settings_from_env()
     if "AWE_COMPUTE_URL" not in env:
         raise ServiceUnavailable("no compute address: set AWE_COMPUTE_URL or run `awe up`")
-    client = ComputeClient(env["AWE_COMPUTE_URL"], env.get("AWE_TOKEN"))
+    return ComputeClient(env["AWE_COMPUTE_URL"], env.get("AWE_TOKEN"))
+
+
+def _target(j: JobOut) -> str:
+    return f"{j.cls} {j.chip}" + (f"/{j.filter}" if j.filter else "") + f" {j.night}"
+
+
+def _show_jobs(found: list[JobOut], fmt: Format, title: str) -> None:
+    if fmt is Format.table:
+        show_table(title, _JOB_COLUMNS, [
+            (j.id, _target(j), j.status, j.attempts, j.created, j.product, j.error)
+            for j in found])
+    else:
+        emit([j.model_dump() for j in found], fmt)
+
+
+@jobs_app.callback(invoke_without_command=True)
+def jobs(
+    ctx: typer.Context,
+    status: Annotated[JobStatus | None, typer.Option(help="only the jobs in this state")]
+    = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="at most this many")] = 50,
+    log: Annotated[str | None, typer.Option(
+        help="print the log of this job instead (as `awe jobs log ID`)")] = None,
+    format: FormatOption = Format.table,
+) -> None:
+    """The compute service's jobs, newest first, with full ids.
+
+    Any unique start of an id works wherever one is asked for."""
+    if ctx.invoked_subcommand is not None:
+        return
+    client = _compute()
     if log:
         typer.echo(client.log(log))
         return
-    page = client.jobs(status, 0, limit)
-    table = Table(title=f"{len(page.jobs)} jobs" + (f" ({status})" if status else ""))
-    for col in ("job", "target", "status", "tries", "product", "error"):
-        table.add_column(col, overflow="fold")
-    for j in page.jobs:
-        what = f"{j.cls} {j.chip}" + (f"/{j.filter}" if j.filter else "") + f" {j.night}"
-        table.add_row(j.id[:8], what, j.status, str(j.attempts), j.product, j.error or "")
-    console.print(table)
+    page = client.jobs(status.value if status else None, 0, limit)
+    _show_jobs(page.jobs, format,
+               f"{len(page.jobs)} jobs" + (f" ({status.value})" if status else ""))
+
+
+@jobs_app.command("log")
+def job_log(job: Annotated[str, typer.Argument(help="job id, or a unique start of it")]) \
+        -> None:
+    """What the workers wrote about a job, tracebacks included."""
+    typer.echo(_compute().log(job))
+
+
+@jobs_app.command("cancel")
+def job_cancel(job: Annotated[str, typer.Argument(help="job id, or a unique start of it")],
+               format: FormatOption = Format.table) -> None:
+    """Cancel a job that has not finished, and the jobs waiting for it.
+
+    A running job is marked at once; its worker's result is refused when it comes."""
+    _show_jobs([_compute().cancel(job)], format, "cancelled")
+
+
+@jobs_app.command("retry")
+def job_retry(job: Annotated[str, typer.Argument(help="job id, or a unique start of it")],
+              format: FormatOption = Format.table) -> None:
+    """Requeue a failed or cancelled job, and the jobs that failed with it.
+
+    An input that failed or was cancelled itself must be retried first."""
+    _show_jobs([_compute().retry(job)], format, "requeued")
 
 
 def register(app: typer.Typer) -> None:
     app.command()(get)
-    app.command()(jobs)
+    app.add_typer(jobs_app, name="jobs")

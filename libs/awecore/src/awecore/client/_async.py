@@ -1,14 +1,25 @@
-"""A small async client for service-to-service calls to the catalog."""
+"""A small async client for service-to-service calls to the catalog.
+
+It speaks in records (``ObjectOut``), not model objects: a service passes them on, and has no
+session for a model object's references to be resolved through.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
 from ..errors import ServiceUnavailable
-from ..query import QuerySpec
+from ..query import QueryPage, QuerySpec
+from ..records import ObjectIn, ObjectOut
 from ._problem import raise_for_problem
+from ._request_id import async_request_id_hooks
+
+PAGE_SIZE = 500  # objects per query page (the catalog allows 1000)
+GET_MANY = 1000  # oids per POST /objects/get
 
 __all__ = ["AsyncCatalogClient"]
 
@@ -17,7 +28,8 @@ class AsyncCatalogClient:
     def __init__(self, url: str, token: str | None = None, timeout: float = 30.0) -> None:
         self.url = url.rstrip("/")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.AsyncClient(base_url=self.url, headers=headers, timeout=timeout)
+        self._http = httpx.AsyncClient(base_url=self.url, headers=headers, timeout=timeout,
+                                       event_hooks=async_request_id_hooks())
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -39,4 +51,60 @@ class AsyncCatalogClient:
 
     async def count(self, spec: QuerySpec) -> int:
         got = await self.request("POST", "/query/count", json=spec.model_dump(mode="json"))
+        return int(got["count"])
+
+    # -- objects -----------------------------------------------------------------------
+    async def get_records(self, oids: Sequence[str]) -> dict[str, ObjectOut]:
+        """The records of ``oids`` by oid (those missing or invisible are left out)."""
+        out: dict[str, ObjectOut] = {}
+        unique = list(dict.fromkeys(oids))
+        for i in range(0, len(unique), GET_MANY):
+            got = await self.request("POST", "/objects/get",
+                                     json={"oids": unique[i:i + GET_MANY]})
+            for raw in got["objects"]:
+                record = ObjectOut.model_validate(raw)
+                out[record.oid] = record
+        return out
+
+    async def create_batch(self, objects: Sequence[ObjectIn]) -> list[str]:
+        """Register objects in one transaction; their oids."""
+        got = await self.request("POST", "/objects/batch", json={
+            "objects": [o.model_dump(mode="json") for o in objects]})
+        return list(got["oids"])
+
+    # -- queries -----------------------------------------------------------------------
+    async def query_page(self, spec: QuerySpec, offset: int, limit: int) -> QueryPage:
+        body = {"query": spec.model_dump(mode="json"), "offset": offset, "limit": limit}
+        return QueryPage.model_validate(await self.request("POST", "/query", json=body))
+
+    async def find(self, spec: QuerySpec, limit: int | None = None) -> list[ObjectOut]:
+        """Every record the query selects (at most ``limit``), page by page."""
+        out: list[ObjectOut] = []
+        while limit is None or len(out) < limit:
+            size = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit - len(out))
+            page = await self.query_page(spec, len(out), size)
+            out.extend(page.objects)
+            if page.next_offset is None or not page.objects:
+                break
+        return out
+
+    async def best(self, cls: str, chip: str, time: dt.datetime,
+                   filter: str | None = None) -> ObjectOut:
+        """The best calibration of ``cls`` for a chip (and filter) at a time: valid, its
+        validity covering the time, the newest (NotFound if there is none)."""
+        params = {"chip": chip, "time": time.isoformat()}
+        if filter is not None:
+            params["filter"] = filter
+        return ObjectOut.model_validate(
+            await self.request("GET", f"/calibrations/{cls}/best", params=params))
+
+    # -- the source table --------------------------------------------------------------
+    async def load_sources(self, oid: str, rows: dict[str, list[Any]]) -> int:
+        """Load the rows of source list ``oid`` (once: Conflict if loaded already)."""
+        got = await self.request("POST", f"/sources/{oid}", json=rows)
+        return int(got["loaded"])
+
+    async def count_sources(self, spec: QuerySpec) -> int:
+        got = await self.request("POST", "/sources/query/count",
+                                 json=spec.model_dump(mode="json"))
         return int(got["count"])

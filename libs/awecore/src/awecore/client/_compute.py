@@ -11,6 +11,7 @@ import httpx
 from ..errors import AweError, ServiceUnavailable
 from ..jobs import MAX_LOOKUP, JobOut, JobPage, PlanIn, Submitted, TargetIn
 from ._problem import raise_for_problem
+from ._request_id import request_id_hooks
 
 __all__ = ["ComputeClient", "JobFailed"]
 
@@ -25,7 +26,8 @@ class ComputeClient:
     def __init__(self, url: str, token: str | None, timeout: float = 120.0) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout,
+                                  event_hooks=request_id_hooks())
 
     def close(self) -> None:
         self._http.close()
@@ -63,6 +65,17 @@ class ComputeClient:
             params["status"] = status
         return JobPage.model_validate(self._call("GET", "/jobs", params=params))
 
+    def cancel(self, job_id: str) -> JobOut:
+        """Cancel a job that has not finished (a running one is marked at once and its
+        worker's result refused), with the jobs waiting for it; Conflict if it finished.
+        ``job_id`` may be a unique start of the id, here and in every call taking one."""
+        return JobOut.model_validate(self._call("POST", f"/jobs/{job_id}/cancel"))
+
+    def retry(self, job_id: str) -> JobOut:
+        """Requeue a failed or cancelled job and the jobs that failed with it; Conflict if
+        it did not fail, or an input of it must be retried first."""
+        return JobOut.model_validate(self._call("POST", f"/jobs/{job_id}/retry"))
+
     def log(self, job_id: str) -> str:
         try:
             response = self._http.get(f"/jobs/{job_id}/log")
@@ -82,7 +95,7 @@ class ComputeClient:
             failed = [j for j in jobs if j.status in ("failed", "cancelled")]
             if failed:
                 raise JobFailed(f"{failed[0].cls} job {failed[0].id} {failed[0].status}: "
-                                f"{failed[0].error}; `awe jobs --log {failed[0].id}` tells more")
+                                f"{failed[0].error}; `awe jobs log {failed[0].id}` tells more")
             if done == len(jobs):
                 return jobs
             time.sleep(poll)

@@ -12,13 +12,15 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ..errors import ServiceUnavailable
+from ..errors import InvalidRequest, NotFound, ServiceUnavailable
 from ..events import ChangePage
+from ..ids import prefix_range
 from ..model import CurationUpdate, DBObject, ObjectIn, ObjectOut
-from ..query import QueryPage, QuerySpec
+from ..query import Between, QueryPage, QuerySpec
 from ..sources import MAX_SOURCE_PAGE, SourceQueryPage, SourceQueryRequest, SourceRow
 from ._lineage import LineageClient
 from ._problem import raise_for_problem
+from ._request_id import request_id_hooks
 
 __all__ = ["CatalogClient"]
 
@@ -37,7 +39,7 @@ class CatalogClient:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.url = url.rstrip("/")
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout,
-                                  transport=transport)
+                                  transport=transport, event_hooks=request_id_hooks())
         #: the lineage service, for obj.upstream() and friends (set by awe.connect())
         self.lineage: LineageClient | None = None
         #: rows per request when a source query pages (the catalog allows MAX_SOURCE_PAGE)
@@ -213,5 +215,32 @@ class CatalogClient:
 
     def create_token(self, user: str | None = None, label: str = "") -> str:
         return str(self.request("POST", "/tokens", json={"user": user, "label": label})["token"])
+
+    def tokens(self, user: str | None = None) -> list[dict[str, Any]]:
+        """Your tokens: id, label, created, last used (to the minute), revoked; never the
+        secret. An admin may name a user, or ``*`` for everyone."""
+        return list(self.request("GET", "/tokens", params={"user": user} if user else {}))
+
+    def revoke_token(self, token_id: str) -> dict[str, Any]:
+        """Revoke a token by its id (or a unique start of it): refused from then on."""
+        return dict(self.request("POST", f"/tokens/{token_id}/revoke"))
+
+    def resolve_oid(self, text: str) -> str:
+        """The full oid of the one object you can see whose oid starts with ``text`` (oids
+        are shown in full but may be typed short); NotFound if none, InvalidRequest if
+        several. A full oid is returned as it is, unchecked."""
+        span = prefix_range(text)
+        if span is None:
+            raise NotFound(f"no object {text}: an oid is a UUID, or the start of one")
+        if span[0] == span[1]:
+            return str(span[0])
+        where = Between(path=("oid",), low=str(span[0]), high=str(span[1]))
+        got = self.query_page(QuerySpec(cls="DBObject", where=where), 0, 2).objects
+        if not got:
+            raise NotFound(f"no object whose oid starts with {text}")
+        if len(got) > 1:
+            raise InvalidRequest(f"{text!r} starts more than one oid ({got[0].oid}, "
+                                 f"{got[1].oid}, ...): give more of it")
+        return got[0].oid
 
 

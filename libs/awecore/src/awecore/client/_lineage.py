@@ -10,6 +10,7 @@ import httpx
 from ..errors import ServiceUnavailable
 from ..lineage import Graph, Impact, Path, Staleness
 from ._problem import raise_for_problem
+from ._request_id import request_id_hooks
 
 __all__ = ["LineageClient"]
 
@@ -22,7 +23,8 @@ class LineageClient:
     def __init__(self, url: str, token: str | None, timeout: float = 60.0) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout,
+                                  event_hooks=request_id_hooks())
 
     def close(self) -> None:
         self._http.close()

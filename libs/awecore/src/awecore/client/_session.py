@@ -1,7 +1,9 @@
 """``awe.connect()``: one default client for the prompt and 5-line scripts.
 
 Settings come from AWE_CATALOG_URL and AWE_TOKEN, or from the ``awe.env`` file that
-``awe up`` writes (looked for in $AWE_STATE_DIR, ./.awe, then ~/.awe).
+``awe up`` writes: in $AWE_STATE_DIR if set, else in the ``.awe`` folder of the current
+directory or of its nearest parent that has one (a script in ``project/notebooks/`` finds
+``project/.awe``, as git finds ``.git``), else in ~/.awe.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from ..errors import ServiceUnavailable
 from ._http import CatalogClient
 from ._lineage import LineageClient
 
-__all__ = ["connect", "current", "read_env_file", "settings_from_env"]
+__all__ = ["connect", "current", "find_env_file", "read_env_file", "settings_from_env"]
 
 _current: CatalogClient | None = None
 
@@ -28,10 +30,22 @@ def read_env_file(path: Path) -> dict[str, str]:
     return out
 
 
+def find_env_file(start: Path | None = None) -> Path | None:
+    """``.awe/awe.env`` in ``start`` (the current directory) or its nearest parent that
+    has one."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / ".awe" / "awe.env"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def _env_files() -> list[Path]:
     if "AWE_STATE_DIR" in os.environ:  # an explicit state folder: that one only
         return [Path(os.environ["AWE_STATE_DIR"]) / "awe.env"]
-    return [Path(".awe") / "awe.env", Path.home() / ".awe" / "awe.env"]
+    found = find_env_file()
+    return ([found] if found else []) + [Path.home() / ".awe" / "awe.env"]
 
 
 def settings_from_env() -> dict[str, str]:

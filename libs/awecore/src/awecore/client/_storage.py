@@ -15,6 +15,7 @@ from ..errors import ChecksumMismatch, InvalidRequest, ServiceUnavailable
 from ..files import FileInfo, FilePage, Verification, url_path
 from ..model import DBObject, ObjectOut
 from ._problem import raise_for_problem
+from ._request_id import request_id_hooks
 
 __all__ = ["StorageClient"]
 
@@ -25,7 +26,8 @@ class StorageClient:
     def __init__(self, url: str, token: str | None, timeout: float = 300.0) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout,
+                                  event_hooks=request_id_hooks())
 
     def close(self) -> None:
         self._http.close()

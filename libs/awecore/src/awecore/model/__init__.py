@@ -1,11 +1,27 @@
-"""The AWE object model: one declaration shared by the client and every service."""
+"""The AWE object model: one declaration shared by the client and every service.
 
+The classes (``_chain``), their fields (``_fields``), the Python side of the query language
+(``_query``, ``_parse``: ``Class.attr == value`` builds a query) and what objects need from a
+connection (``_session``: the client binds itself there, so the model never imports it).
+"""
+
+from ..records import CurationUpdate, ObjectIn, ObjectOut
 from ._base import CURATION_FIELDS, DBObject, Registry, registry, validate_object
 from ._chain import *  # noqa: F403
 from ._chain import __all__ as _chain_all
 from ._fields import COLUMNS, Field, Ref, Scalar, Struct, StructType
-from ._record import CurationUpdate, ObjectIn, ObjectOut
+from ._parse import add_query_root, parse_query
+from ._query import Path, Query, Selectable, resolve_path
+from ._session import Session as Session
+from ._session import Targets as Targets
+from ._session import bind as bind
+from ._session import session as session
+from ._session import targets as targets
+from ._table import to_table
 
+# bind, session, targets, Session and Targets are the model's wiring, imported by name where
+# needed (`from awecore.model import session`), never star-exported: `awecore.targets` is the
+# planner's package.
 __all__ = [
     "COLUMNS",
     "CURATION_FIELDS",
@@ -21,5 +37,6 @@ __all__ = [
     "StructType",
     "registry",
     "validate_object",
+    "Path", "Query", "Selectable", "add_query_root", "parse_query", "resolve_path", "to_table",
     *_chain_all,
 ]

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from ..errors import InvalidObject
+from ..records import ObjectIn, ObjectOut
 from ._fields import Field, Ref, Scalar, Struct, StructType
-from ._record import ObjectIn, ObjectOut
+from ._query import Query
+from ._registry import Registry
+from ._session import targets
 
 if TYPE_CHECKING:
     from ..lineage import Graph, Staleness
-    from ..query import Query
 
 __all__ = ["DBObject", "Registry", "registry"]
 
@@ -32,40 +34,11 @@ CURATION_FIELDS = frozenset(
     {"is_valid", "timestamp_start", "timestamp_end", "privileges", "comments"})
 
 
-class Registry:
-    """Name -> class for every persistent class; the catalog trusts only names found here."""
-
-    def __init__(self) -> None:
-        self._classes: dict[str, type[DBObject]] = {}
-
-    def add(self, cls: type[DBObject]) -> None:
-        if cls.__name__ in self._classes and self._classes[cls.__name__] is not cls:
-            raise TypeError(f"class name {cls.__name__} declared twice")
-        self._classes[cls.__name__] = cls
-
-    def get(self, name: str) -> type[DBObject]:
-        try:
-            return self._classes[name]
-        except KeyError:
-            raise InvalidObject(
-                f"unknown class {name!r}; known classes: {', '.join(sorted(self._classes))}"
-            ) from None
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._classes
-
-    def __iter__(self) -> Iterator[type[DBObject]]:
-        return iter(self._classes.values())
-
-    def names(self) -> list[str]:
-        return sorted(self._classes)
-
-    def subclass_names(self, cls: type[DBObject]) -> list[str]:
-        """Every registered class that is ``cls`` or derives from it (polymorphic queries)."""
-        return sorted(name for name, c in self._classes.items() if issubclass(c, cls))
 
 
-registry = Registry()
+#: Name -> class for every persistent class; references find their target class here.
+registry: Registry[DBObject] = Registry()
+Ref.classes = registry
 
 
 class DBObject:
@@ -227,14 +200,12 @@ class DBObject:
         """Whether this object is out of date, and why, input by input."""
         return self._lineage().staleness(self._record.oid)  # type: ignore[no-any-return,union-attr]
 
-    # -- targets ---------------------------------------------------------------------
+    # -- targets (the planner bound in _session) -------------------------------------
     @classmethod
     def get(cls: builtins.type[_T], date: Any, chip: str, filter: str | None = None,
             raw: str | None = None, params: dict[str, Any] | None = None) -> _T:
         """The best up-to-date object of this class for the night and chip, made if needed."""
-        from ..targets import get
-
-        obj = get(cls, date, chip, filter, raw, params)
+        obj = targets().get(cls, date, chip, filter, raw, params)
         assert isinstance(obj, cls)
         return obj
 
@@ -242,41 +213,31 @@ class DBObject:
     def plan(cls, date: Any, chip: str, filter: str | None = None, raw: str | None = None,
              params: dict[str, Any] | None = None) -> Any:
         """A dry run of get(): what would be used, what made, and why."""
-        from ..targets import plan
-
-        return plan(cls, date, chip, filter, raw, params)
+        return targets().plan(cls, date, chip, filter, raw, params)
 
     @classmethod
     def exists(cls, date: Any, chip: str, filter: str | None = None,
                raw: str | None = None) -> bool:
         """Whether a valid object of this target exists (up to date or not)."""
-        from ..targets import exists
-
-        return exists(cls, date, chip, filter, raw)
+        return targets().exists(cls, date, chip, filter, raw)
 
     @classmethod
     def make(cls: builtins.type[_T], date: Any, chip: str, filter: str | None = None,
              raw: str | None = None, params: dict[str, Any] | None = None) -> _T:
         """Make the target anew, and whatever beneath it is missing or stale."""
-        from ..targets import make
-
-        obj = make(cls, date, chip, filter, raw, params)
+        obj = targets().make(cls, date, chip, filter, raw, params)
         assert isinstance(obj, cls)
         return obj
 
     def uptodate(self) -> Any:
         """Whether this object is still what get() would return; if not, the reasons
         (``bool(obj.uptodate())`` is the yes or no)."""
-        from ..targets import uptodate
-
-        return uptodate(self, getattr(self, "_session", None))
+        return targets().uptodate(self)
 
     # -- queries ---------------------------------------------------------------------
     @classmethod
     def select(cls: builtins.type[_T]) -> Query[_T]:
         """Every visible object of this class and its subclasses."""
-        from ..query import Query
-
         return Query(cls)
 
     # -- validation (catalog side) ---------------------------------------------------

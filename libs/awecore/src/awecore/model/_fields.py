@@ -8,10 +8,9 @@ declaration so serves the client's DSL, the catalog's validation and its SQL com
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-if TYPE_CHECKING:
-    from ._base import DBObject
+from ._registry import Registry
 
 __all__ = ["COLUMNS", "Field", "Ref", "Scalar", "Struct", "StructType"]
 
@@ -37,7 +36,6 @@ class Field:
     def __init__(self, doc: str = "") -> None:
         self.doc = doc
         self.name = ""
-        self.owner: type[DBObject] | None = None
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
@@ -46,9 +44,8 @@ class Field:
         """On the class (a DBObject or the source table), a query path; on an object, its
         value."""
         if obj is None:
-            from ..query import Path
-
-            return Path(owner, (self.name,))
+            select = getattr(owner, "select", None)
+            return self if select is None else select().path(self.name)
         return obj._get_field(self)
 
     def __set__(self, obj: Any, value: Any) -> None:
@@ -124,8 +121,13 @@ class Ref(Field):
         self.target_name = target
         self.many = many
 
-    @property
-    def target(self) -> type[DBObject]:
-        from ._base import registry
+    #: where a class name becomes the class: the model's registry, given by ``_base`` when it
+    #: makes it (the fields are declared below the classes they refer to)
+    classes: ClassVar[Registry[Any] | None] = None
 
-        return registry.get(self.target_name)
+    @property
+    def target(self) -> type[Any]:
+        """The class referred to (looked up by name: it may be declared after this field)."""
+        if Ref.classes is None:
+            raise RuntimeError("the model's registry is not made yet")
+        return Ref.classes.get(self.target_name)

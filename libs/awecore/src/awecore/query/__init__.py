@@ -1,4 +1,8 @@
-"""Query DSL: Python expressions on the client, a JSON AST on the wire."""
+"""The query language on the wire: a JSON AST that the client builds and the catalog compiles.
+
+The Python side of the language (``Class.attr == value`` builds a query) belongs to the
+object model: ``awecore.model.Query``.
+"""
 
 from ._ast import (
     MAX_DEPTH,
@@ -17,11 +21,8 @@ from ._ast import (
     QuerySpec,
     Value,
 )
-from ._dsl import Path, Query, Selectable, resolve_path
-from ._parse import parse_query
 
 __all__ = [
     "MAX_DEPTH", "MAX_IN_VALUES", "And", "Between", "Compare", "Expr", "In", "Like", "Not",
-    "Or", "OrderBy", "Path", "Query", "QueryPage", "QueryRequest", "QuerySpec", "Selectable",
-    "Value", "parse_query", "resolve_path",
+    "Or", "OrderBy", "QueryPage", "QueryRequest", "QuerySpec", "Value",
 ]

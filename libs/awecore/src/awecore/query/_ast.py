@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..model._record import ObjectOut
+from ..records import ObjectOut
 
 __all__ = [
     "MAX_DEPTH",

@@ -106,7 +106,7 @@ class Stack:
         if svc.http:
             argv = [sys.executable, "-m", "uvicorn", svc.module, "--factory", "--host",
                     "127.0.0.1", "--port", str(port)]
-            health = f"http://127.0.0.1:{port}/health"
+            health = f"http://127.0.0.1:{port}/readyz"
         else:
             argv, health = [sys.executable, "-m", svc.module], None
         return ServiceProcess(svc.name, argv, env, self.logs / f"{svc.name}.log", health,

@@ -5,6 +5,13 @@ made on the fly (with everything beneath it that is missing or stale) when neede
     HotPixelMap.exists('2003-02-14', 'ccd50')             # is there one at all?
     hot.uptodate()                                        # still the best? if not, why
     HotPixelMap.make('2003-02-14', 'ccd50')               # made anew
+
+The planner and the maker are coroutines over three small ports (``_ports``: read the
+catalogue, write to it, a file store): a service awaits ``AsyncPlanner``/``AsyncMaker`` with
+the async clients (``CatalogPorts``, ``AsyncStorageClient``), a unit test with in-memory
+fakes. The functions here, and ``Planner``/``Maker``, are the synchronous side for a prompt
+or a script (and a notebook, where an event loop runs already): they run the same core on a
+private event loop (``_loop``).
 """
 
 from __future__ import annotations
@@ -23,13 +30,19 @@ from ..client import (
 from ..errors import InvalidRequest, QCRefused, ServiceUnavailable
 from ..jobs import TargetIn
 from ..model import DBObject
-from ._make import Maker, MakerCache
-from ._plan import Key, Node, Plan, Planner, Target, night_window
+from ..records import ObjectOut
+from ._adapters import BlockingCatalog, CatalogPorts
+from ._loop import run
+from ._make import AsyncMaker, MakerCache, product_name
+from ._plan import AsyncPlanner, Key, Node, Plan, Target, night_of, night_window
+from ._ports import Calibration, CatalogReader, CatalogWriter, FileStore
 from ._recipes import RECIPES, Input, Made, Recipe
+from ._sync import Maker, Planner
 
-__all__ = ["RECIPES", "Input", "Key", "Made", "Maker", "MakerCache", "Node", "Plan", "Planner",
-           "Recipe", "Target", "UpToDate", "exists", "get", "make", "night_window", "plan",
-           "uptodate"]
+__all__ = ["RECIPES", "AsyncMaker", "AsyncPlanner", "Calibration", "CatalogPorts",
+           "CatalogReader", "CatalogWriter", "FileStore", "Input", "Key", "Made", "Maker",
+           "MakerCache", "Node", "Plan", "Planner", "Recipe", "Target", "UpToDate", "exists",
+           "get", "make", "night_of", "night_window", "plan", "product_name", "uptodate"]
 
 
 def _night(date: str | dt.date | dt.datetime) -> dt.date:
@@ -85,9 +98,10 @@ def uptodate(obj: DBObject, catalog: CatalogClient | None = None) -> UpToDate:
     if obj.record is None:
         raise InvalidRequest("an object that is not stored has no target")
     record = obj.record
-    planner = Planner(catalog or current(), {record.type: record.process_params or {}})
-    target = planner.target_of(record)
-    the_plan = planner.plan_many([target])
+    own = getattr(obj, "_session", None)  # the connection the object was read through
+    catalog = catalog or (own if isinstance(own, CatalogClient) else current())
+    planner = AsyncPlanner(BlockingCatalog(catalog), {record.type: record.process_params or {}})
+    the_plan = run(_plan_of(planner, record))
     root = the_plan.nodes[the_plan.root]
     if root.oid == record.oid:
         return UpToDate(record.oid, root.reasons if root.action == "make" else [])
@@ -95,6 +109,11 @@ def uptodate(obj: DBObject, catalog: CatalogClient | None = None) -> UpToDate:
         f"no valid {record.type} is the best now"
     return UpToDate(record.oid, [best, *([] if root.action == "use" else root.reasons)]
                     if record.is_valid else ["it was invalidated", best])
+
+
+async def _plan_of(planner: AsyncPlanner, record: ObjectOut) -> Plan:
+    """The plan of the target an existing object answers (one trip to the private loop)."""
+    return await planner.plan_many([await planner.target_of(record)])
 
 
 def make(cls: str | type[DBObject], date: str | dt.date, chip: str, filter: str | None = None,

@@ -2,31 +2,45 @@
 
 Every product is stored under a name derived from its oid (chosen before it is made) and
 registered with its references, process parameters and software version: the lineage.
+
+The maker talks to the world through three ports (``_ports``: read the catalogue, write to
+it, the file store) and awaits them; the recipe itself (numpy, astropy) runs in a thread, off
+the event loop, so a service's loop keeps serving (and renewing leases) while a frame is
+reduced. Before the recipe starts, the records of its inputs and their files are fetched
+together; what a recipe reaches for beyond them (the raw frame behind a reduced one, the
+reference catalogue of an astrometric solution) its thread asks the loop for.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
+import threading
 from collections import OrderedDict
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import numpy as np
 from astropy.io import fits
 
-from ..client import CatalogClient, StorageClient
 from ..errors import ChecksumMismatch, Conflict, InvalidRequest, NotFound, QCRefused
 from ..files import name_part
 from ..ids import new_oid
-from ..model import CalFile, Chip, Filter, ObjectIn, ObjectOut, RawFrame, registry
+from ..model import CalFile, Chip, Filter, RawFrame, registry
 from ..pipelines import QC, SOFTWARE_VERSION, overscan_correct, parse_section
 from ..query import Compare, QuerySpec
+from ..records import ObjectIn, ObjectOut
 from ._plan import Node, Plan, night_window
 from ._policy import describe, flags_of, refused_flags
-from ._recipes import RECIPES, Inputs
+from ._ports import CatalogReader, CatalogWriter, FileStore
+from ._recipes import RECIPES, Inputs, Made, Recipe
 
-__all__ = ["Maker", "MakerCache", "product_name"]
+__all__ = ["AsyncMaker", "MakerCache", "product_name"]
+
+T = TypeVar("T")
+#: input files fetched at once before a recipe runs
+FETCH_CONCURRENCY = 4
 
 _RAW_TYPES = frozenset(registry.subclass_names(RawFrame))
 
@@ -53,9 +67,9 @@ def _fits(image: np.ndarray, header: dict[str, Any]) -> bytes:
 class MakerCache:
     """What a maker keeps between jobs: stored files, decoded, while they fit in a byte
     budget (least recently used go first), and the oids of chips and filters by name. Safe
-    to share between the jobs of one thread (a worker runs one at a time): a stored file
-    never changes (storage is write-once), objects are immutable, and a worker making the
-    reduced frames of a night reads the same calibrations each time. The budget counts
+    to share between jobs (a worker's recipes run in threads, so it is locked): a stored
+    file never changes (storage is write-once), objects are immutable, and a worker making
+    the reduced frames of a night reads the same calibrations each time. The budget counts
     stored bytes, near enough to what the decoded arrays take."""
 
     def __init__(self, max_bytes: int = 1 << 30) -> None:
@@ -63,41 +77,119 @@ class MakerCache:
         self.names: dict[tuple[str, str], str] = {}
         self._hdus: OrderedDict[str, tuple[fits.HDUList, int]] = OrderedDict()
         self._bytes = 0
+        self._lock = threading.Lock()
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._hdus
 
     def get(self, name: str) -> fits.HDUList | None:
-        found = self._hdus.get(name)
-        if found is None:
-            return None
-        self._hdus.move_to_end(name)
-        return found[0]
+        with self._lock:
+            found = self._hdus.get(name)
+            if found is None:
+                return None
+            self._hdus.move_to_end(name)
+            return found[0]
 
     def put(self, name: str, data: bytes) -> fits.HDUList:
+        """Decode a file and keep it (CPU work: called from a recipe's thread)."""
         hdul = fits.open(io.BytesIO(data))
         for hdu in hdul:  # decode now: the bytes are dropped
             _ = hdu.data
-        self._hdus[name] = (hdul, len(data))
-        self._bytes += len(data)
-        while self._bytes > self.max_bytes and self._hdus:
-            _, (_, size) = self._hdus.popitem(last=False)
-            self._bytes -= size
+        with self._lock:
+            if name not in self._hdus:
+                self._bytes += len(data)
+            self._hdus[name] = (hdul, len(data))
+            while self._bytes > self.max_bytes and self._hdus:
+                _, (_, size) = self._hdus.popitem(last=False)
+                self._bytes -= size
         return hdul
 
 
-class Maker:
-    """Makes products; also the recipes' Loader: records, pixels and files, each fetched once."""
+class _Loader:
+    """The recipes' Loader, used in the recipe's thread: what the maker fetched already is
+    used as it is; anything else is asked of the maker on its event loop."""
 
-    def __init__(self, catalog: CatalogClient, storage: StorageClient,
+    def __init__(self, maker: AsyncMaker, loop: asyncio.AbstractEventLoop) -> None:
+        self.maker = maker
+        self.loop = loop
+
+    def _await(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def record(self, oid: str) -> ObjectOut:
+        found = self.maker._records.get(oid)
+        return found if found is not None else self._await(self.maker.record(oid))
+
+    def hdus(self, name: str) -> fits.HDUList:
+        """A stored file of an input, checked against the checksum and size the catalogue
+        recorded for it (by the file store) before anything is computed from it."""
+        cache = self.maker._cache
+        cached = cache.get(name)
+        if cached is not None:
+            return cached
+        data = self.maker._fetched.pop(name, None)
+        if data is None:
+            data = self._await(self.maker.file(name))
+        return cache.put(name, data)
+
+    def pixels(self, oid: str) -> np.ndarray:
+        """An input's pixels in float32; a raw frame's with its overscan level subtracted
+        and trimmed to its data section, so every product is on the trimmed image."""
+        pixels = self.maker._pixels
+        if oid not in pixels:
+            record = self.record(oid)
+            if record.filename is None:
+                raise InvalidRequest(f"{record.type} {oid} has no pixels")
+            data = self.hdus(record.filename)[0].data
+            a = record.attributes
+            if record.type in _RAW_TYPES and a.get("data_section"):
+                overscan = a.get("overscan_section")
+                pixels[oid] = overscan_correct(
+                    data, parse_section(str(a["data_section"]), data.shape),
+                    parse_section(str(overscan), data.shape) if overscan else None,
+                    float(a["overscan_level"]) if a.get("overscan_level") is not None
+                    else None)
+            else:
+                pixels[oid] = np.asarray(data, dtype=np.float32)
+        return pixels[oid]
+
+
+def _compute(recipe: Recipe, node: Node, refs: dict[str, str | list[str]], loader: _Loader,
+             oid: str) -> tuple[Made, list[tuple[str, bytes, str]]]:
+    """The CPU part of making a product, run in a thread: the recipe, then its files
+    encoded, each with its sha256."""
+    made = recipe.make(Inputs(refs, loader, node.filter), node.params)
+    files: list[tuple[str, bytes, str]] = []
+    if made.image is not None:
+        name = product_name(node.cls, node.chip, node.night.isoformat(), oid)
+        data = _fits(made.image, {"AWEOID": oid, "AWETYPE": node.cls})
+        files.append((name, data, _sha256(data)))
+        if made.weight is not None:
+            weight = _fits(made.weight, {"AWEOID": oid, "AWETYPE": "weight"})
+            files.append((name.removesuffix(".fits") + ".weight.fits", weight,
+                          _sha256(weight)))
+    return made, files
+
+
+class AsyncMaker:
+    """Makes products: reads inputs through the catalogue reader and the file store, runs
+    the recipe off the event loop, stores the files and registers the product."""
+
+    def __init__(self, catalog: CatalogReader, writer: CatalogWriter, files: FileStore,
                  privileges: int = 3, cache: MakerCache | None = None) -> None:
         self.catalog = catalog
-        self.storage = storage
+        self.writer = writer
+        self.files = files
         self.privileges = privileges
         self._records: dict[str, ObjectOut] = {}
         self._pixels: dict[str, np.ndarray] = {}
         self._cache = cache or MakerCache()
         #: file name -> (sha256, size, oid) the catalogue recorded for it
         self._expected: dict[str, tuple[str | None, int | None, str]] = {}
+        #: files fetched for the recipe in hand, not yet decoded
+        self._fetched: dict[str, bytes] = {}
 
-    # -- the Loader of the recipes -----------------------------------------------------
+    # -- reading inputs ----------------------------------------------------------------
     def _remember(self, records: dict[str, ObjectOut]) -> None:
         self._records.update(records)
         for r in records.values():
@@ -107,63 +199,68 @@ class Maker:
             if weight:
                 self._expected[str(weight)] = (r.attributes.get("weight_checksum"), None, r.oid)
 
-    def record(self, oid: str) -> ObjectOut:
-        if oid not in self._records:
-            self._remember(self.catalog.get_records([oid]))
+    def _known(self, oid: str) -> ObjectOut:
         if oid not in self._records:
             raise NotFound(f"input {oid} is not in the catalog (or not visible to you)")
         return self._records[oid]
 
-    def hdus(self, name: str) -> fits.HDUList:
-        """A stored file of an input, checked against the checksum and size the catalogue
-        recorded for it before anything is computed from it."""
-        cached = self._cache.get(name)
-        if cached is not None:
-            return cached
+    async def record(self, oid: str) -> ObjectOut:
+        if oid not in self._records:
+            self._remember(await self.catalog.get_records([oid]))
+        return self._known(oid)
+
+    async def file(self, name: str) -> bytes:
+        """A stored file of an input, as the file store checked it against the checksum
+        and size the catalogue recorded; a file with no checksum is not trusted."""
         if name not in self._expected:
             raise InvalidRequest(f"{name} is the file of no input of this product")
         sha256, size, oid = self._expected[name]
         if not sha256:
             raise ChecksumMismatch(f"{name} (the file of {oid}) has no checksum in the "
                                    "catalogue: it cannot be trusted; see awe verify")
-        return self._cache.put(name, self.storage.get(name, sha256=sha256, size=size))
+        return await self.files.get(name, sha256=sha256, size=size)
 
-    def pixels(self, oid: str) -> np.ndarray:
-        """An input's pixels in float32; a raw frame's with its overscan level subtracted
-        and trimmed to its data section, so every product is on the trimmed image."""
-        if oid not in self._pixels:
-            record = self.record(oid)
-            if record.filename is None:
-                raise InvalidRequest(f"{record.type} {oid} has no pixels")
-            data = self.hdus(record.filename)[0].data
-            a = record.attributes
-            if record.type in _RAW_TYPES and a.get("data_section"):
-                overscan = a.get("overscan_section")
-                self._pixels[oid] = overscan_correct(
-                    data, parse_section(str(a["data_section"]), data.shape),
-                    parse_section(str(overscan), data.shape) if overscan else None,
-                    float(a["overscan_level"]) if a.get("overscan_level") is not None
-                    else None)
-            else:
-                self._pixels[oid] = np.asarray(data, dtype=np.float32)
-        return self._pixels[oid]
+    async def _prefetch(self, oids: set[str]) -> None:
+        """The files of these inputs (and their weights), fetched together, unless their
+        pixels are at hand already (decoded, or made by this maker): what nearly every
+        recipe reads first."""
+        names: set[str] = set()
+        for oid in oids:
+            record = self._known(oid)
+            weight = record.attributes.get("weight_filename")
+            names.update(str(n) for n in (None if oid in self._pixels else record.filename,
+                                          weight) if n and str(n) not in self._cache)
+        gate = asyncio.Semaphore(FETCH_CONCURRENCY)
+
+        async def fetch(name: str) -> None:
+            async with gate:
+                self._fetched[name] = await self.file(name)
+
+        tasks = [asyncio.ensure_future(fetch(n)) for n in sorted(names)]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:  # the first failure as it is (a ChecksumMismatch): stop the rest
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
 
     # -- making ------------------------------------------------------------------------
-    def _named(self, cls: type[Chip | Filter], name: str) -> str:
+    async def _named(self, cls: type[Chip | Filter], name: str) -> str:
         key = (cls.__name__, name)
         if key not in self._cache.names:
             spec = QuerySpec(cls=cls.__name__, where=Compare(op="eq", path=("name",),
                                                              value=name))
-            found = [o.record for o in self.catalog.iter_query(spec, limit=1) if o.record]
+            found = await self.catalog.find(spec, limit=1)
             if not found:
                 raise NotFound(f"no {cls.__name__} named {name}")
             self._cache.names[key] = found[0].oid
         return self._cache.names[key]
 
-    def make(self, plan: Plan, progress: Callable[[Node], None] | None = None) -> str:
+    async def make(self, plan: Plan, progress: Callable[[Node], None] | None = None) -> str:
         """Make every node the plan marks, inputs first; returns the root's oid."""
         for node in plan.to_make:
-            node.oid = self.make_one(node, plan.input_oids(node), new_oid())
+            node.oid = await self.make_one(node, plan.input_oids(node), new_oid())
             if progress:
                 progress(node)
         root = plan.nodes[plan.root]
@@ -181,7 +278,7 @@ class Maker:
             oids = value if isinstance(value, list) else [value]
             ok = []
             for oid in oids:
-                record = self.record(oid)
+                record = self._known(oid)
                 refused = refused_flags(node.cls, record)
                 if refused and not isinstance(value, list):
                     raise QCRefused(f"{node.what}: its {ref} {oid} has "
@@ -197,23 +294,21 @@ class Maker:
             kept[ref] = ok if isinstance(value, list) else ok[0]
         return kept, inherited, notes
 
-    def _store(self, name: str, data: bytes) -> str:
-        """Store a product's file and return its sha256. A name that exists already is
-        fine only when it holds these very bytes (a retried job); storage refuses others."""
-        sha256 = _sha256(data)
-        info = self.storage.put(name, data)
+    async def _store(self, name: str, data: bytes, sha256: str) -> None:
+        """Store a product's file. A name that exists already is fine only when it holds
+        these very bytes (a retried job); storage refuses others."""
+        info = await self.files.put(name, data)
         if info.sha256 != sha256:
             raise ChecksumMismatch.of(name, sha256, info.sha256)
-        return sha256
 
-    def _registered(self, record: dict[str, Any]) -> None:
+    async def _registered(self, record: dict[str, Any]) -> None:
         """Register a product; if its oid is taken, only an earlier try of this very job
         (same class, references, file and checksum) counts as done."""
         try:
-            self.catalog.create_batch([ObjectIn.model_validate(record)])
+            await self.writer.create([ObjectIn.model_validate(record)])
             return
         except Conflict:
-            stored = self.catalog.get_records([record["oid"]]).get(record["oid"])
+            stored = (await self.catalog.get_records([record["oid"]])).get(record["oid"])
         same = stored is not None and stored.type == record["type"] and all(
             (sorted(v) if isinstance(v, list) else v)
             == (sorted(w) if isinstance(w := stored.refs.get(k), list) else w)
@@ -223,33 +318,41 @@ class Maker:
             raise Conflict(f"object {record['oid']} exists already and is not this "
                            f"{record['type']} (another product took its oid)")
 
-    def _load_sources(self, oid: str, rows: dict[str, list[Any]]) -> None:
+    async def _load_sources(self, oid: str, rows: dict[str, list[Any]]) -> None:
         """Load a source list's rows; if they were loaded already (by an earlier try: the
         load is one transaction), the count must match."""
         try:
-            self.catalog.request("POST", f"/sources/{oid}", json=rows)
+            await self.writer.load_sources(oid, rows)
         except Conflict:
             spec = QuerySpec(cls="Source", where=Compare(op="eq", path=("sourcelist",),
                                                          value=oid))
-            loaded = self.catalog.count_sources(spec)
+            loaded = await self.writer.count_sources(spec)
             if loaded != len(rows["ra"]):
                 raise Conflict(f"source list {oid} has {loaded} sources loaded, this try "
                                f"made {len(rows['ra'])}") from None
 
-    def make_one(self, node: Node, sources: dict[str, str | list[str]], oid: str) -> str:
+    async def make_one(self, node: Node, sources: dict[str, str | list[str]], oid: str) -> str:
         """Make one product from its inputs' oids, under a chosen oid (so that a job done
         twice registers one object: the second registration is refused)."""
         recipe = RECIPES[node.cls]
-        refs: dict[str, str | list[str]] = {"chip": self._named(Chip, node.chip)}
+        refs: dict[str, str | list[str]] = {"chip": await self._named(Chip, node.chip)}
         if node.filter is not None:
-            refs["filter"] = self._named(Filter, node.filter)
+            refs["filter"] = await self._named(Filter, node.filter)
         refs.update(node.raws)
         wanted = {o for v in [*refs.values(), *sources.values()]
                   for o in (v if isinstance(v, list) else [v])}
-        self._remember(self.catalog.get_records(sorted(wanted - set(self._records))))
+        missing = sorted(wanted - set(self._records))
+        if missing:
+            self._remember(await self.catalog.get_records(missing))
         sources, inherited, left_out = self._qc(node, sources)
         refs.update(sources)
-        made = recipe.make(Inputs(refs, self, node.filter), node.params)
+        try:
+            await self._prefetch({o for v in refs.values()
+                                  for o in (v if isinstance(v, list) else [v])})
+            made, files = await asyncio.to_thread(
+                _compute, recipe, node, refs, _Loader(self, asyncio.get_running_loop()), oid)
+        finally:
+            self._fetched.clear()
         record: dict[str, Any] = {
             "oid": oid, "type": node.cls, "privileges": self.privileges, "refs": refs,
             "process_params": node.params, "software_version": SOFTWARE_VERSION,
@@ -262,18 +365,17 @@ class Maker:
         if issubclass(registry.get(node.cls), CalFile):
             start, end = night_window(node.night)
             record.update(timestamp_start=start, timestamp_end=end)
-        if made.image is not None:
-            name = product_name(node.cls, node.chip, node.night.isoformat(), oid)
-            data = _fits(made.image, {"AWEOID": oid, "AWETYPE": node.cls})
-            record.update(filename=name, file_size=len(data), checksum=self._store(name, data))
+        for name, data, sha256 in files:
+            await self._store(name, data, sha256)
+        if files:
+            name, data, sha256 = files[0]
+            record.update(filename=name, file_size=len(data), checksum=sha256)
+            assert made.image is not None
             self._pixels[oid] = np.asarray(made.image, dtype=np.float32)
-            if made.weight is not None:
-                weight_name = name.removesuffix(".fits") + ".weight.fits"
-                attributes["weight_filename"] = weight_name
-                attributes["weight_checksum"] = self._store(
-                    weight_name, _fits(made.weight, {"AWEOID": oid, "AWETYPE": "weight"}))
+        if len(files) > 1:
+            attributes["weight_filename"], _, attributes["weight_checksum"] = files[1]
         record["attributes"] = attributes
-        self._registered(record)
+        await self._registered(record)
         if made.sources is not None:
-            self._load_sources(oid, made.sources)
+            await self._load_sources(oid, made.sources)
         return oid

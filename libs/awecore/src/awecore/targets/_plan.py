@@ -2,10 +2,14 @@
 
 Each node is a product for (class, chip, filter, night) — or, for a reduced frame and what
 is made from it, for one raw frame. A node is *used* when the best existing object is up to
-date: every input is still the best of its kind (none newer, none invalidated), its raw
-frames are the night's, its software version and parameters are current. Otherwise it is
-*made*, and the plan says why. Nodes are shared, so the plan is a DAG without duplicates, in
-an order that makes inputs first.
+date (the rule of :mod:`awecore.staleness`: every input is still the best of its kind, none
+newer, none invalidated, its raw frames are the night's, its software version and parameters
+are current). Otherwise it is *made*, and the plan says why. Nodes are shared, so the plan is
+a DAG without duplicates, in an order that makes inputs first.
+
+The planner only reads the catalogue, through a :class:`~._ports.CatalogReader`, and awaits
+it: a service runs it on its own event loop, a unit test on an in-memory catalogue, a
+scientist's prompt through the sync facade (``_sync``).
 """
 
 from __future__ import annotations
@@ -15,20 +19,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..client import CatalogClient
 from ..errors import InvalidRequest, NotFound
-from ..model import CalFile, Chip, DBObject, Filter, ObjectOut, RawScienceFrame, registry
+from ..model import CalFile, Chip, DBObject, Filter, RawScienceFrame, registry
 from ..pipelines import SOFTWARE_VERSION
 from ..query import MAX_IN_VALUES, And, Between, Compare, In, OrderBy, QuerySpec
+from ..records import ObjectOut
+from ..staleness import InputState, input_reasons, input_set_changed, inputs_remade, own_reasons
 from ._policy import describe, refused_flags
-from ._recipes import RECIPES, Recipe
+from ._ports import Calibration, CatalogReader
+from ._recipes import RECIPES
 
-__all__ = ["Key", "Node", "Plan", "Planner", "Target", "night_window"]
+__all__ = ["AsyncPlanner", "Key", "Node", "Plan", "Target", "night_of", "night_window"]
 
 Key = tuple[str, str, str | None, str, str | None]
 
 
-def _night_of(when: dt.datetime) -> dt.date:
+def night_of(when: dt.datetime) -> dt.date:
     """The night a moment belongs to (nights run from noon to noon, UTC)."""
     return (when.astimezone(dt.UTC) - dt.timedelta(hours=12)).date()
 
@@ -129,8 +135,12 @@ class Plan:
                 for ref, keys in node.inputs.items()}
 
 
-class Planner:
-    def __init__(self, catalog: CatalogClient, params: dict[str, dict[str, Any]] | None = None):
+class AsyncPlanner:
+    """Plans targets against a catalogue reader; keeps what it read for its next plans
+    (one planner per request, or per a scientist's question: the catalogue changes)."""
+
+    def __init__(self, catalog: CatalogReader,
+                 params: dict[str, dict[str, Any]] | None = None) -> None:
         self.catalog = catalog
         self.params = params or {}
         self._objects: dict[str, ObjectOut] = {}
@@ -142,14 +152,14 @@ class Planner:
         self._anew: set[Key] = set()  # targets to make even where an up-to-date one exists
         self._names: set[tuple[str, str]] = set()  # chips and filters known to exist
 
-    def _object(self, oid: str) -> ObjectOut:
+    async def _object(self, oid: str) -> ObjectOut:
         if oid not in self._objects:
-            self._objects.update(self.catalog.get_records([oid]))
+            self._objects.update(await self.catalog.get_records([oid]))
         if oid not in self._objects:
             raise NotFound(f"no object {oid}")
         return self._objects[oid]
 
-    def _raws(self, cls: str, chip: str, filt: str | None, night: dt.date) -> list[str]:
+    async def _raws(self, cls: str, chip: str, filt: str | None, night: dt.date) -> list[str]:
         start, end = night_window(night)
         conds: list[Any] = [Compare(op="eq", path=("chip", "name"), value=chip),
                             Between(path=("date_obs",), low=start.isoformat(),
@@ -157,22 +167,20 @@ class Planner:
         if filt is not None:
             conds.append(Compare(op="eq", path=("filter", "name"), value=filt))
         spec = QuerySpec(cls=cls, where=And(items=tuple(conds)))
-        records = [o.record for o in self.catalog.iter_query(spec) if o.record]
+        records = await self.catalog.find(spec)
         self._objects.update((r.oid, r) for r in records)
         return sorted(r.oid for r in records)
 
-    def _best(self, cls: str, chip: str, filt: str | None, when: dt.datetime,
-              params: dict[str, Any]) -> str | None:
+    async def _best(self, cls: str, chip: str, filt: str | None, when: dt.datetime,
+                    params: dict[str, Any]) -> str | None:
         """The best calibration for the chip at that time; among those made with other
         parameters (a user's tuned product), the newest made with these, if any."""
-        try:
-            best = self.catalog.best(cls, chip, when, filt)
-        except NotFound:
+        (best,) = await self.catalog.best([Calibration(cls, chip, when, filt)])
+        if best is None:
             return None
-        assert best.record is not None
-        self._objects[best.record.oid] = best.record
-        if (best.record.process_params or {}) == params:
-            return best.record.oid
+        self._objects[best.oid] = best
+        if (best.process_params or {}) == params:
+            return best.oid
         conds: list[Any] = [Compare(op="eq", path=("chip", "name"), value=chip),
                             Compare(op="eq", path=("is_valid",), value=1),
                             Compare(op="le", path=("timestamp_start",), value=when.isoformat()),
@@ -181,20 +189,20 @@ class Planner:
             conds.append(Compare(op="eq", path=("filter", "name"), value=filt))
         spec = QuerySpec(cls=cls, where=And(items=tuple(conds)),
                          order_by=(OrderBy(path=("creation_date",), descending=True),))
-        same = next((o.record for o in self.catalog.iter_query(spec, limit=100)
-                     if o.record and (o.record.process_params or {}) == params), None)
+        same = next((r for r in await self.catalog.find(spec, limit=100)
+                     if (r.process_params or {}) == params), None)
         if same is None:
-            return best.record.oid
+            return best.oid
         self._objects[same.oid] = same
         return same.oid
 
-    def _reference(self, cls: str, position: tuple[float, float] | None) -> str:
+    async def _reference(self, cls: str, position: tuple[float, float] | None) -> str:
         """The newest valid reference catalogue that covers a position (RA, Dec)."""
         if (cls, position) not in self._references:
-            self._references[cls, position] = self._find_reference(cls, position)
+            self._references[cls, position] = await self._find_reference(cls, position)
         return self._references[cls, position]
 
-    def _find_reference(self, cls: str, position: tuple[float, float] | None) -> str:
+    async def _find_reference(self, cls: str, position: tuple[float, float] | None) -> str:
         conds: list[Any] = [Compare(op="eq", path=("is_valid",), value=1)]
         if position is not None:
             ra, dec = position
@@ -204,16 +212,15 @@ class Planner:
                       Compare(op="ge", path=("dec_max",), value=dec)]
         spec = QuerySpec(cls=cls, where=And(items=tuple(conds)),
                          order_by=(OrderBy(path=("creation_date",), descending=True),))
-        found = next((o.record for o in self.catalog.iter_query(spec, limit=1) if o.record),
-                     None)
+        found = next(iter(await self.catalog.find(spec, limit=1)), None)
         if found is None:
             where = f" covering RA {position[0]:.4f}, Dec {position[1]:.4f}" if position else ""
             raise NotFound(f"no valid {cls}{where}: ingest one first (awe ingest FILE)")
         self._objects[found.oid] = found
         return found.oid
 
-    def _position(self, raw: str) -> tuple[float, float] | None:
-        a = self._object(raw).attributes
+    async def _position(self, raw: str) -> tuple[float, float] | None:
+        a = (await self._object(raw)).attributes
         return (float(a["ra"]), float(a["dec"])) if "ra" in a and "dec" in a else None
 
     @staticmethod
@@ -221,7 +228,7 @@ class Planner:
         """Made with the parameters asked for first, then the newest."""
         return ((record.process_params or {}) == params, record.creation_date, record.oid)
 
-    def _made_from(self, cls: str, path: tuple[str, ...], raw: str,
+    async def _made_from(self, cls: str, path: tuple[str, ...], raw: str,
                    params: dict[str, Any]) -> str | None:
         """The newest valid product of ``cls`` made (directly or not) from a raw frame (made
         with ``params`` if there is one). For the targets' own raw frames, one query per
@@ -235,8 +242,9 @@ class Planner:
             spec = QuerySpec(cls=cls, where=And(items=(
                 In(path=path, values=tuple(raws[i:i + MAX_IN_VALUES])),
                 Compare(op="eq", path=("is_valid",), value=1))))
-            records = [o.record for o in self.catalog.iter_query(spec) if o.record]
-            for record, made_from in zip(records, self._follow(records, path), strict=True):
+            records = await self.catalog.find(spec)
+            for record, made_from in zip(records, await self._follow(records, path),
+                                         strict=True):
                 if made_from not in newest or self._rank(record, params) > self._rank(
                         newest[made_from], params):
                     newest[made_from] = record
@@ -246,24 +254,25 @@ class Planner:
             self._made[cls] = found
         return found[raw]
 
-    def _follow(self, records: list[ObjectOut], path: tuple[str, ...]) -> list[str]:
+    async def _follow(self, records: list[ObjectOut], path: tuple[str, ...]) -> list[str]:
         """The oids at the end of a path of references; each step fetched in one batch."""
         oids = [str(r.refs[path[0]]) for r in records]
         for step in path[1:]:
-            self._objects.update(self.catalog.get_records(
+            self._objects.update(await self.catalog.get_records(
                 [o for o in set(oids) if o not in self._objects]))
             oids = [str(self._objects[o].refs[step]) for o in oids]
         return oids
 
-    def plan(self, cls: str | type[DBObject], chip: str, night: dt.date,
-             filter: str | None = None, raw: str | None = None, anew: bool = False) -> Plan:
+    async def plan(self, cls: str | type[DBObject], chip: str, night: dt.date,
+                   filter: str | None = None, raw: str | None = None,
+                   anew: bool = False) -> Plan:
         name = cls if isinstance(cls, str) else cls.__name__
-        return self.plan_many([Target(name, chip, night, filter, raw)], anew)
+        return await self.plan_many([Target(name, chip, night, filter, raw)], anew)
 
     def _params(self, cls: str) -> dict[str, Any]:
         return {**RECIPES[cls].params, **self.params.get(cls, {})}
 
-    def check(self, target: Target) -> None:
+    async def check(self, target: Target) -> None:
         """Refuse a target that cannot be: an unknown class, a missing filter or raw frame,
         a raw frame of another kind, chip, filter or night than the target says."""
         recipe = RECIPES.get(target.cls)
@@ -271,71 +280,72 @@ class Planner:
             raise InvalidRequest(f"AWE cannot make {target.cls}; it makes {', '.join(RECIPES)}")
         if recipe.needs_filter and target.filter is None:
             raise InvalidRequest(f"{target.cls} depends on a filter: give one")
-        self._known(Chip, target.chip)
+        await self._known(Chip, target.chip)
         if recipe.needs_filter and target.filter is not None:
-            self._known(Filter, target.filter)
+            await self._known(Filter, target.filter)
         if recipe.raw_path is None:
             return
         if target.raw is None:
             raise InvalidRequest(f"a {target.cls} is made from one raw frame: give it (raw=)")
-        raw = self._object(target.raw)
+        raw = await self._object(target.raw)
         if raw.type not in registry.subclass_names(RawScienceFrame):
             raise InvalidRequest(f"{target.raw} is a {raw.type}, not a raw science frame")
         if "chip" not in raw.refs or "filter" not in raw.refs or "date_obs" not in raw.attributes:
             raise InvalidRequest(f"raw frame {target.raw} lacks its chip, filter or date_obs")
-        chip = str(self._object(str(raw.refs["chip"])).attributes["name"])
-        filt = str(self._object(str(raw.refs["filter"])).attributes["name"])
-        night = _night_of(dt.datetime.fromisoformat(str(raw.attributes["date_obs"])))
+        chip = str((await self._object(str(raw.refs["chip"]))).attributes["name"])
+        filt = str((await self._object(str(raw.refs["filter"]))).attributes["name"])
+        night = night_of(dt.datetime.fromisoformat(str(raw.attributes["date_obs"])))
         if (chip, filt, night) != (target.chip, target.filter, target.night):
             raise InvalidRequest(
                 f"raw frame {target.raw} is of chip {chip}, filter {filt}, night {night}; "
                 f"the target says {target.chip}, {target.filter}, {target.night}")
 
-    def _known(self, cls: type[Chip | Filter], name: str) -> None:
+    async def _known(self, cls: type[Chip | Filter], name: str) -> None:
         """A chip or filter the catalogue knows; if not, a NotFound that lists those it
         knows (of the chip's instrument where one goes by that name elsewhere)."""
         if (cls.__name__, name) in self._names:
             return
         spec = QuerySpec(cls=cls.__name__, where=Compare(op="eq", path=("name",), value=name))
-        if next(iter(self.catalog.iter_query(spec, limit=1)), None) is not None:
+        if await self.catalog.find(spec, limit=1):
             self._names.add((cls.__name__, name))
             return
         every = QuerySpec(cls=cls.__name__, order_by=(OrderBy(path=("name",)),))
-        known = sorted({str(o.record.attributes.get("name")) for o in
-                        self.catalog.iter_query(every, limit=500) if o.record})
+        known = sorted({str(r.attributes.get("name"))
+                        for r in await self.catalog.find(every, limit=500)})
         raise NotFound(f"no {cls.__name__.lower()} {name!r}; known: "
                        + (", ".join(known) if known else "none (ingest raw data first)"))
 
-    def existing(self, target: Target) -> str | None:
+    async def existing(self, target: Target) -> str | None:
         """The object getting the target would start from (up to date or not), if any."""
-        self.check(target)
+        await self.check(target)
         recipe = RECIPES[target.cls]
         if recipe.raw_path is not None:
             assert target.raw is not None
-            return self._made_from(target.cls, recipe.raw_path, target.raw,
+            return await self._made_from(target.cls, recipe.raw_path, target.raw,
                                    self._params(target.cls))
         when = night_window(target.night)[0] + dt.timedelta(hours=12)
-        return self._best(target.cls, target.chip,
-                          target.filter if recipe.needs_filter else None, when,
-                          self._params(target.cls))
+        return await self._best(target.cls, target.chip,
+                                target.filter if recipe.needs_filter else None, when,
+                                self._params(target.cls))
 
-    def target_of(self, record: ObjectOut) -> Target:
+    async def target_of(self, record: ObjectOut) -> Target:
         """The target an existing product answers: its class, chip, filter, night, raw."""
         recipe = RECIPES.get(record.type)
         if recipe is None:
             raise InvalidRequest(f"a {record.type} is not made by AWE: it has no target")
-        chip = str(self._object(str(record.refs["chip"])).attributes["name"])
-        filt = (str(self._object(str(record.refs["filter"])).attributes["name"])
+        chip = str((await self._object(str(record.refs["chip"]))).attributes["name"])
+        filt = (str((await self._object(str(record.refs["filter"]))).attributes["name"])
                 if recipe.needs_filter else None)
-        raw = self._follow([record], recipe.raw_path)[0] if recipe.raw_path else None
+        raw = (await self._follow([record], recipe.raw_path))[0] if recipe.raw_path else None
         if raw is not None:
-            when = dt.datetime.fromisoformat(str(self._object(raw).attributes["date_obs"]))
+            when = dt.datetime.fromisoformat(
+                str((await self._object(raw)).attributes["date_obs"]))
         else:
             assert record.timestamp_start is not None, f"{record.oid} has no validity"
             when = record.timestamp_start
-        return Target(record.type, chip, _night_of(when), filt, raw)
+        return Target(record.type, chip, night_of(when), filt, raw)
 
-    def plan_many(self, targets: Sequence[Target], anew: bool = False) -> Plan:
+    async def plan_many(self, targets: Sequence[Target], anew: bool = False) -> Plan:
         """One plan for many targets: what they share is planned (and made) once. With
         ``anew`` the targets themselves are made even where an up-to-date one exists."""
         unknown = sorted(set(self.params) - set(RECIPES))
@@ -345,17 +355,18 @@ class Planner:
         self._batch = sorted({t.raw for t in targets if t.raw is not None})
         self._in_batch, self._made = frozenset(self._batch), {}
         missing = [r for r in self._batch if r not in self._objects]
-        self._objects.update(self.catalog.get_records(missing))
+        if missing:
+            self._objects.update(await self.catalog.get_records(missing))
         for t in targets:
-            self.check(t)
+            await self.check(t)
         self._anew = {_key(t) for t in targets} if anew else set()
         nodes: dict[Key, Node] = {}
-        roots = [self._resolve(t.cls, t.chip, t.filter, t.night, t.raw, nodes)
+        roots = [await self._resolve(t.cls, t.chip, t.filter, t.night, t.raw, nodes)
                  for t in targets]
         return Plan(roots, nodes)
 
-    def _resolve(self, cls: str, chip: str, filt: str | None, night: dt.date,
-                 raw: str | None, nodes: dict[Key, Node]) -> Key:
+    async def _resolve(self, cls: str, chip: str, filt: str | None, night: dt.date,
+                       raw: str | None, nodes: dict[Key, Node]) -> Key:
         recipe = RECIPES[cls]
         node = Node(cls, chip, filt if recipe.needs_filter else None, night, raw,
                     params=self._params(cls))
@@ -363,37 +374,38 @@ class Planner:
             return node.key
         position = None  # where on the sky: what a reference catalogue must cover
         if raw is not None and recipe.raw_path is not None:
-            position = self._position(raw)
+            position = await self._position(raw)
             if recipe.raw_path == ("raw",):
                 node.raws["raw"] = raw
         for inp in recipe.inputs:
             sub_filter = node.filter if inp.cls in RECIPES and RECIPES[inp.cls].needs_filter \
                 else None
             if inp.raw or inp.each:
-                found = self._raws(inp.each or inp.cls, chip, node.filter, night)
+                found = await self._raws(inp.each or inp.cls, chip, node.filter, night)
                 if len(found) < inp.least:
                     raise NotFound(f"cannot make {cls} for {chip} on {night}: {len(found)} "
                                    f"{inp.each or inp.cls} that night, {inp.least} needed")
                 if inp.raw:
                     node.raws[inp.ref] = found
                 else:
-                    node.inputs[inp.ref] = [self._resolve(inp.cls, chip, sub_filter, night, r,
-                                                          nodes) for r in found]
-                    position = position or self._position(found[0])
+                    node.inputs[inp.ref] = [await self._resolve(inp.cls, chip, sub_filter,
+                                                                night, r, nodes)
+                                            for r in found]
+                    position = position or await self._position(found[0])
             elif inp.reference:
-                node.raws[inp.ref] = self._reference(inp.cls, position)
+                node.raws[inp.ref] = await self._reference(inp.cls, position)
             else:
-                node.inputs[inp.ref] = self._resolve(
+                node.inputs[inp.ref] = await self._resolve(
                     inp.cls, chip, sub_filter, night,
                     raw if RECIPES[inp.cls].raw_path is not None else None, nodes)
-        refused = self._policy(node, nodes)
-        existing = self.existing(Target(cls, chip, night, node.filter, raw))
+        refused = await self._policy(node, nodes)
+        existing = await self.existing(Target(cls, chip, night, node.filter, raw))
         if refused:
             node.action, node.reasons = "refuse", refused
         elif existing is None:
             node.action, node.reasons = "make", [f"no valid {cls} exists"]
         else:
-            node.reasons = self._why_stale(self._object(existing), node, recipe, nodes)
+            node.reasons = await self._why_stale(await self._object(existing), node, nodes)
             if not node.reasons and node.key in self._anew:
                 node.reasons = ["asked to make it anew"]
             node.action = "make" if node.reasons else "use"
@@ -401,7 +413,7 @@ class Planner:
         nodes[node.key] = node
         return node.key
 
-    def _policy(self, node: Node, nodes: dict[Key, Node]) -> list[str]:
+    async def _policy(self, node: Node, nodes: dict[Key, Node]) -> list[str]:
         """The QC policy (see _policy) on inputs known already: an input of a kind with
         flags the class refuses is left out (noted); a refused single input, or one whose
         own making is refused, refuses the node (the reasons)."""
@@ -411,7 +423,7 @@ class Planner:
             kept = []
             for key in keys if isinstance(keys, list) else [keys]:
                 dep = nodes[key]
-                flags = refused_flags(node.cls, self._object(dep.oid)) \
+                flags = refused_flags(node.cls, await self._object(dep.oid)) \
                     if dep.action == "use" and dep.oid else None
                 if dep.action == "refuse" or flags:
                     why = f"its {ref} {dep.oid or dep.describe()} " + (
@@ -428,8 +440,10 @@ class Planner:
                     reasons.append(f"every one of its {ref} is refused by the QC policy")
         return reasons
 
-    def _why_stale(self, obj: ObjectOut, node: Node, recipe: Recipe,
-                   nodes: dict[Key, Node]) -> list[str]:
+    async def _why_stale(self, obj: ObjectOut, node: Node,
+                         nodes: dict[Key, Node]) -> list[str]:
+        """The rule of :mod:`awecore.staleness` on what the plan found: each input must
+        still be what the plan would use, none must be remade, nor the object itself."""
         reasons = []
         for ref, keys in node.inputs.items():
             used = obj.refs.get(ref)
@@ -437,31 +451,26 @@ class Planner:
                 deps = [nodes[k] for k in keys]
                 remade = [d for d in deps if d.action == "make"]
                 if remade:
-                    reasons.append(f"{len(remade)} of its {ref} must be remade "
-                                   f"({remade[0].reasons[0]})")
+                    reasons.append(inputs_remade(ref, len(remade), remade[0].reasons[0]))
                 elif sorted(used if isinstance(used, list) else []) != sorted(
                         str(d.oid) for d in deps):
-                    reasons.append(f"its {ref} are no longer the night's best")
+                    reasons.append(input_set_changed(ref, products=True))
                 continue
             dep = nodes[keys]
-            if dep.action == "make":
-                reasons.append(f"its {ref} {used} must be remade ({dep.reasons[0]})")
+            if dep.action == "make":  # what it would be made from now is to be made
+                reasons += input_reasons(InputState(ref, str(used), stale=dep.reasons[0]))
             elif used != dep.oid:
-                was = self._object(str(used)) if isinstance(used, str) else None
-                why = "was invalidated" if was is not None and was.is_valid == 0 else \
-                    "is no longer the best"
-                reasons.append(f"its {ref} {used} {why}; the best is {dep.oid}")
+                was = await self._object(str(used)) if isinstance(used, str) else None
+                reasons += input_reasons(InputState(
+                    ref, str(used), invalidated=was is not None and was.is_valid == 0,
+                    best=dep.oid))
         for ref, found in node.raws.items():
             used = obj.refs.get(ref)
             if isinstance(found, str):
-                if used != found:
-                    reasons.append(f"its {ref} {used} is no longer the newest; it is {found}")
+                reasons += input_reasons(InputState(ref, str(used), best=found))
             elif sorted(used if isinstance(used, list) else [str(used)]) != found:
-                reasons.append(f"the night's {ref} changed")
-        if obj.software_version != SOFTWARE_VERSION:
-            reasons.append(f"made by software {obj.software_version}, now {SOFTWARE_VERSION}")
-        if (obj.process_params or {}) != node.params:
-            reasons.append(f"made with {obj.process_params}, asked for {node.params}")
-        if issubclass(registry.get(obj.type), CalFile) and obj.is_valid != 1:
-            reasons.append("it was invalidated")
-        return reasons
+                reasons.append(input_set_changed(ref, products=False))
+        calibration = issubclass(registry.get(obj.type), CalFile)
+        return reasons + own_reasons(obj.type, obj.software_version, SOFTWARE_VERSION,
+                                     invalidated=calibration and obj.is_valid != 1,
+                                     made_with=obj.process_params, asked=node.params)

@@ -2,10 +2,10 @@
 
 from fastapi import APIRouter
 
-from . import changes, health, objects, query, replication, sources, users
+from . import changes, objects, query, replication, sources, users
 
 __all__ = ["router"]
 
 router = APIRouter()
-for _module in (health, objects, query, changes, replication, sources, users):
+for _module in (objects, query, changes, replication, sources, users):
     router.include_router(_module.router)

@@ -6,7 +6,6 @@ from awecore.events import ChangePage
 
 from ..factory import Factory
 from ..models import Caller
-from ..storage.changes import ChangeStore, event_from_row
 from .deps import get_caller, get_factory
 
 router = APIRouter(tags=["changes"])
@@ -20,12 +19,4 @@ async def changes(
     caller: Caller = Depends(get_caller),
     factory: Factory = Depends(get_factory),
 ) -> ChangePage:
-    site = factory.context.settings.site
-    async with factory.context.pool.acquire() as conn:
-        store = ChangeStore(conn)
-        rows = await store.after(after, limit, caller)
-        last = await store.last_sequence()
-    events = [event_from_row(r, site) for r in rows]
-    more = len(rows) == limit
-    return ChangePage(events=events, last_sequence=last,
-                      next_after=events[-1].sequence if more else None)
+    return await factory.changes().page(after, limit, caller)

@@ -1,9 +1,11 @@
-"""Request dependencies: the factory and the authenticated caller."""
+"""Request dependencies: the factory (the kit's, generic) and the authenticated caller."""
 
 from __future__ import annotations
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from awecore.server import get_factory
 
 from ..factory import Factory
 from ..models import Caller
@@ -11,10 +13,6 @@ from ..models import Caller
 __all__ = ["get_caller", "get_factory"]
 
 _bearer = HTTPBearer(auto_error=False, description="an AWE API token")
-
-
-def get_factory(request: Request) -> Factory:
-    return Factory(request.app.state.context)
 
 
 async def get_caller(

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query
 
+from awecore.visibility import REPLICATED_FROM
+
 from ..factory import Factory
 from ..models import Caller, Digest, ReplicateIn, ReplicateOut
 from .deps import get_caller, get_factory
@@ -18,7 +20,7 @@ async def replicate(body: ReplicateIn, caller: Caller = Depends(get_caller),
 
 @router.get("/digest", response_model=Digest,
             summary="A hash over the shared objects and their curation state")
-async def digest(min_privileges: int = Query(default=3, ge=1, le=5),
+async def digest(min_privileges: int = Query(default=REPLICATED_FROM, ge=1, le=5),
                  caller: Caller = Depends(get_caller),
                  factory: Factory = Depends(get_factory)) -> Digest:
     return await factory.replication().digest(min_privileges)

@@ -1,9 +1,19 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from ..factory import Factory
-from ..models import Caller, MemberIn, ProjectIn, ProjectOut, TokenIn, TokenOut, UserIn, UserOut
+from ..models import (
+    Caller,
+    MemberIn,
+    ProjectIn,
+    ProjectOut,
+    TokenIn,
+    TokenInfo,
+    TokenOut,
+    UserIn,
+    UserOut,
+)
 from .deps import get_caller, get_factory
 
 router = APIRouter(tags=["users"])
@@ -46,3 +56,21 @@ async def add_member(name: str, body: MemberIn, caller: Caller = Depends(get_cal
 async def create_token(body: TokenIn, caller: Caller = Depends(get_caller),
                        factory: Factory = Depends(get_factory)) -> TokenOut:
     return await factory.users().create_token(body, caller)
+
+
+@router.get("/tokens", response_model=list[TokenInfo],
+            summary="Your API tokens (admins: a user's, or everyone's with user=*)")
+async def list_tokens(user: str | None = Query(default=None, max_length=64,
+                                               description="whose (admin); * for everyone"),
+                      caller: Caller = Depends(get_caller),
+                      factory: Factory = Depends(get_factory)) -> list[TokenInfo]:
+    """Ids, labels, when made and last used: never the secret, nor its hash."""
+    return await factory.users().tokens(user, caller)
+
+
+@router.post("/tokens/{token_id}/revoke", response_model=TokenInfo,
+             summary="Revoke a token (yours; admins: anyone's) by its id or a unique start")
+async def revoke_token(token_id: str, caller: Caller = Depends(get_caller),
+                       factory: Factory = Depends(get_factory)) -> TokenInfo:
+    """The token is refused (401) from the next request on."""
+    return await factory.users().revoke_token(token_id, caller)

@@ -18,6 +18,7 @@ from awecore.clock import HybridClock, hlc_wins
 from awecore.errors import Forbidden
 from awecore.events import CatalogEvent, ObjectCreated, ObjectCurated
 from awecore.model import ObjectIn, ObjectOut, validate_object
+from awecore.visibility import REPLICATED_FROM
 
 from ..models import Caller, Digest, ReplicateOut
 from ..storage.objects import ObjectStore
@@ -119,7 +120,7 @@ class ReplicationService:
         self.clock.observe(data.hlc)
         return "applied"
 
-    async def digest(self, min_privileges: int = 3) -> Digest:
+    async def digest(self, min_privileges: int = REPLICATED_FROM) -> Digest:
         async with self.pool.acquire() as conn:
             n, digest = await ObjectStore(conn).digest(min_privileges)
         return Digest(site=self.site, objects=n, digest=digest, min_privileges=min_privileges)

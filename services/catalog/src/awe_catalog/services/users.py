@@ -7,9 +7,18 @@ import secrets
 import asyncpg
 import structlog
 
-from awecore.errors import Conflict, Forbidden, NotFound, Unauthorized
+from awecore.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
 
-from ..models import Caller, ProjectIn, ProjectOut, TokenIn, TokenOut, UserIn, UserOut
+from ..models import (
+    Caller,
+    ProjectIn,
+    ProjectOut,
+    TokenIn,
+    TokenInfo,
+    TokenOut,
+    UserIn,
+    UserOut,
+)
 from ..storage.users import UserStore
 
 __all__ = ["UserService", "new_token"]
@@ -108,5 +117,36 @@ class UserService:
             store = UserStore(conn)
             if await store.get_user(user) is None:
                 raise NotFound(f"no user {user}")
-            await store.add_token(user, token, body.label)
-        return TokenOut(token=token, user=user, label=body.label)
+            token_id = await store.add_token(user, token, body.label)
+        return TokenOut(token=token, id=token_id, user=user, label=body.label)
+
+    async def tokens(self, user: str | None, caller: Caller) -> list[TokenInfo]:
+        """Your own tokens; an admin may list another user's (``user``), or everyone's
+        (``user`` = ``*``)."""
+        user = user or caller.name
+        if user != caller.name:
+            _require_admin(caller)
+        async with self.pool.acquire() as conn:
+            store = UserStore(conn)
+            if user != "*" and await store.get_user(user) is None:
+                raise NotFound(f"no user {user}")
+            return await store.tokens(None if user == "*" else user)
+
+    async def revoke_token(self, token_id: str, caller: Caller) -> TokenInfo:
+        """Revoke one of your tokens (an admin: anyone's) by its id or a unique start of
+        it. The catalog refuses it from the next request on."""
+        owner = None if caller.is_admin else caller.name
+        async with self.pool.acquire() as conn, conn.transaction():
+            store = UserStore(conn)
+            found = await store.find_tokens(token_id, owner)
+            if not found:
+                raise NotFound(f"no token {token_id}" + ("" if owner is None
+                                                         else f" of {caller.name}"))
+            if len(found) > 1:
+                raise InvalidRequest(f"{token_id!r} starts more than one token id "
+                                     f"({found[0].id}, {found[1].id}, ...): give more of it")
+            revoked = await store.revoke_token(found[0].id)
+        if revoked is None:
+            raise Conflict(f"token {found[0].id} was revoked already")
+        log.info("token revoked", token=revoked.id, user=revoked.user, by=caller.name)
+        return revoked

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from awecore import pg
+from awecore.server import pg
 
 __all__ = ["apply_migrations"]
 

@@ -51,6 +51,11 @@ class SourceStore:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
 
+    async def loaded(self, sourcelist: str) -> bool:
+        """Whether the sources of ``sourcelist`` are loaded (they are loaded once)."""
+        return bool(await self.conn.fetchval(
+            "SELECT 1 FROM sources WHERE sourcelist = $1::uuid LIMIT 1", sourcelist))
+
     async def load(self, sourcelist: str, columns: Mapping[str, Sequence[Any]]) -> int:
         ra = np.asarray(columns["ra"], dtype=np.float64)
         dec = np.asarray(columns["dec"], dtype=np.float64)

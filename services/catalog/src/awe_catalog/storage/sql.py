@@ -26,6 +26,7 @@ from awecore.errors import InvalidQuery
 from awecore.model import DBObject, Field, Ref, Scalar, Struct, registry
 from awecore.query import And, Between, Compare, Expr, In, Like, Not, Or, QuerySpec
 from awecore.sources import Source
+from awecore.visibility import Columns, Viewer, binder, visibility_clause, visible_sql
 
 from ..models import Caller
 
@@ -74,8 +75,9 @@ class _Compiler:
         self.caller = caller
         self.params: list[Any] = []
         self._aliases = 0
-        self._user_p: str | None = None
-        self._projects_p: str | None = None
+        self.viewer = Viewer.of(caller)
+        #: binds the caller's name and projects once, however many rows test visibility
+        self._bind = binder(self.param)
 
     def param(self, value: Any) -> str:
         self.params.append(value)
@@ -86,14 +88,8 @@ class _Compiler:
         return f"{prefix}{self._aliases}"
 
     def visible(self, alias: str) -> str:
-        """Own objects, own projects' objects (privileges >= 2), and everything shared."""
-        if self.caller.sees_all:
-            return "TRUE"
-        if self._user_p is None:
-            self._user_p = self.param(self.caller.name)
-            self._projects_p = self.param(self.caller.projects)
-        return (f"({alias}.creator = {self._user_p} OR {alias}.privileges >= 3 OR "
-                f"({alias}.privileges = 2 AND {alias}.project = ANY({self._projects_p}::text[])))")
+        """Whether the caller may see row ``alias`` (the rule is awecore.visibility's)."""
+        return visible_sql(self.viewer, self._bind, Columns.at(alias))
 
     # -- paths -------------------------------------------------------------------------
     def scalar_sql(self, alias: str, field: Scalar, struct: str | None = None) -> str:
@@ -390,10 +386,7 @@ def compile_count(spec: QuerySpec, caller: Caller) -> SqlQuery:
 
 def visibility(caller: Caller, alias: str, first_param: int) -> tuple[str, list[Any]]:
     """The visibility predicate alone, for hand-written statements (get, changes)."""
-    c = _Compiler(caller)
-    c.params = [None] * (first_param - 1)
-    sql = c.visible(alias)
-    return sql, c.params[first_param - 1:]
+    return visibility_clause(Viewer.of(caller), Columns.at(alias), first_param)
 
 
 def compile_source_select(spec: QuerySpec, caller: Caller, offset: int,

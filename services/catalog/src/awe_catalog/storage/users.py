@@ -6,9 +6,15 @@ import hashlib
 
 import asyncpg
 
-from ..models import Caller, ProjectOut, UserOut
+from awecore.ids import prefix_range
+
+from ..models import Caller, ProjectOut, TokenInfo, UserOut
 
 __all__ = ["UserStore", "hash_token"]
+
+
+_TOKEN_COLS = ("id::text AS id, user_name AS user, label, created, "
+               "date_trunc('minute', last_used) AS last_used, revoked, revoked_at")
 
 
 def hash_token(token: str) -> str:
@@ -20,7 +26,12 @@ class UserStore:
         self.conn = conn
 
     async def caller_for_token(self, token: str) -> Caller | None:
+        """Who a live token belongs to; notes its use (at most once a minute, so a busy
+        token does not write a row per request)."""
         row = await self.conn.fetchrow(
+            "WITH used AS (UPDATE tokens SET last_used = now() WHERE token_hash = $1 "
+            "  AND NOT revoked AND (last_used IS NULL OR last_used < now() - interval "
+            "  '1 minute') RETURNING 1) "
             "SELECT u.name, u.is_admin, u.is_service, u.default_project, "
             "  array(SELECT project_name FROM memberships m WHERE m.user_name = u.name)"
             "  AS projects "
@@ -59,7 +70,34 @@ class UserStore:
             "INSERT INTO memberships (user_name, project_name) VALUES ($1, $2) "
             "ON CONFLICT DO NOTHING", user, project)
 
-    async def add_token(self, user: str, token: str, label: str) -> None:
+    async def add_token(self, user: str, token: str, label: str) -> str:
+        """Store a token's hash; returns its public id."""
         await self.conn.execute(
             "INSERT INTO tokens (token_hash, user_name, label) VALUES ($1, $2, $3) "
             "ON CONFLICT (token_hash) DO NOTHING", hash_token(token), user, label)
+        return str(await self.conn.fetchval(
+            "SELECT id::text FROM tokens WHERE token_hash = $1", hash_token(token)))
+
+    async def tokens(self, user: str | None) -> list[TokenInfo]:
+        """A user's tokens (everyone's if None), oldest first."""
+        rows = await self.conn.fetch(
+            f"SELECT {_TOKEN_COLS} FROM tokens WHERE ($1::text IS NULL OR user_name = $1) "
+            "ORDER BY created, id", user)
+        return [TokenInfo(**dict(r)) for r in rows]
+
+    async def find_tokens(self, text: str, user: str | None) -> list[TokenInfo]:
+        """At most two tokens of ``user`` (anyone's if None) whose id starts with ``text``."""
+        span = prefix_range(text)
+        if span is None:
+            return []
+        rows = await self.conn.fetch(
+            f"SELECT {_TOKEN_COLS} FROM tokens WHERE id BETWEEN $1 AND $2 "
+            "AND ($3::text IS NULL OR user_name = $3) ORDER BY id LIMIT 2", *span, user)
+        return [TokenInfo(**dict(r)) for r in rows]
+
+    async def revoke_token(self, token_id: str) -> TokenInfo | None:
+        """Revoke a live token; None if it was revoked already."""
+        row = await self.conn.fetchrow(
+            f"UPDATE tokens SET revoked = true, revoked_at = now() WHERE id = $1::uuid "
+            f"AND NOT revoked RETURNING {_TOKEN_COLS}", token_id)
+        return None if row is None else TokenInfo(**dict(row))

@@ -1,33 +1,22 @@
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from awecore.jobs import JobOut, JobPage, JobsIn, PlanIn, Submitted, TargetIn
-from awecore.web import Identity, get_identity
+from awecore.server import Identity, get_factory, get_identity
 
 from ..factory import Factory
 
 router = APIRouter()
 
 
-def get_factory(request: Request) -> Factory:
-    return Factory(request.app.state.context)
-
-
 def get_token(request: Request) -> str:
     """The caller's own token: planning reads the catalog as the caller (get_identity has
     checked it)."""
     return request.headers["authorization"].split(" ", 1)[1]
-
-
-@router.get("/health", tags=["operations"], summary="Liveness")
-async def health(factory: Factory = Depends(get_factory)) -> dict[str, Any]:
-    async with factory.context.pool.acquire() as conn:
-        counts = dict(await conn.fetch("SELECT status, count(*) FROM jobs GROUP BY status"))
-    return {"status": "ok", "site": factory.context.settings.site, "jobs": counts}
 
 
 @router.post("/jobs", response_model=Submitted, status_code=201, tags=["jobs"],
@@ -63,7 +52,8 @@ async def page(status: Literal["waiting", "ready", "running", "done", "failed",
     return await factory.jobs().page(status, offset, limit)
 
 
-@router.get("/jobs/{job_id}", response_model=JobOut, tags=["jobs"], summary="One job")
+@router.get("/jobs/{job_id}", response_model=JobOut, tags=["jobs"],
+            summary="One job (its id, or a unique start of it)")
 async def get(job_id: str, caller: Identity = Depends(get_identity),
               factory: Factory = Depends(get_factory)) -> JobOut:
     return (await factory.jobs().get(job_id))[0]
@@ -76,13 +66,17 @@ async def job_log(job_id: str, caller: Identity = Depends(get_identity),
     return (await factory.jobs().get(job_id))[1]
 
 
-@router.post("/jobs/{job_id}/cancel", response_model=JobOut, tags=["jobs"])
+@router.post("/jobs/{job_id}/cancel", response_model=JobOut, tags=["jobs"],
+             summary="Cancel a job that has not finished, and the jobs waiting for it")
 async def cancel(job_id: str, caller: Identity = Depends(get_identity),
                  factory: Factory = Depends(get_factory)) -> JobOut:
-    return await factory.jobs().cancel(job_id)
+    """A running job is marked cancelled at once and its worker's result refused; only who
+    submitted it or an admin may (409 if it has finished)."""
+    return await factory.jobs().cancel(job_id, caller)
 
 
-@router.post("/jobs/{job_id}/retry", response_model=JobOut, tags=["jobs"])
+@router.post("/jobs/{job_id}/retry", response_model=JobOut, tags=["jobs"],
+             summary="Requeue a failed or cancelled job, and the jobs that failed with it")
 async def retry(job_id: str, caller: Identity = Depends(get_identity),
                 factory: Factory = Depends(get_factory)) -> JobOut:
     return await factory.jobs().retry(job_id)

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
 from typing import Any
 
 import asyncpg
 
-from awecore.client import CatalogClient
-from awecore.errors import Conflict, InvalidRequest, NotFound
+from awecore.client import AsyncCatalogClient
+from awecore.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from awecore.ids import new_oid
 from awecore.jobs import JobOut, JobPage, PlanIn, Submitted, TargetIn
-from awecore.targets import Key, Plan, Planner, Target
-from awecore.web import Identity
+from awecore.server import Identity
+from awecore.targets import AsyncPlanner, CatalogPorts, Key, Plan, Target
 
 from ..storage.jobs import JobStore, job_out
 from .queue import JobQueue
@@ -23,17 +22,20 @@ __all__ = ["JobService"]
 
 
 class JobService:
-    def __init__(self, pool: asyncpg.Pool, queue: JobQueue, catalog_url: str,
-                 token: str | None) -> None:
+    def __init__(self, pool: asyncpg.Pool, queue: JobQueue, catalog_url: str) -> None:
         self.pool = pool
         self.queue = queue
         self.catalog_url = catalog_url
-        self.token = token
 
-    def _plan(self, targets: list[Target], params: dict[str, dict[str, Any]] | None,
-              anew: bool, token: str) -> Plan:
-        with CatalogClient(self.catalog_url, token) as catalog:
-            return Planner(catalog, params).plan_many(targets, anew)
+    async def _plan(self, targets: list[Target], params: dict[str, dict[str, Any]] | None,
+                    anew: bool, token: str) -> Plan:
+        """Plan with the caller's token (the plan uses what the caller may see), awaiting
+        the catalogue on this loop: planning is requests, not arithmetic."""
+        catalog = AsyncCatalogClient(self.catalog_url, token)
+        try:
+            return await AsyncPlanner(CatalogPorts(catalog), params).plan_many(targets, anew)
+        finally:
+            await catalog.aclose()
 
     async def submit(self, target: TargetIn, caller: Identity, token: str) -> Submitted:
         return await self._submit(
@@ -48,7 +50,7 @@ class JobService:
     async def _submit(self, targets: list[Target], params: dict[str, dict[str, Any]] | None,
                       dry_run: bool, anew: bool, caller: Identity, token: str) -> Submitted:
         planned = dt.datetime.now(dt.UTC)
-        plan = await asyncio.to_thread(self._plan, targets, params, anew, token)
+        plan = await self._plan(targets, params, anew, token)
         described = [n.describe() for n in plan.nodes.values()]
         if dry_run or not plan.to_make:
             oids = [plan.nodes[k].oid for k in plan.roots]
@@ -96,12 +98,23 @@ class JobService:
         oids = [product.get(k) or plan.nodes[k].oid for k in plan.roots]
         return Submitted(plan=described, target=oids[0], targets=oids, jobs=jobs)
 
-    async def get(self, job_id: str) -> tuple[JobOut, str]:
+    async def resolve(self, text: str) -> str:
+        """The full id of the one job whose id starts with ``text`` (ids are shown in full
+        but may be typed short); NotFound if none, InvalidRequest if several."""
         async with self.pool.acquire() as conn:
-            try:
-                row = await JobStore(conn).get(job_id)
-            except (ValueError, asyncpg.DataError):
-                row = None
+            found = await JobStore(conn).resolve(text)
+        if not found:
+            raise NotFound(f"no job {text}")
+        if len(found) > 1:
+            raise InvalidRequest(f"{text!r} starts more than one job id ({found[0]}, "
+                                 f"{found[1]}, ...): give more of it")
+        return found[0]
+
+    async def get(self, job_id: str) -> tuple[JobOut, str]:
+        """One job (``job_id`` may be a unique prefix) and its log."""
+        job_id = await self.resolve(job_id)
+        async with self.pool.acquire() as conn:
+            row = await JobStore(conn).get(job_id)
         if row is None:
             raise NotFound(f"no job {job_id}")
         return job_out(row), row["log"]
@@ -126,20 +139,35 @@ class JobService:
         return JobPage(jobs=[job_out(r) for r in rows[:limit]],
                        next_offset=offset + limit if len(rows) > limit else None)
 
-    async def cancel(self, job_id: str) -> JobOut:
-        await self.get(job_id)
-        async with self.pool.acquire() as conn:
-            if not await JobStore(conn).set_status(job_id, "cancelled", ("waiting", "ready")):
-                raise Conflict(f"job {job_id} is running or finished: it cannot be cancelled")
-        return (await self.get(job_id))[0]
+    async def cancel(self, job_id: str, caller: Identity) -> JobOut:
+        """Cancel a job that has not finished, and what waits for it. A running job is
+        marked at once; its worker's result is then refused (jobs are shared between
+        targets, so only the one who submitted it or an admin may)."""
+        job, _ = await self.get(job_id)
+        if job.submitted_by != caller.name and not caller.sees_all:
+            raise Forbidden(f"job {job.id} was submitted by {job.submitted_by}: only they "
+                            "or an admin may cancel it")
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await JobStore(conn).cancel(job.id, f"cancelled by {caller.name}"):
+                raise Conflict(f"job {job.id} is {job.status}: only a job that has not "
+                               "finished can be cancelled")
+        return (await self.get(job.id))[0]
 
     async def retry(self, job_id: str) -> JobOut:
-        await self.get(job_id)
-        async with self.pool.acquire() as conn:
-            if not await JobStore(conn).set_status(job_id, "ready", ("failed", "cancelled")):
-                raise Conflict(f"job {job_id} has not failed: nothing to retry")
-        await self.queue.announce([job_id])
-        return (await self.get(job_id))[0]
+        """Requeue a failed or cancelled job, and the jobs that failed with it."""
+        job, _ = await self.get(job_id)
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                status = await JobStore(conn).retry(job.id)
+        except asyncpg.UniqueViolationError:
+            raise Conflict(f"the product of job {job.id} is being made by another job "
+                           "now: nothing to retry") from None
+        if status is None:
+            raise Conflict(f"job {job.id} is {job.status}: only a failed or cancelled job "
+                           "can be retried")
+        if status == "ready":
+            await self.queue.announce([job.id])
+        return (await self.get(job.id))[0]
 
     async def reap(self) -> list[str]:
         """Requeue jobs of lost workers and announce every ready job again."""

@@ -5,12 +5,11 @@ worker claims a job in the table, atomically, before it runs it)."""
 
 from __future__ import annotations
 
-import json
-
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
-from awecore.bus import KafkaSettings, ensure_topics, make_producer
 from awecore.events import topic
+from awecore.server import KafkaSettings, ensure_topics, make_producer
 
 __all__ = ["JobQueue"]
 
@@ -20,12 +19,10 @@ class JobQueue:
         self.kafka = kafka
         self.partitions = partitions  # the consumer group shares a topic by its partitions
         self.topic = topic(site, "compute.jobs")
-        self.status_topic = topic(site, "compute.status")
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
         await ensure_topics(self.kafka, [self.topic], self.partitions)
-        await ensure_topics(self.kafka, [self.status_topic])
         self._producer = make_producer(self.kafka)
         await self._producer.start()
 
@@ -39,8 +36,13 @@ class JobQueue:
             await self._producer.send(self.topic, job_id.encode(), key=job_id.encode())
         await self._producer.flush()
 
-    async def status(self, job_id: str, status: str) -> None:
-        assert self._producer is not None
-        await self._producer.send(self.status_topic,
-                                  json.dumps({"job": job_id, "status": status}).encode(),
-                                  key=job_id.encode())
+    async def check(self) -> str:
+        """'ok' when the broker answers a metadata request, else why not (readiness: jobs
+        are announced on it)."""
+        if self._producer is None:
+            return "not started"
+        try:
+            await self._producer.client.fetch_all_metadata()
+        except (KafkaError, OSError) as exc:
+            return f"broker: {exc!r}"
+        return "ok"

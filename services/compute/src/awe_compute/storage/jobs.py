@@ -8,6 +8,9 @@ from typing import Any
 
 import asyncpg
 
+from awecore.client import current_request_id
+from awecore.errors import Conflict
+from awecore.ids import prefix_range
 from awecore.jobs import JobOut
 
 __all__ = ["JobStore", "job_out"]
@@ -42,14 +45,20 @@ class JobStore:
         return None if value is None else str(value)
 
     async def insert(self, job: dict[str, Any]) -> asyncpg.Record:
+        """A new job; it keeps the request id of its submission (``job["request_id"]``, else
+        the one bound for the request being served) and its log starts with it."""
+        request_id = job.get("request_id") or current_request_id()
+        first = (f"{dt.datetime.now(dt.UTC).isoformat()} submitted by {job['submitted_by']}"
+                 f" (request {request_id or '-'})\n")
         row = await self.conn.fetchrow(
             f"INSERT INTO jobs (id, key, cls, chip, filter, night, raw, params, reasons, "
-            f" inputs, raws, product, deps, status, submitted_by) VALUES ($1, $2, $3, $4, $5, "
-            f" $6, $7, $8, $9, $10, $11, $12, $13::uuid[], $14, $15) RETURNING {_COLS}",
+            f" inputs, raws, product, deps, status, submitted_by, request_id, log) VALUES ($1, "
+            f" $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::uuid[], $14, $15, $16, $17)"
+            f" RETURNING {_COLS}",
             uuid.UUID(job["id"]), job["key"], job["cls"], job["chip"], job["filter"],
             job["night"], job["raw"], job["params"], job["reasons"], job["inputs"],
             job["raws"], uuid.UUID(job["product"]), [uuid.UUID(d) for d in job["deps"]],
-            job["status"], job["submitted_by"])
+            job["status"], job["submitted_by"], request_id, first)
         assert row is not None
         return row
 
@@ -62,19 +71,48 @@ class JobStore:
             f"SELECT {_COLS} FROM jobs WHERE ($1::text IS NULL OR status = $1) "
             "ORDER BY created DESC, id LIMIT $2 OFFSET $3", status, limit, offset))
 
+    async def resolve(self, text: str) -> list[str]:
+        """At most two ids of jobs whose id starts with ``text`` (ids are typed short)."""
+        span = prefix_range(text)
+        if span is None:
+            return []
+        rows = await self.conn.fetch("SELECT id::text FROM jobs WHERE id BETWEEN $1 AND $2 "
+                                     "ORDER BY id LIMIT 2", *span)
+        return [r[0] for r in rows]
+
     async def claim(self, job_id: str, worker: str, lease: float) -> asyncpg.Record | None:
         """Take a ready job for this worker, for ``lease`` seconds; None if not claimable."""
         return await self.conn.fetchrow(
             f"UPDATE jobs SET status = 'running', worker = $2, attempts = attempts + 1, "
             f"lease_until = now() + make_interval(secs => $3), started = now() "
-            f"WHERE id = $1 AND status = 'ready' RETURNING {_COLS}, inputs, raws",
+            f"WHERE id = $1 AND status = 'ready' RETURNING {_COLS}, inputs, raws, request_id",
             uuid.UUID(job_id), worker, lease)
+
+    async def renew(self, job_id: str, worker: str, lease: float) -> bool:
+        """Extend the lease of a job this worker runs; False if it no longer holds it (the
+        lease ran out and the job was requeued, or it was cancelled)."""
+        took = await self.conn.execute(
+            "UPDATE jobs SET lease_until = now() + make_interval(secs => $3) "
+            "WHERE id = $1 AND worker = $2 AND status = 'running'",
+            uuid.UUID(job_id), worker, lease)
+        return bool(took.endswith(" 1"))
+
+    async def counts(self) -> dict[str, int]:
+        """Jobs by status (the queue's depth, for readiness details and metrics)."""
+        rows = await self.conn.fetch("SELECT status, count(*) FROM jobs GROUP BY status")
+        return {r[0]: int(r[1]) for r in rows}
 
     async def done(self, job_id: str, worker: str, log: str) -> list[str]:
         """Mark done; returns the dependants that became ready."""
-        await self.conn.execute(
+        took = await self.conn.execute(
             "UPDATE jobs SET status = 'done', finished = now(), lease_until = NULL, "
-            "log = log || $3 WHERE id = $1 AND worker = $2", uuid.UUID(job_id), worker, log)
+            "log = log || $3 WHERE id = $1 AND worker = $2 AND status = 'running'",
+            uuid.UUID(job_id), worker, log)
+        if not took.endswith(" 1"):  # cancelled while it ran: the result is refused
+            await self.conn.execute(
+                "UPDATE jobs SET log = log || $2 WHERE id = $1 AND status = 'cancelled'",
+                uuid.UUID(job_id), f"{log.rstrip()} (refused: the job was cancelled)\n")
+            return []
         rows = await self.conn.fetch(
             "UPDATE jobs j SET status = 'ready' WHERE j.status = 'waiting' "
             "AND $1::uuid = ANY(j.deps) AND NOT EXISTS (SELECT 1 FROM jobs d "
@@ -82,11 +120,16 @@ class JobStore:
             uuid.UUID(job_id))
         return [r[0] for r in rows]
 
-    async def fail(self, job_id: str, error: str, log: str) -> None:
-        """Mark failed, with every job that depends on it, directly or not."""
-        await self.conn.execute(
+    async def fail(self, job_id: str, worker: str, error: str, log: str) -> bool:
+        """Mark failed, with every job that depends on it, directly or not; only by the
+        worker that holds the job (False otherwise: another worker took it over after the
+        lease ran out, or it was cancelled, and its state stays as it is)."""
+        took = await self.conn.execute(
             "UPDATE jobs SET status = 'failed', finished = now(), lease_until = NULL, "
-            "error = $2, log = log || $3 WHERE id = $1", uuid.UUID(job_id), error, log)
+            "error = $2, log = log || $3 WHERE id = $1 AND worker = $4 AND status = 'running'",
+            uuid.UUID(job_id), error, log, worker)  # a cancelled job stays cancelled
+        if not took.endswith(" 1"):
+            return False
         await self.conn.execute(
             "WITH RECURSIVE down(id) AS (SELECT $1::uuid UNION "
             "  SELECT j.id FROM jobs j JOIN down ON down.id = ANY(j.deps)) "
@@ -94,6 +137,7 @@ class JobStore:
             "  error = 'an input failed: job ' || $1::text "
             "WHERE id IN (SELECT id FROM down) AND id <> $1 "
             "  AND status IN ('waiting', 'ready')", uuid.UUID(job_id))
+        return True
 
     async def reap(self) -> list[str]:
         """Running jobs whose worker's lease ran out (killed, say) become ready again."""
@@ -107,8 +151,47 @@ class JobStore:
         rows = await self.conn.fetch("SELECT id::text FROM jobs WHERE status = 'ready'")
         return [r[0] for r in rows]
 
-    async def set_status(self, job_id: str, status: str, allowed: tuple[str, ...]) -> bool:
-        got = await self.conn.execute(
-            "UPDATE jobs SET status = $2, error = NULL WHERE id = $1 AND status = ANY($3)",
-            uuid.UUID(job_id), status, list(allowed))
-        return bool(got.endswith(" 1"))
+    async def cancel(self, job_id: str, why: str) -> bool:
+        """Cancel a job that has not finished (a running one too: its worker's result is
+        then refused), with every job that waits for it; False if it had finished."""
+        took = await self.conn.execute(
+            "UPDATE jobs SET status = 'cancelled', finished = now(), lease_until = NULL, "
+            "error = $2, log = log || $2 || E'\\n' WHERE id = $1 "
+            "AND status IN ('waiting', 'ready', 'running')", uuid.UUID(job_id), why)
+        if not took.endswith(" 1"):
+            return False
+        await self.conn.execute(
+            "WITH RECURSIVE down(id) AS (SELECT $1::uuid UNION "
+            "  SELECT j.id FROM jobs j JOIN down ON down.id = ANY(j.deps)) "
+            "UPDATE jobs SET status = 'cancelled', finished = now(), "
+            "  error = 'an input was cancelled: job ' || $1::text "
+            "WHERE id IN (SELECT id FROM down) AND id <> $1 "
+            "  AND status IN ('waiting', 'ready')", uuid.UUID(job_id))
+        return True
+
+    async def retry(self, job_id: str) -> str | None:
+        """Requeue a failed or cancelled job (ready, or waiting for inputs still being
+        made), and the jobs that failed or were cancelled because of it; returns its new
+        status, None if it had not failed nor been cancelled. An input that failed or was
+        cancelled itself must be retried first (Conflict)."""
+        row = await self.conn.fetchrow(
+            "SELECT status, array(SELECT d.id::text || ' ' || d.status FROM jobs d "
+            "  WHERE d.id = ANY(j.deps) AND d.status <> 'done') AS pending "
+            "FROM jobs j WHERE id = $1 FOR UPDATE", uuid.UUID(job_id))
+        if row is None or row["status"] not in ("failed", "cancelled"):
+            return None
+        blocked = [p.split(" ")[0] for p in row["pending"]
+                   if p.endswith((" failed", " cancelled"))]
+        if blocked:
+            raise Conflict(f"job {job_id} needs job {blocked[0]}, which did not finish: "
+                           "retry that one first")
+        status = "waiting" if row["pending"] else "ready"
+        await self.conn.execute(
+            "UPDATE jobs SET status = $2, error = NULL, finished = NULL, worker = NULL, "
+            "log = log || 'retried' || E'\\n' WHERE id = $1", uuid.UUID(job_id), status)
+        await self.conn.execute(
+            "UPDATE jobs SET status = 'waiting', error = NULL, finished = NULL "
+            "WHERE status IN ('failed', 'cancelled') AND error IN "
+            "  ('an input failed: job ' || $1::text, 'an input was cancelled: job ' || $1::text)",
+            str(uuid.UUID(job_id)))
+        return status

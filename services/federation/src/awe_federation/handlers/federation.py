@@ -1,11 +1,8 @@
 from __future__ import annotations
 
-from typing import Any
+from fastapi import APIRouter, Depends
 
-from fastapi import APIRouter, Depends, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
-
-from awecore.web import Identity, get_identity
+from awecore.server import Identity, get_factory, get_identity
 
 from ..factory import Factory
 from ..services.status import SiteStatus
@@ -13,17 +10,7 @@ from ..services.status import SiteStatus
 router = APIRouter()
 
 
-def get_factory(request: Request) -> Factory:
-    return Factory(request.app.state.context)
-
-
 get_caller = get_identity
-
-
-@router.get("/health", tags=["operations"], summary="Liveness")
-async def health(factory: Factory = Depends(get_factory)) -> dict[str, Any]:
-    s = factory.context.settings
-    return {"status": "ok", "site": s.site, "peers": [p.site for p in s.peers]}
 
 
 @router.get("/federation/status", response_model=SiteStatus, tags=["federation"],
@@ -31,20 +18,6 @@ async def health(factory: Factory = Depends(get_factory)) -> dict[str, Any]:
 async def status(caller: Identity = Depends(get_caller),
                  factory: Factory = Depends(get_factory)) -> SiteStatus:
     return await factory.status().status()
-
-
-@router.get("/metrics", tags=["operations"], summary="Prometheus metrics",
-            response_class=Response)
-async def metrics(factory: Factory = Depends(get_factory)) -> Response:
-    registry = CollectorRegistry()
-    applied = Gauge("awe_federation_applied_sequence", "peer sequence applied here", ["peer"],
-                    registry=registry)
-    events = Gauge("awe_federation_events_applied", "peer changes applied since start",
-                   ["peer"], registry=registry)
-    for site, follower in factory.context.followers.items():
-        applied.labels(site).set(await follower.cursor())
-        events.labels(site).set(follower.applied)
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.post("/federation/catch-up", tags=["federation"],

@@ -1,8 +1,9 @@
 """Following one peer: its broker for speed, its HTTP changelog for completeness.
 
-Only what the peer shares (privileges >= 3) crosses. Events are taken in the peer's sequence
-order; the cursor advances once the local catalog has the batch (applied, already there, or
-parked as waiting for objects it references). Waiting changes are retried after every batch.
+Only what the peer shares with other sites crosses (``awecore.visibility.replicates``).
+Events are taken in the peer's sequence order; the cursor advances once the local catalog has
+the batch (applied, already there, or parked as waiting for objects it references). Waiting
+changes are retried after every batch.
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ from typing import Any
 
 import asyncpg
 import structlog
-from aiokafka.errors import KafkaError
 
-from awecore.bus import KafkaSettings, every, make_consumer, run_until
 from awecore.client import AsyncCatalogClient
 from awecore.errors import AweError, NotFound
 from awecore.events import (
@@ -27,6 +26,8 @@ from awecore.events import (
     catalog_changes_topic,
 )
 from awecore.model import ObjectOut
+from awecore.server import KafkaSettings, Loops, Metrics, Records, consume, every
+from awecore.visibility import replicates
 
 from ..config import PeerSite
 from ..storage.cursors import CursorStore
@@ -34,13 +35,12 @@ from ..storage.cursors import CursorStore
 __all__ = ["PeerFollower"]
 
 log = structlog.get_logger("awe.federation")
-SHARED = 3
 
 
 class PeerFollower:
     def __init__(self, peer: PeerSite, local_site: str, pool: asyncpg.Pool,
                  local: AsyncCatalogClient, batch: int, catch_up_seconds: float,
-                 session_timeout_ms: int) -> None:
+                 session_timeout_ms: int, metrics: Metrics | None = None) -> None:
         self.peer = peer
         self.local_site = local_site
         self.pool = pool
@@ -54,6 +54,9 @@ class PeerFollower:
                       if peer.kafka_bootstrap_servers else None)
         self._lock = asyncio.Lock()
         self.applied = 0
+        self.metrics = metrics
+        self.name = f"federation:{peer.site}"
+        self._lag = metrics.follower_lag.labels(self.name) if metrics is not None else None
 
     async def aclose(self) -> None:
         await self.remote.aclose()
@@ -72,7 +75,7 @@ class PeerFollower:
         out: list[CatalogEvent] = []
         for e in events:
             if isinstance(e.data, ObjectCreated):
-                if e.data.object.privileges >= SHARED and e.data.object.site != self.local_site:
+                if replicates(e.data.object.privileges) and e.data.object.site != self.local_site:
                     out.append(e)
                 continue
             if e.data.site == self.local_site:
@@ -83,7 +86,7 @@ class PeerFollower:
                         await self.remote.request("GET", f"/objects/{e.subject}"))
                 except NotFound:
                     continue
-                if now.privileges < SHARED:
+                if not replicates(now.privileges):
                     continue
                 here.add(e.subject)
                 out.append(CatalogEvent(
@@ -142,7 +145,16 @@ class PeerFollower:
                 await self.process(page.events)
                 n += len(page.events)
                 if page.next_after is None:
+                    if self._lag is not None:
+                        self._lag.set(max(0, page.last_sequence - await self.cursor()))
                     return n
+
+    async def measure_lag(self) -> None:
+        """Set the lag gauge: changes the peer has that this site has not taken yet."""
+        if self._lag is not None:
+            page = ChangePage.model_validate(
+                await self.remote.request("GET", "/changes", params={"limit": 1}))
+            self._lag.set(max(0, page.last_sequence - await self.cursor()))
 
     async def take(self, events: list[CatalogEvent]) -> None:
         """Events from the broker: applied directly when they follow the cursor."""
@@ -155,13 +167,16 @@ class PeerFollower:
         if behind:
             await self.catch_up()
 
-    # -- loops -------------------------------------------------------------------------
-    async def run(self, stop: asyncio.Event) -> None:
-        loops = [every(stop, self.catch_up_seconds, self._catch_up_and_retry,
-                       (AweError, OSError, asyncpg.PostgresError), self._note_error)]
+    # -- loops (the kit's: started by the app's lifespan) ------------------------------
+    def add_loops(self, loops: Loops) -> None:
+        """The periodic catch-up, and the peer's Kafka consumer when it has a broker."""
+        loops.add(f"{self.name}:catch-up", self._catch_up_loop)
         if self.kafka is not None:
-            loops.append(self._kafka_loop(stop))
-        await run_until(stop, *loops)
+            loops.add(f"{self.name}:kafka", self._kafka_loop)
+
+    async def _catch_up_loop(self, stop: asyncio.Event) -> None:
+        await every(stop, self.catch_up_seconds, self._catch_up_and_retry, _EXPECTED,
+                    self._note_error)
 
     async def _catch_up_and_retry(self) -> None:
         await self.catch_up()
@@ -173,24 +188,17 @@ class PeerFollower:
             async with self.pool.acquire() as conn:
                 await CursorStore(conn).error(self.peer.site, repr(exc))
 
+    async def _take(self, records: Records) -> None:
+        await self.take([CatalogEvent.from_bytes(r.value) for r in records
+                         if r.value is not None])
+
     async def _kafka_loop(self, stop: asyncio.Event) -> None:
         assert self.kafka is not None
-        topic = catalog_changes_topic(self.peer.site)
-        while not stop.is_set():
-            consumer = make_consumer(self.kafka, topic,
-                                     group_id=f"awe-federation-{self.local_site}")
-            try:
-                await consumer.start()
-                while not stop.is_set():
-                    batch = await consumer.getmany(timeout_ms=500, max_records=1000)
-                    events = [CatalogEvent.from_bytes(r.value) for rs in batch.values()
-                              for r in rs]
-                    if events:
-                        await self.take(events)
-                        await consumer.commit()
-            except (KafkaError, OSError, AweError) as exc:
-                await self._note_error(exc)
-                await asyncio.sleep(2)
-            finally:
-                with contextlib.suppress(KafkaError, OSError):
-                    await consumer.stop()
+        await consume(stop, self.kafka, catalog_changes_topic(self.peer.site),
+                      f"awe-federation-{self.local_site}", self._take, name=self.name,
+                      metrics=self.metrics, max_records=1000, expected=_EXPECTED,
+                      on_error=self._note_error)
+
+
+#: what a turn of a loop may meet and retry: a peer, the local catalog or the database away
+_EXPECTED: tuple[type[BaseException], ...] = (AweError, OSError, asyncpg.PostgresError)

@@ -2,10 +2,9 @@
 
 from fastapi import APIRouter
 
-from . import health, lineage
+from . import lineage
 
 __all__ = ["router"]
 
 router = APIRouter()
-router.include_router(health.router)
 router.include_router(lineage.router)

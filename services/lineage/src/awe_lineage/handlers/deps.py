@@ -1,14 +1,9 @@
+"""Request dependencies: the factory and the caller (both the kit's, generic)."""
+
 from __future__ import annotations
 
-from fastapi import Request
+from awecore.server import get_factory, get_identity
 
-from awecore.web import get_identity
-
-from ..factory import Factory
-
-
-def get_factory(request: Request) -> Factory:
-    return Factory(request.app.state.context)
-
+__all__ = ["get_caller", "get_factory"]
 
 get_caller = get_identity

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 
 from awecore.lineage import Graph, Impact, Path, Staleness
-from awecore.web import Identity
+from awecore.server import Identity
 
 from ..factory import Factory
 from ..services.lineage import MAX_DEPTH, openlineage_events, prov_document

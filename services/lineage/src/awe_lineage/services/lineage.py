@@ -11,7 +11,8 @@ from prov.model import ProvDocument
 from awecore.errors import NotFound
 from awecore.ids import parse_oid
 from awecore.lineage import Graph, Impact, Path, StaleEdge, Staleness
-from awecore.web import Identity as Caller
+from awecore.server import Identity as Caller
+from awecore.staleness import InputState, input_reasons, own_reasons
 
 from ..storage.graph import GraphStore
 
@@ -78,17 +79,17 @@ class LineageService:
         return Path(src=src, dst=dst, nodes=[o for o, _ in chain], names=[n for _, n in chain][1:])
 
     async def staleness(self, oid: str, caller: Caller) -> Staleness:
+        """Whether ``oid`` is out of date, and why, input by input: the rule of
+        :mod:`awecore.staleness` on the facts of the graph."""
         oid = _oid(oid)
         async with self.pool.acquire() as conn:
             store = GraphStore(conn)
             node = await store.node(oid, caller)
             if node is None:
                 raise NotFound(f"no object {oid} in the lineage graph (or not visible to you)")
-            reasons = []
             newest = await store.newest_version(node["type"])
-            if node["software_version"] and newest and newest != node["software_version"]:
-                reasons.append(f"made by software {node['software_version']}; "
-                               f"{node['type']} is now made by {newest}")
+            reasons = own_reasons(node["type"], node["software_version"], newest,
+                                  invalidated=node["is_valid"] == 0)
             edges = await self._edges(store, node, depth=0)
         stale = bool(reasons) or any(e.reasons for e in edges)
         return Staleness(oid=oid, type=node["type"], stale=stale, reasons=reasons, edges=edges)
@@ -98,19 +99,15 @@ class LineageService:
         when = await store.observation_time(node)
         out = []
         for inp in await store.inputs(node["oid_text"]):
-            reasons = []
-            if inp["is_valid"] == 0:
-                reasons.append(f"{inp['type']} {inp['oid_text']} was invalidated")
-            if inp["timestamp_start"] is not None:
-                newer = await store.newer_calibration(inp, when)
-                if newer:
-                    reasons.append(f"a newer valid {inp['type']} covers "
-                                   f"{when.isoformat()}: {newer}")
+            # a calibration is no longer the best when a newer valid one covers the time
+            newer = (await store.newer_calibration(inp, when)
+                     if inp["timestamp_start"] is not None else None)
             upstream = (await self._edges(store, inp, depth + 1)
                         if depth < MAX_DEPTH and not inp["type"].startswith("Raw") else [])
             stale_up = [e for e in upstream if e.reasons]
-            if stale_up:
-                reasons.append(f"{inp['type']} {inp['oid_text']} is itself stale")
+            reasons = input_reasons(InputState(
+                inp["name"], inp["oid_text"], invalidated=inp["is_valid"] == 0, best=newer,
+                stale=stale_up[0].reasons[0] if stale_up else None))
             out.append(StaleEdge(name=inp["name"], input=inp["oid_text"], input_type=inp["type"],
                                  reasons=reasons, upstream=stale_up))
         return out

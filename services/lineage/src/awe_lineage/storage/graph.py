@@ -10,7 +10,8 @@ import asyncpg
 
 from awecore.events import CatalogEvent, ObjectCreated, ObjectCurated
 from awecore.lineage import Edge, Node
-from awecore.web import Identity as Caller
+from awecore.server import Identity as Caller
+from awecore.visibility import Columns, Viewer, visibility_clause
 
 __all__ = ["GraphStore", "OutOfOrder"]
 
@@ -126,11 +127,9 @@ class GraphStore:
     # -- walking -------------------------------------------------------------------------
     @staticmethod
     def _visible(caller: Caller, alias: str, first: int) -> tuple[str, list[Any]]:
-        if caller.sees_all:
-            return "TRUE", []
-        return (f"({alias}.creator = ${first} OR {alias}.privileges >= 3 OR "
-                f"({alias}.privileges = 2 AND {alias}.project = ANY(${first + 1}::text[])))",
-                [caller.name, caller.projects])
+        """Whether the caller may see node ``alias`` by its privileges now (the rule is
+        awecore.visibility's, as in the catalogue); parameters from ``$first``."""
+        return visibility_clause(Viewer.of(caller), Columns.at(alias), first)
 
     async def node(self, oid: str, caller: Caller) -> asyncpg.Record | None:
         vis, params = self._visible(caller, "n", 2)

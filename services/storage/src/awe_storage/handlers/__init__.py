@@ -2,10 +2,9 @@
 
 from fastapi import APIRouter
 
-from . import files, health
+from . import files
 
 __all__ = ["router"]
 
 router = APIRouter()
-router.include_router(health.router)
 router.include_router(files.router)

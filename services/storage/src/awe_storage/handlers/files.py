@@ -10,7 +10,7 @@ from starlette.requests import ClientDisconnect
 
 from awecore.errors import AweError, InvalidRequest
 from awecore.files import FileInfo, FilePage, Verification
-from awecore.web import Identity as Caller
+from awecore.server import Identity as Caller
 
 from ..factory import Factory
 from ..services.files import PEER_HOP, content_headers, truncated

@@ -16,9 +16,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from pydantic import BaseModel
 
-from awecore.bus import KafkaSettings, ensure_topics, make_producer
 from awecore.events import topic
 from awecore.files import FileDeleted, FileInfo, FileStored
+from awecore.server import KafkaSettings, ensure_topics, make_producer
 
 __all__ = ["FileEvents"]
 

@@ -25,7 +25,7 @@ from awecore.errors import (
 )
 from awecore.files import RAW_PREFIX, FileInfo, FilePage, Verification, check_name, url_path
 from awecore.query import Compare, QuerySpec
-from awecore.web import Identity as Caller
+from awecore.server import Identity as Caller
 
 from ..backends import Backend, Stored
 from ..config import Peer

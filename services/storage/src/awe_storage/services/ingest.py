@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from awecore.client import CatalogClient
 from awecore.errors import InvalidRequest, NotFound, PayloadTooLarge
 from awecore.ingest import Ingester, IngestReport, read_exposure
-from awecore.web import Identity as Caller
+from awecore.server import Identity as Caller
 
 from .files import FileService
 

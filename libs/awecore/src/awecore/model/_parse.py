@@ -12,10 +12,18 @@ import ast
 from typing import Any
 
 from ..errors import InvalidQuery
-from ..model import DBObject, registry
-from ._dsl import Path, Query
+from ._base import DBObject, registry
+from ._query import Path, Query, Selectable
 
-__all__ = ["parse_query"]
+__all__ = ["add_query_root", "parse_query"]
+
+#: Roots of paths besides the classes of the model, by name (``Source``: the source table).
+_ROOTS: dict[str, type[Selectable]] = {}
+
+
+def add_query_root(cls: type[Selectable]) -> None:
+    """Let typed queries start from ``cls`` (the source table registers itself)."""
+    _ROOTS[cls.__name__] = cls
 
 _CALLS = {"like", "in_", "between", "select", "user_only", "project_only", "order_by"}
 _CMP = {ast.Eq: "__eq__", ast.NotEq: "__ne__", ast.Lt: "__lt__", ast.LtE: "__le__",
@@ -30,21 +38,18 @@ def _literal(node: ast.expr) -> Any:
 
 
 def _queryable(value: Any) -> bool:
-    """A class of the object model, or the source table."""
-    from ..sources import Source
-
-    return isinstance(value, type) and (issubclass(value, DBObject) or value is Source)
+    """A class of the object model, or another root (the source table)."""
+    return isinstance(value, type) and (
+        issubclass(value, DBObject) or value in _ROOTS.values())
 
 
 def _eval(node: ast.expr) -> Any:
     if isinstance(node, ast.Name):
-        if node.id == "Source":
-            from ..sources import Source
-
-            return Source
+        if node.id in _ROOTS:
+            return _ROOTS[node.id]
         if node.id not in registry:
-            raise InvalidQuery(f"unknown class {node.id!r}; known: Source, "
-                               f"{', '.join(registry.names())}")
+            raise InvalidQuery(f"unknown class {node.id!r}; known: "
+                               f"{', '.join([*_ROOTS, *registry.names()])}")
         return registry.get(node.id)
     if isinstance(node, ast.Attribute):
         base = _eval(node.value)

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..ids import parse_oid
+from .ids import parse_oid
 
 __all__ = ["CurationUpdate", "ObjectIn", "ObjectOut", "Privileges", "RefValue", "Validity"]
 

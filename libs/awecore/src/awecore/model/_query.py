@@ -22,16 +22,18 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, ove
 
 from ..errors import InvalidQuery
 from ..ids import parse_oid
-from ._ast import And, Between, Compare, Expr, In, Like, Not, Or, OrderBy, QuerySpec, Value
+from ..query import And, Between, Compare, Expr, In, Like, Not, Or, OrderBy, QuerySpec, Value
+from ..records import ObjectOut
+from ._fields import Field, Ref, Scalar, Struct
+from ._session import session
+from ._table import to_table
 
 if TYPE_CHECKING:
     from astropy.table import Table
 
-    from ..model import DBObject, Field
-
 __all__ = ["Path", "Query", "Selectable", "resolve_path"]
 
-T = TypeVar("T", bound="DBObject")
+T = TypeVar("T")
 
 #: what Python's ``and``/``or``/``not``/``if`` meet when given a query or a path
 NO_TRUTH_VALUE = (
@@ -51,8 +53,6 @@ class Selectable(Protocol):
 
 def resolve_path(root: type[Selectable], segments: Sequence[str]) -> list[Field]:
     """The fields a path walks through; raises InvalidQuery naming the bad segment."""
-    from ..model import Ref, Struct
-
     fields: list[Field] = []
     cls: type[Selectable] | None = root
     struct = None
@@ -84,18 +84,18 @@ def resolve_path(root: type[Selectable], segments: Sequence[str]) -> list[Field]
 
 
 def _value(value: Any) -> Value:
-    from ..model import DBObject
-
     if isinstance(value, dt.datetime):
         return value.isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
-    if isinstance(value, DBObject):
-        if value.record is None:
-            raise InvalidQuery(f"{value!r} is not stored; save it before querying by it")
-        return value.record.oid
     if value is None or isinstance(value, str | int | float | bool):
         return value
+    if isinstance(value, Path | Query):
+        raise InvalidQuery(f"compare with a value, not with {value!r}")
+    if hasattr(value, "record") and hasattr(value, "to_record"):  # a model object
+        if not isinstance(value.record, ObjectOut):
+            raise InvalidQuery(f"{value!r} is not stored; save it before querying by it")
+        return value.record.oid
     raise InvalidQuery(f"cannot compare with a {type(value).__name__}: {value!r}")
 
 
@@ -138,14 +138,10 @@ class Path:
 
     # -- a reference compared with a name ----------------------------------------------
     def _is_ref(self) -> bool:
-        from ..model import Ref
-
         return isinstance(self.fields[-1], Ref)
 
     def _named(self) -> Path:
         """The path to the name of the object this reference points at."""
-        from ..model import Ref, Scalar
-
         ref = self.fields[-1]
         assert isinstance(ref, Ref)
         name = ref.target.fields.get("name")
@@ -229,7 +225,7 @@ class Query(Generic[T]):
         limit: int | None = None,
         session: Any = None,
     ) -> None:
-        self.root = root
+        self.root: type[Any] = root
         self.where = where
         self.order = order_by
         self.scope = scope
@@ -276,6 +272,10 @@ class Query(Generic[T]):
         resolve_path(self.root, segments)
         return self._copy(order_by=(*self.order, OrderBy(path=segments, descending=descending)))
 
+    def path(self, name: str) -> Path:
+        """The attribute ``name`` of this query's class, as a path (``Class.name`` is this)."""
+        return Path(self.root, (name,))
+
     def limit(self, n: int) -> Query[T]:
         return self._copy(limit=n)
 
@@ -297,9 +297,7 @@ class Query(Generic[T]):
     def _client(self) -> Any:
         if self._session is not None:
             return self._session
-        from ..client import current
-
-        return current()
+        return session()
 
     def _iterate(self) -> Iterator[Any]:
         items: Iterator[Any] = self._client().iter_query(self.spec(), limit=self.limit_n)
@@ -352,12 +350,10 @@ class Query(Generic[T]):
         return got[0] if got else None
 
     def oids(self) -> list[str]:
-        return [o.record.oid for o in self if o.record is not None]
+        return [o.record.oid for o in self._iterate() if o.record is not None]
 
     def to_table(self, columns: Sequence[str] | None = None) -> Table:
         """Results as an astropy Table (scalar fields; dotted paths follow references)."""
-        from ..client import to_table
-
         return to_table(list(self), self.root, columns)
 
     def __repr__(self) -> str:

@@ -1,4 +1,4 @@
-"""aiokafka wiring shared by every service.
+"""aiokafka wiring shared by every service: client settings, producers, consumers, topics.
 
 Kafka transactions and idempotent producers are not used (the local broker lacks them, and
 the outbox plus idempotent consumers make them unnecessary): producers wait for all acks.
@@ -9,13 +9,14 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["KafkaSettings", "TopicSettings", "ensure_topics", "make_consumer", "make_producer"]
+__all__ = ["KafkaSettings", "TopicSettings", "consumer_lag", "ensure_topics", "make_consumer",
+           "make_producer"]
 
 
 class TopicSettings(BaseSettings):
@@ -76,3 +77,17 @@ async def ensure_topics(settings: KafkaSettings, names: list[str], partitions: i
                      for n in missing])
     finally:
         await admin.close()
+
+
+async def consumer_lag(consumer: AIOKafkaConsumer) -> int | None:
+    """Records on the consumer's partitions that it has not read yet (None before its first
+    fetch: the broker tells the high-water mark with the records)."""
+    total, known = 0, False
+    for tp in consumer.assignment():
+        high = consumer.highwater(tp)
+        if high is None:
+            continue
+        position = await consumer.position(TopicPartition(tp.topic, tp.partition))
+        total += max(0, high - position)
+        known = True
+    return total if known else None

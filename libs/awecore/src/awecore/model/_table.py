@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from astropy.table import Table
 
-from ..model import DBObject, Scalar, Struct
+from ._fields import Scalar, Struct
+
+if TYPE_CHECKING:
+    pass
 
 __all__ = ["to_table"]
 
 
-def _default_columns(cls: type[DBObject]) -> list[str]:
+def _default_columns(cls: type[Any]) -> list[str]:
     cols = ["oid", "type", "creation_date"]
     for name, field in cls.fields.items():
         if name in cols or name in ("hlc", "site", "creator", "project", "comments"):
@@ -24,7 +27,7 @@ def _default_columns(cls: type[DBObject]) -> list[str]:
     return cols
 
 
-def _value(obj: DBObject, path: str) -> Any:
+def _value(obj: Any, path: str) -> Any:
     value: Any = obj
     for part in path.split("."):
         if value is None:
@@ -33,7 +36,7 @@ def _value(obj: DBObject, path: str) -> Any:
     return value
 
 
-def to_table(objects: Sequence[DBObject], cls: type[DBObject],
+def to_table(objects: Sequence[Any], cls: type[Any],
              columns: Sequence[str] | None = None) -> Table:
     """One row per object; dotted columns follow references (batched per page)."""
     names = list(columns) if columns is not None else _default_columns(cls)

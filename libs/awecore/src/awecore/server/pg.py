@@ -12,7 +12,7 @@ import asyncpg
 import orjson
 import structlog
 
-__all__ = ["apply_migrations", "create_pool"]
+__all__ = ["apply_migrations", "create_pool", "ping"]
 
 log = structlog.get_logger("awe.pg")
 
@@ -39,6 +39,17 @@ async def create_pool(url: str, min_size: int = 2, max_size: int = 10) -> asyncp
         server_settings={"plan_cache_mode": "force_custom_plan"})
     assert pool is not None
     return pool
+
+
+async def ping(pool: asyncpg.Pool) -> str:
+    """'ok', or why the database does not answer (a readiness check; the caller bounds the
+    time it may take)."""
+    try:
+        async with pool.acquire() as conn:
+            await conn.fetchval("SELECT 1")
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        return f"database: {exc!r}"
+    return "ok"
 
 
 async def apply_migrations(conn: asyncpg.Connection, package: str, lock: int) -> list[str]:

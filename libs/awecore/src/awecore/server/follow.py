@@ -1,0 +1,63 @@
+"""The one Kafka consumer loop of the services: the lineage follower, federation's peer
+followers and the compute workers all consume through :func:`consume`.
+
+It joins the consumer group, hands each batch to the caller, commits after the batch is
+handled (so a crash replays it: handlers are idempotent), keeps the consumer lag in the
+metrics, and on broker trouble (or an expected error of the handler) reconnects with an
+exponential backoff (:func:`~awecore.server.loops.keep_running`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+from aiokafka.errors import KafkaError
+from aiokafka.structs import ConsumerRecord
+
+from .kafka import KafkaSettings, consumer_lag, make_consumer
+from .loops import keep_running
+from .metrics import Metrics
+
+__all__ = ["Records", "consume"]
+
+Records = list[ConsumerRecord[bytes, bytes]]
+
+
+async def consume(stop: asyncio.Event, kafka: KafkaSettings, topic: str, group: str,
+                  handle: Callable[[Records], Awaitable[None]], *, name: str,
+                  metrics: Metrics | None = None, max_records: int = 500,
+                  poll_ms: int = 500,
+                  expected: tuple[type[BaseException], ...] = (KafkaError, OSError),
+                  on_error: Callable[[BaseException], Awaitable[None]] | None = None,
+                  on_poll: Callable[[], None] | None = None) -> None:
+    """Consume ``topic`` in ``group`` until ``stop`` is set.
+
+    ``name`` labels the lag gauge and the log lines; ``on_poll`` is called after every poll
+    (a heartbeat); ``expected`` errors, raised by the broker or by ``handle``, are reported
+    to ``on_error`` and retried after a backoff; any other error ends the loop.
+    """
+    lag = metrics.consumer_lag.labels(name) if metrics is not None else None
+    retried = tuple({KafkaError, OSError, *expected})
+
+    async def session(progress: Callable[[], None]) -> None:
+        consumer = make_consumer(kafka, topic, group_id=group)
+        try:
+            await consumer.start()
+            while not stop.is_set():
+                batch = await consumer.getmany(timeout_ms=poll_ms, max_records=max_records)
+                records = [r for rs in batch.values() for r in rs]
+                if records:
+                    await handle(records)
+                    await consumer.commit()
+                progress()
+                if lag is not None and (behind := await consumer_lag(consumer)) is not None:
+                    lag.set(behind)
+                if on_poll is not None:
+                    on_poll()
+        finally:
+            with contextlib.suppress(KafkaError, OSError):
+                await consumer.stop()
+
+    await keep_running(stop, f"{name} consumer", session, retried, on_error)

@@ -1,0 +1,161 @@
+"""The ports (``_ports``) over AWE's clients.
+
+- :class:`CatalogPorts` over the async catalogue client: what a service or worker plugs in
+  (the async storage client is a :class:`~._ports.FileStore` as it is).
+- :class:`BlockingCatalog` and :class:`BlockingFiles` over the synchronous clients a
+  scientist holds: coroutines that call the blocking client. They are for the sync facade
+  only (``_sync``), which runs the planner and the maker on a private event loop where
+  nothing else waits, so blocking it costs nothing and the session's client (its token,
+  its connection) is the one used.
+
+Nothing here imports the client at run time: the adapters take any object with its methods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from ..errors import NotFound
+from ..files import FileInfo
+from ..query import QueryPage, QuerySpec
+from ..records import ObjectIn, ObjectOut
+from ._ports import Calibration
+
+__all__ = ["BlockingCatalog", "BlockingFiles", "CatalogPorts", "SyncCatalog", "SyncStorage"]
+
+PAGE_SIZE = 500
+#: best calibrations asked at once (one request each until the catalogue answers many)
+BEST_CONCURRENCY = 8
+
+
+class _AsyncCatalog(Protocol):
+    """What :class:`CatalogPorts` uses of ``awecore.client.AsyncCatalogClient``."""
+
+    async def get_records(self, oids: Sequence[str]) -> dict[str, ObjectOut]: ...
+
+    async def find(self, spec: QuerySpec, limit: int | None = None) -> list[ObjectOut]: ...
+
+    async def best(self, cls: str, chip: str, time: dt.datetime,
+                   filter: str | None = None) -> ObjectOut: ...
+
+    async def create_batch(self, objects: Sequence[ObjectIn]) -> list[str]: ...
+
+    async def load_sources(self, oid: str, rows: dict[str, list[Any]]) -> int: ...
+
+    async def count_sources(self, spec: QuerySpec) -> int: ...
+
+
+class CatalogPorts:
+    """CatalogReader and CatalogWriter over the async catalogue client."""
+
+    def __init__(self, client: _AsyncCatalog) -> None:
+        self.client = client
+
+    async def get_records(self, oids: Sequence[str]) -> dict[str, ObjectOut]:
+        return await self.client.get_records(oids) if oids else {}
+
+    async def find(self, spec: QuerySpec, limit: int | None = None) -> list[ObjectOut]:
+        return await self.client.find(spec, limit)
+
+    async def best(self, wanted: Sequence[Calibration]) -> list[ObjectOut | None]:
+        gate = asyncio.Semaphore(BEST_CONCURRENCY)
+
+        async def one(c: Calibration) -> ObjectOut | None:
+            async with gate:
+                try:
+                    return await self.client.best(c.cls, c.chip, c.time, c.filter)
+                except NotFound:
+                    return None
+
+        return list(await asyncio.gather(*(one(c) for c in wanted)))
+
+    async def create(self, objects: Sequence[ObjectIn]) -> list[str]:
+        return await self.client.create_batch(objects)
+
+    async def load_sources(self, oid: str, rows: dict[str, list[Any]]) -> int:
+        return await self.client.load_sources(oid, rows)
+
+    async def count_sources(self, spec: QuerySpec) -> int:
+        return await self.client.count_sources(spec)
+
+
+class SyncCatalog(Protocol):
+    """What :class:`BlockingCatalog` uses of ``awecore.client.CatalogClient``."""
+
+    def get_records(self, oids: Sequence[str]) -> dict[str, ObjectOut]: ...
+
+    def query_page(self, spec: QuerySpec, offset: int, limit: int) -> QueryPage: ...
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any: ...
+
+    def count_sources(self, spec: QuerySpec) -> int: ...
+
+
+class BlockingCatalog:
+    """CatalogReader and CatalogWriter over the synchronous catalogue client (blocking:
+    for the private loop of the sync facade only)."""
+
+    def __init__(self, client: SyncCatalog) -> None:
+        self.client = client
+
+    async def get_records(self, oids: Sequence[str]) -> dict[str, ObjectOut]:
+        return self.client.get_records(oids) if oids else {}
+
+    async def find(self, spec: QuerySpec, limit: int | None = None) -> list[ObjectOut]:
+        out: list[ObjectOut] = []
+        while limit is None or len(out) < limit:
+            size = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit - len(out))
+            page = self.client.query_page(spec, len(out), size)
+            out.extend(page.objects)
+            if page.next_offset is None or not page.objects:
+                break
+        return out
+
+    async def best(self, wanted: Sequence[Calibration]) -> list[ObjectOut | None]:
+        out: list[ObjectOut | None] = []
+        for c in wanted:
+            params = {"chip": c.chip, "time": c.time.isoformat(),
+                      **({"filter": c.filter} if c.filter is not None else {})}
+            try:
+                out.append(ObjectOut.model_validate(self.client.request(
+                    "GET", f"/calibrations/{c.cls}/best", params=params)))
+            except NotFound:
+                out.append(None)
+        return out
+
+    async def create(self, objects: Sequence[ObjectIn]) -> list[str]:
+        got = self.client.request("POST", "/objects/batch", json={
+            "objects": [o.model_dump(mode="json") for o in objects]})
+        return list(got["oids"])
+
+    async def load_sources(self, oid: str, rows: dict[str, list[Any]]) -> int:
+        return int(self.client.request("POST", f"/sources/{oid}", json=rows)["loaded"])
+
+    async def count_sources(self, spec: QuerySpec) -> int:
+        return self.client.count_sources(spec)
+
+
+class SyncStorage(Protocol):
+    """What :class:`BlockingFiles` uses of ``awecore.client.StorageClient``."""
+
+    def get(self, name: str, start: int | None = None, end: int | None = None, *,
+            sha256: str | None = None, size: int | None = None) -> bytes: ...
+
+    def put(self, name: str, data: bytes) -> FileInfo: ...
+
+
+class BlockingFiles:
+    """A FileStore over the synchronous storage client (blocking: for the sync facade)."""
+
+    def __init__(self, client: SyncStorage) -> None:
+        self.client = client
+
+    async def get(self, name: str, *, sha256: str | None = None,
+                  size: int | None = None) -> bytes:
+        return self.client.get(name, sha256=sha256, size=size)
+
+    async def put(self, name: str, data: bytes) -> FileInfo:
+        return self.client.put(name, data)
