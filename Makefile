@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PKGS   := -e 'libs/awecore[all]' -e services/catalog -e services/storage -e services/lineage -e services/federation \
-	  -e services/compute
+	  -e services/compute -e examples/awe-skyback
 
 .PHONY: install up down status demo test unit lint typecheck bench bench-catalog bench-storage bench-lineage bench-federation bench-compute bench-night clean
 
@@ -13,7 +13,7 @@ install: $(STAMP)
 $(STAMP): libs/awecore/pyproject.toml services/catalog/pyproject.toml \
           services/storage/pyproject.toml services/lineage/pyproject.toml \
           services/federation/pyproject.toml services/compute/pyproject.toml \
-          requirements-dev.txt
+          examples/awe-skyback/pyproject.toml requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(PKGS) -r requirements-dev.txt
@@ -38,12 +38,12 @@ unit: $(STAMP)
 	$(BIN)/pytest -m "not integration"
 
 lint: $(STAMP)
-	$(BIN)/ruff check libs services tests bench deploy/k8s/base/scripts
+	$(BIN)/ruff check libs services tests bench examples deploy/k8s/base/scripts
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy libs/awecore/src services/catalog/src services/storage/src services/lineage/src \
-		services/federation/src services/compute/src
+		services/federation/src services/compute/src examples/awe-skyback/src
 
 bench: bench-catalog bench-storage bench-lineage bench-federation bench-compute bench-night
 

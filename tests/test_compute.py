@@ -186,8 +186,10 @@ async def test_a_worker_killed_mid_job_is_replaced(compute: httpx.AsyncClient,
     with awe.CatalogClient(catalog_process, ADMIN_TOKEN) as catalog:
         spec = awe.ReadNoise.chip.name == "ccd51"
         spec._session = catalog
-        made = [o for o in spec if o.record and o.record.timestamp_start
-                and o.record.timestamp_start.date() == NIGHT]
+        middle = dt.datetime.combine(NIGHT, dt.time(23, 59), dt.UTC)  # a made calibration's
+        made = [o for o in spec if o.record and o.record.timestamp_start  # window covers it
+                and o.record.timestamp_end
+                and o.record.timestamp_start <= middle <= o.record.timestamp_end]
     assert len(made) == 1 and made[0].record.oid == first["product"]  # type: ignore[union-attr]
 
 

@@ -360,6 +360,57 @@ async def test_hub_and_spoke(sites: dict[str, Site]) -> None:
         assert (await ca.get(f"/objects/{from_c}")).json()["site"] == "c"
 
 
+async def history(site: Site, oid: str) -> list[dict[str, Any]]:
+    async with site.http() as client:
+        r = await client.get(f"/objects/{oid}/history")
+        assert r.status_code == 200, r.text
+        return list(r.json())
+
+
+async def test_curation_history_replicates(sites: dict[str, Site]) -> None:
+    """A window moved at a by its calibration scientist: every site keeps the same history
+    row, naming the user and the site where it was made (not the federation's account),
+    with the reason and the old and new values. An object curated while private brings
+    its history along when it becomes shared. (Run after the hub test, c gets it all
+    through the hub b.)"""
+    a = sites["a"]
+    name = f"alice-{os.urandom(3).hex()}"
+    async with a.http() as ca:
+        assert (await ca.post("/users", json={"name": name})).status_code == 201
+        token = (await ca.post("/tokens", json={"user": name})).json()["token"]
+    alice = httpx.AsyncClient(base_url=a.catalog, timeout=60,
+                              headers={"Authorization": f"Bearer {token}"})
+    async with alice:
+        r = await alice.post("/objects/batch", json={"objects": [
+            {"type": "BiasFrame", "privileges": p, "timestamp_start": "2003-02-14T00:00:00Z",
+             "timestamp_end": "2003-02-15T00:00:00Z"} for p in (3, 1)]})
+        assert r.status_code == 201, r.text
+        shared, private = r.json()["oids"]
+        await converged(sites)
+        r = await alice.patch(f"/objects/{shared}", json={
+            "timestamp_end": "2003-02-17T00:00:00Z", "reason": "covers the science night"})
+        assert r.status_code == 200, r.text
+        for change in ({"is_valid": 0, "reason": "amplifier glow"},
+                       {"privileges": 3, "reason": "for everyone now"}):
+            r = await alice.patch(f"/objects/{private}", json=change)
+            assert r.status_code == 200, r.text
+    await converged(sites)
+    (row,) = await history(a, shared)
+    assert (row["by"], row["site"], row["reason"]) == (name, "a", "covers the science night")
+    assert row["changes"] == {"timestamp_end": {"old": "2003-02-15T00:00:00Z",
+                                                "new": "2003-02-17T00:00:00Z"}}
+    made_private = await history(a, private)
+    assert [(h["reason"], h["changes"]) for h in made_private] == [
+        ("amplifier glow", {"is_valid": {"old": 1, "new": 0}}),
+        ("for everyone now", {"privileges": {"old": 1, "new": 3}})]
+    for other in (sites["b"], sites["c"]):
+        assert await history(other, shared) == [row], other.name
+        assert await history(other, private) == made_private, other.name
+        async with other.http() as client:
+            got = (await client.get(f"/objects/{shared}")).json()
+            assert got["timestamp_end"] == "2003-02-17T00:00:00Z"
+
+
 # -- the merge, interleaved by hand on the session's catalog (no followers involved) -------
 
 def curated(oid: str, site: str, hlc: int, **changes: Any) -> dict[str, Any]:
@@ -461,3 +512,47 @@ async def test_replication_and_local_curation_never_deadlock(
     got = await state(admin, x)
     assert (got["privileges"], got["comments"]) == (4, "B")
     assert (await state(admin, y))["comments"] == "B"
+
+
+async def test_replicated_curation_keeps_the_origin_history_row(admin: httpx.AsyncClient) -> None:
+    """A curation from b is recorded here as b recorded it (its user, time, reason, old
+    values), once however often it arrives, and even when it wins no field here."""
+    r = await admin.post("/objects/batch", json={"objects": [
+        {"type": "BiasFrame", "privileges": 3, "timestamp_start": "2003-02-14T00:00:00Z",
+         "timestamp_end": "2003-02-15T00:00:00Z"}]})
+    assert r.status_code == 201, r.text
+    (oid,) = r.json()["oids"]
+    r = await admin.patch(f"/objects/{oid}", json={"is_valid": 0, "reason": "here, later"})
+    assert r.status_code == 200, r.text
+    hlc = r.json()["curation_hlc"]
+    at = dt.datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=dt.UTC)  # made before ours
+    event = CatalogEvent(
+        id=f"b-{oid}", source="/awe/b/catalog", type=OBJECT_CURATED, time=at, subject=oid,
+        sequence=1, data=ObjectCurated(
+            oid=oid, changes=CurationUpdate(is_valid=2, timestamp_end=dt.datetime(
+                2003, 2, 16, tzinfo=dt.UTC)),
+            hlc=hlc - 1, site="b", by="bob", at=at, reason="extend for the next night",
+            old={"is_valid": 1, "timestamp_end": "2003-02-15T00:00:00Z"}),
+    ).model_dump(mode="json")
+    assert "reason" not in event["data"]["changes"]  # beside the changes, not among them
+    got = await replicate(admin, event)
+    assert got["applied"] == [event["id"]]  # the window wins; is_valid lost to ours
+    await replicate(admin, event)  # again: nothing new
+    now = await state(admin, oid)
+    assert (now["is_valid"], now["timestamp_end"]) == (0, "2003-02-16T00:00:00Z")
+    r = await admin.get(f"/objects/{oid}/history")
+    assert r.status_code == 200, r.text
+    rows = r.json()
+    assert [(h["by"], h["site"], h["reason"]) for h in rows] == [  # oldest first
+        ("bob", "b", "extend for the next night"), ("admin", "test", "here, later")]
+    assert dt.datetime.fromisoformat(rows[0]["at"]) == at
+    assert rows[0]["changes"] == {
+        "is_valid": {"old": 1, "new": 2},
+        "timestamp_end": {"old": "2003-02-15T00:00:00Z", "new": "2003-02-16T00:00:00Z"}}
+    # what this site records in its changelog names b's user too, for the sites after it
+    r = await admin.get("/changes", params={"after": 0, "limit": 1})
+    last = r.json()["last_sequence"]
+    page = (await admin.get("/changes", params={"after": last - 1})).json()
+    (passed_on,) = [e for e in page["events"] if e["subject"] == oid]
+    assert passed_on["data"]["by"] == "bob" and passed_on["data"]["site"] == "b"
+    assert set(passed_on["data"]["changes"]) == {"timestamp_end"}

@@ -74,9 +74,13 @@ class Night:
         """Objects of a chip made from this night's raw frames (other tests use the same
         chip names on other nights)."""
         low, high = self.window()
-        return self.query(cls, Compare(op="eq", path=("chip", "name"), value=chip),
-                          Between(path=NIGHT_PATHS.get(cls, ("timestamp_start",)), low=low,
-                                  high=high))
+        chip_is = Compare(op="eq", path=("chip", "name"), value=chip)
+        if cls not in NIGHT_PATHS:  # a calibration: its window covers the middle of the night
+            middle = (dt.datetime.fromisoformat(low) + dt.timedelta(hours=12)).isoformat()
+            return self.query(cls, chip_is,
+                              Compare(op="le", path=("timestamp_start",), value=middle),
+                              Compare(op="ge", path=("timestamp_end",), value=middle))
+        return self.query(cls, chip_is, Between(path=NIGHT_PATHS[cls], low=low, high=high))
 
     def header(self, raw: awe.ObjectOut) -> fits.Header:
         assert raw.filename is not None

@@ -17,13 +17,16 @@ import httpx
 import numpy as np
 import pytest
 from astropy.io import fits
+from pydantic import ValidationError
 
 from awecore import targets
 from awecore.client import AsyncStorageClient
+from awecore.dimensions import DIMENSIONS, DataId, parse_data_id, target_values
 from awecore.errors import ChecksumMismatch, Conflict, InvalidRequest, NotFound, QCRefused
 from awecore.files import FileInfo
 from awecore.ids import new_oid
-from awecore.model import registry
+from awecore.jobs import TargetRef
+from awecore.model import DBObject, registry
 from awecore.pipelines import QC, SOFTWARE_VERSION
 from awecore.query import (
     And,
@@ -37,20 +40,25 @@ from awecore.query import (
     QueryPage,
     QuerySpec,
 )
-from awecore.records import ObjectIn, ObjectOut
+from awecore.records import CurationChange, FieldChange, ObjectIn, ObjectOut
 from awecore.targets import (
     RECIPES,
     AsyncMaker,
     AsyncPlanner,
     Calibration,
+    CalibrationRules,
     CatalogPorts,
+    Input,
+    Made,
     Node,
     Plan,
+    Recipe,
     Target,
     night_window,
     product_name,
 )
 from awecore.targets._loop import run
+from awecore.targets._plan import calibrates, key_of
 
 NIGHT = dt.date(2006, 6, 6)
 SHAPE = (32, 32)
@@ -81,6 +89,8 @@ class FakeCatalog:
     def __init__(self) -> None:
         self.objects: dict[str, ObjectOut] = {}
         self.sources: dict[str, dict[str, list[Any]]] = {}
+        self.histories: dict[str, list[CurationChange]] = {}
+        self.calls: dict[str, int] = {}  # requests by port method
         self._clock = dt.datetime(2006, 6, 7, tzinfo=dt.UTC)
 
     # -- test set-up -------------------------------------------------------------------
@@ -101,8 +111,17 @@ class FakeCatalog:
         self.objects[record.oid] = record
         return record.oid
 
-    def curate(self, oid: str, **changes: Any) -> None:
-        self.objects[oid] = self.objects[oid].model_copy(update=changes)
+    def curate(self, oid: str, by: str = "tester", reason: str | None = None,
+               **changes: Any) -> None:
+        """Change curation fields (or, for a test's set-up, any field); the curation
+        fields' changes are kept as the catalogue's history keeps them."""
+        old = self.objects[oid]
+        self.objects[oid] = old.model_copy(update=changes)
+        kept = {k: FieldChange(old=getattr(old, k), new=v) for k, v in changes.items()
+                if k in {"is_valid", "timestamp_start", "timestamp_end"}}
+        if kept:
+            self.histories.setdefault(oid, []).append(CurationChange(
+                oid=oid, at=self._now(), by=by, site="test", reason=reason, changes=kept))
 
     def of_type(self, type: str) -> list[ObjectOut]:
         return [o for o in self.objects.values() if o.type == type]
@@ -162,14 +181,24 @@ class FakeCatalog:
         return max(found, key=lambda o: o.creation_date, default=None)
 
     # -- CatalogReader -----------------------------------------------------------------
+    def _call(self, name: str) -> None:
+        self.calls[name] = self.calls.get(name, 0) + 1
+
     async def get_records(self, oids: Sequence[str]) -> dict[str, ObjectOut]:
+        self._call("get_records")
         return {o: self.objects[o] for o in oids if o in self.objects}
 
     async def find(self, spec: QuerySpec, limit: int | None = None) -> list[ObjectOut]:
+        self._call("find")
         return self.select(spec, limit)
 
     async def best(self, wanted: Sequence[Calibration]) -> list[ObjectOut | None]:
+        self._call("best")
         return [self.best_one(c) for c in wanted]
+
+    async def history(self, oid: str) -> list[CurationChange]:
+        self._call("history")
+        return list(self.histories.get(oid, []))
 
     # -- CatalogWriter -----------------------------------------------------------------
     async def create(self, objects: Sequence[ObjectIn]) -> list[str]:
@@ -210,17 +239,33 @@ class SyncCatalog:
                          next_offset=offset + limit if more else None)
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        assert method == "GET" and path.startswith("/calibrations/"), path
-        p = kwargs["params"]
-        best = self.fake.best_one(Calibration(path.split("/")[2], p["chip"],
-                                              dt.datetime.fromisoformat(p["time"]),
-                                              p.get("filter")))
-        if best is None:
-            raise NotFound("no calibration")
-        return best.model_dump(mode="json")
+        self.threads.add(threading.current_thread().name)
+        return answer(self.fake, method, path, **kwargs)
 
     def count_sources(self, spec: QuerySpec) -> int:
         raise AssertionError("not used by planning")
+
+
+def answer(fake: FakeCatalog, method: str, path: str, **kwargs: Any) -> Any:
+    """The catalogue's HTTP answers the adapters ask for: best calibrations (many in one
+    POST, or one by GET) and an object's curation history."""
+    if (method, path) == ("POST", "/calibrations/best"):
+        found = [fake.best_one(Calibration(r["cls"], r["chip"],
+                                           dt.datetime.fromisoformat(r["time"]),
+                                           r.get("filter")))
+                 for r in kwargs["json"]["requests"]]
+        return {"objects": [None if o is None else o.model_dump(mode="json") for o in found]}
+    if method == "GET" and path.startswith("/calibrations/"):
+        p = kwargs["params"]
+        best = fake.best_one(Calibration(path.split("/")[2], p["chip"],
+                                         dt.datetime.fromisoformat(p["time"]),
+                                         p.get("filter")))
+        if best is None:
+            raise NotFound("no calibration")
+        return best.model_dump(mode="json")
+    if method == "GET" and path.endswith("/history"):
+        return [c.model_dump(mode="json") for c in fake.histories.get(path.split("/")[2], [])]
+    raise AssertionError(f"{method} {path} is not asked by planning")
 
 
 def _sha256(data: bytes) -> str:
@@ -272,7 +317,7 @@ class Night:
         self.standards = [self.raw("RawStandardFrame", 700.0) for _ in range(2)]
         self.n = 0
 
-    def raw(self, cls: str, level: float) -> str:
+    def raw(self, cls: str, level: float, night: dt.date = NIGHT) -> str:
         image = (300.0 + level + self.rng.normal(0, 5, SHAPE)).astype(np.float32)
         buf = io.BytesIO()
         fits.PrimaryHDU(image).writeto(buf)
@@ -280,20 +325,30 @@ class Night:
         name = f"raw/{cls}/{len(self.files.files)}.fits"
         self.files.files[name] = data
         refs = {"chip": self.chip} | ({} if cls == "RawBiasFrame" else {"filter": self.filter})
-        start = night_window(NIGHT)[0]
+        start = night_window(night)[0]
         when = start + dt.timedelta(hours=6, minutes=len(self.files.files))
         return self.catalog.add(cls, refs, {"date_obs": when.isoformat(), "exptime": 10.0,
                                             "ra": 150.0, "dec": -30.0},
                                 filename=name, file_size=len(data), checksum=_sha256(data))
 
-    def planner(self, params: dict[str, dict[str, Any]] | None = None) -> AsyncPlanner:
-        return AsyncPlanner(self.catalog, params)
+    def calibrations(self, night: dt.date) -> None:
+        """Raw biases and flats on another night too."""
+        self.bias += [self.raw("RawBiasFrame", 0.0, night) for _ in range(3)]
+        self.dome += [self.raw("RawDomeFlatFrame", 20000.0, night) for _ in range(2)]
+        self.twilight += [self.raw("RawTwilightFlatFrame", 8000.0, night) for _ in range(2)]
 
-    def maker(self) -> AsyncMaker:
-        return AsyncMaker(self.catalog, self.catalog, self.files)
+    def planner(self, params: dict[str, dict[str, Any]] | None = None,
+                rules: CalibrationRules | None = None) -> AsyncPlanner:
+        return AsyncPlanner(self.catalog, params, rules or CalibrationRules())
 
-    async def reduced(self, raw: str) -> Plan:
-        return await self.planner().plan("ReducedScienceFrame", CHIP, NIGHT, FILTER, raw)
+    def maker(self, rules: CalibrationRules | None = None) -> AsyncMaker:
+        return AsyncMaker(self.catalog, self.catalog, self.files,
+                          rules=rules or CalibrationRules())
+
+    async def reduced(self, raw: str, night: dt.date = NIGHT,
+                      rules: CalibrationRules | None = None) -> Plan:
+        return await self.planner(rules=rules).plan("ReducedScienceFrame", CHIP, night,
+                                                    FILTER, raw)
 
 
 def inputs_first(plan: Plan) -> bool:
@@ -325,8 +380,9 @@ async def test_plan_of_a_reduced_frame_makes_the_chain_inputs_first() -> None:
         await night.planner().plan("HotPixelMap", "ccd99", NIGHT)
     with pytest.raises(InvalidRequest, match="not a raw science frame"):
         await night.reduced(night.bias[0])
+    # biases are made at most 3 nights from the observation: 4 nights on, none can be
     with pytest.raises(NotFound, match="0 RawBiasFrame that night"):
-        await night.planner().plan("HotPixelMap", CHIP, NIGHT + dt.timedelta(days=3))
+        await night.planner().plan("HotPixelMap", CHIP, NIGHT + dt.timedelta(days=4))
 
 
 async def test_make_stores_and_registers_then_plans_reuse() -> None:
@@ -350,7 +406,10 @@ async def test_make_stores_and_registers_then_plans_reuse() -> None:
     assert all(p.software_version == SOFTWARE_VERSION and p.process_params ==
                RECIPES[p.type].params for p in products)
     bias = night.catalog.objects[str(reduced.refs["bias"])]
-    assert (bias.timestamp_start, bias.timestamp_end) == night_window(NIGHT)
+    # a made calibration is valid for its class's default window: biases 3 nights around
+    start, end = night_window(NIGHT)
+    assert (bias.timestamp_start, bias.timestamp_end) == (start - dt.timedelta(days=3),
+                                                          end + dt.timedelta(days=3))
     assert sorted(bias.refs["raw_bias_frames"]) == sorted(night.bias)
     assert night.catalog.objects[str(bias.refs["read_noise"])].attributes["read_noise"] > 0
     # every input file was read once, checked against the catalogue's checksum
@@ -520,17 +579,348 @@ async def test_the_async_adapters_check_and_map_what_they_get() -> None:
 
     night = Night()
 
-    class Client:  # what CatalogPorts uses of the async catalogue client, best only
+    class Client:  # what CatalogPorts uses of the async catalogue client: look-ups
+        def __init__(self, batches: bool) -> None:
+            self.batches = batches  # a catalogue with POST /calibrations/best
+            self.asked: list[str] = []
+
         async def best(self, cls: str, chip: str, time: dt.datetime,
                        filter: str | None = None) -> ObjectOut:
+            self.asked.append("GET")
             found = night.catalog.best_one(Calibration(cls, chip, time, filter))
             if found is None:
                 raise NotFound("none")
             return found
 
+        async def request(self, method: str, path: str, **kwargs: Any) -> Any:
+            self.asked.append(method)
+            if method == "POST" and not self.batches:
+                raise NotFound("no such route")  # as an older catalogue answers
+            return answer(night.catalog, method, path, **kwargs)
+
     plan = await night.reduced(night.science)
     await night.maker().make(plan)
     when = night_window(NIGHT)[0] + dt.timedelta(hours=12)
-    bias, none = await CatalogPorts(Client()).best(  # type: ignore[arg-type]
-        [Calibration("BiasFrame", CHIP, when), Calibration("BiasFrame", "ccd99", when)])
-    assert bias is not None and bias.type == "BiasFrame" and none is None
+    for batches, asked in ((True, ["POST"]), (False, ["POST", "GET", "GET"])):
+        fake = Client(batches)
+        bias, none = await CatalogPorts(fake).best(  # type: ignore[arg-type]
+            [Calibration("BiasFrame", CHIP, when), Calibration("BiasFrame", "ccd99", when)])
+        assert bias is not None and bias.type == "BiasFrame" and none is None
+        assert fake.asked == asked  # one request for both, where the catalogue can
+
+
+# -- validity drives selection ---------------------------------------------------------
+LATER = NIGHT + dt.timedelta(days=1)  # a night with science frames only
+
+
+def within_windows(plan: Plan, catalog: FakeCatalog) -> None:
+    """A calibration is never used outside its window: every calibration a node uses (or
+    will be given, when made) covers the node's moment."""
+    for node in plan.nodes.values():
+        for key in node.input_keys():
+            dep = plan.nodes[key]
+            if not calibrates(dep.cls) or dep.action == "refuse":
+                continue
+            if dep.action == "use":
+                record = catalog.objects[str(dep.oid)]
+                window = (record.timestamp_start, record.timestamp_end)
+            else:
+                assert dep.window is not None, dep.describe()
+                window = dep.window
+            assert node.time is not None and window[0] is not None and window[1] is not None
+            assert window[0] <= node.time <= window[1], (node.describe(), dep.describe())
+
+
+async def test_a_science_only_night_uses_the_calibrations_of_another() -> None:
+    night = Night()
+    await night.maker().make(await night.reduced(night.science))
+    later = night.raw("RawScienceFrame", 500.0, LATER)
+    night.catalog.calls.clear()
+    plan = await night.reduced(later, LATER)
+    # the catalogue is asked in batches: a look-up per step of the recipe, not per node
+    calls = dict(night.catalog.calls)
+    assert calls["best"] <= 6 and calls["find"] <= 8, calls
+    assert [n.cls for n in plan.to_make] == ["ReducedScienceFrame"], plan.describe()
+    root = plan.nodes[plan.root]
+    for ref in ("bias", "flat", "hot", "cold"):
+        dep = plan.nodes[root.inputs[ref]]  # type: ignore[index]
+        assert dep.action == "use" and dep.night == NIGHT, dep.describe()
+    within_windows(plan, night.catalog)
+    oid = await night.maker().make(plan)
+    made = night.catalog.objects[oid]
+    first = night.catalog.objects[str(night.catalog.of_type("ReducedScienceFrame")[0].oid)]
+    assert made.refs["bias"] == first.refs["bias"] and made.refs["flat"] == first.refs["flat"]
+
+
+async def test_made_from_the_nearest_night_within_the_distance() -> None:
+    night = Night()
+    night.calibrations(NIGHT + dt.timedelta(days=5))
+    # nothing made yet: a frame two nights on is reduced with calibrations made from the
+    # first night (2 away, not the one 3 away), and each node says which night and why
+    frame = night.raw("RawScienceFrame", 500.0, NIGHT + dt.timedelta(days=2))
+    plan = await night.reduced(frame, NIGHT + dt.timedelta(days=2))
+    bias = next(n for n in plan.to_make if n.cls == "BiasFrame")
+    when = night.catalog.objects[frame].attributes["date_obs"]
+    stamp = dt.datetime.fromisoformat(when).strftime("%Y-%m-%d %H:%M UTC")
+    assert bias.night == NIGHT and bias.reasons == [
+        f"no BiasFrame covers {stamp}; made from {NIGHT}, 2 nights away, 3 RawBiasFrame"]
+    assert bias.raws["raw_bias_frames"] == sorted(night.bias[:3])
+    hot = next(n for n in plan.to_make if n.cls == "HotPixelMap")
+    assert hot.night == NIGHT and "where its bias (to be made) is from" in hot.reasons[0]
+    within_windows(plan, night.catalog)
+    # a frame three nights on: the night 2 away is nearer than the first, 3 away
+    frame = night.raw("RawScienceFrame", 500.0, NIGHT + dt.timedelta(days=3))
+    plan = await night.reduced(frame, NIGHT + dt.timedelta(days=3))
+    assert {n.night for n in plan.to_make if n.cls != "ReducedScienceFrame"} == {
+        NIGHT + dt.timedelta(days=5)}
+    within_windows(plan, night.catalog)
+    # made, the calibrations get their class's default window around their own night
+    await night.maker().make(plan)
+    start, end = night_window(NIGHT + dt.timedelta(days=5))
+    for cls, days in (("BiasFrame", 3), ("DomeFlatFrame", 7), ("TwilightFlatFrame", 21),
+                      ("MasterFlatFrame", 7), ("HotPixelMap", 3), ("ColdPixelMap", 7)):
+        (made,) = night.catalog.of_type(cls)
+        assert (made.timestamp_start, made.timestamp_end) == (
+            start - dt.timedelta(days=days), end + dt.timedelta(days=days)), cls
+
+
+async def test_refused_beyond_the_distance_naming_the_candidates() -> None:
+    night = Night()
+    await night.maker().make(await night.planner().plan("HotPixelMap", CHIP, NIGHT))
+    (bias,) = night.catalog.of_type("BiasFrame")
+    far = NIGHT + dt.timedelta(days=10)
+    frame = night.raw("RawScienceFrame", 500.0, far)
+    with pytest.raises(NotFound) as caught:
+        await night.planner().plan("HotPixelMap", CHIP, far)
+    text = str(caught.value)
+    assert text.startswith(f"no BiasFrame for {CHIP} covers {far + dt.timedelta(days=1)} "
+                           "00:00 UTC, and none can be made on 2006-06-16: "), text
+    assert "0 RawBiasFrame that night, 2 needed; and none from a night within 3 nights" \
+        in text
+    assert f"nearest nights with raw frames: {NIGHT} with 3 RawBiasFrame, 10 nights away" \
+        in text
+    assert f"nearest BiasFrame: {bias.oid} from {NIGHT} (valid 2006-06-03 12:00 UTC .. " \
+        "2006-06-10 12:00 UTC)" in text
+    # the rules of a site allow biases from further away, for this camera only
+    rules = CalibrationRules.model_validate(
+        {"instruments": {"FAKECAM": {"BiasFrame": {"max_distance": 10, "window": 10},
+                                     "ReadNoise": {"max_distance": 10, "window": 10},
+                                     "HotPixelMap": {"max_distance": 10, "window": 10}}}})
+    with pytest.raises(NotFound, match="0 RawBiasFrame that night"):
+        await night.reduced(frame, far, rules)  # the chip has no instrument: no override
+    camera = night.catalog.add("Instrument", attributes={"name": "FAKECAM"})
+    night.catalog.curate(night.chip, refs={"instrument": camera})
+    with pytest.raises(NotFound) as caught:  # flats are 7 nights at most, still
+        await night.reduced(frame, far, rules)
+    assert str(caught.value).startswith("no DomeFlatFrame for ccd50/841 covers")
+    # the first night's bias (valid 3 nights: the rules of its day) does not cover it; a
+    # twin is made from its raw frames with today's window (its read noise serves as it is)
+    plan = await night.planner(rules=rules).plan("HotPixelMap", CHIP, far)
+    assert [n.cls for n in plan.to_make] == ["BiasFrame", "HotPixelMap"], plan.describe()
+    assert plan.nodes[plan.root].night == NIGHT
+    assert plan.to_make[0].window == (night_window(NIGHT)[0] - dt.timedelta(days=10),
+                                      night_window(NIGHT)[1] + dt.timedelta(days=10))
+    assert "made from 2006-06-06, 10 nights away, where its bias " in \
+        plan.nodes[plan.root].reasons[0]
+
+
+def test_calibration_rules_are_checked_and_read_from_the_environment() -> None:
+    rules = CalibrationRules.from_env(
+        {"AWE_CALIBRATION_RULES": '{"classes": {"BiasFrame": {"max_distance": 5, '
+                                  '"window": 6}}, "instruments": {"WIDECAM": '
+                                  '{"BiasFrame": {"window": 9}}}}'})
+    assert rules.rule("BiasFrame").max_distance == 5 and rules.rule("BiasFrame").window == 6
+    assert rules.rule("BiasFrame", "WIDECAM").window == 9
+    assert rules.rule("TwilightFlatFrame").max_distance == 21
+    assert rules.rule("SkyBackground").max_distance == 0  # a class without a rule
+    assert CalibrationRules.from_env({}) == CalibrationRules()
+    with pytest.raises(InvalidRequest, match="AWE_CALIBRATION_RULES is not JSON"):
+        CalibrationRules.from_env({"AWE_CALIBRATION_RULES": "{"})
+    with pytest.raises(InvalidRequest, match="would not cover the observation"):
+        CalibrationRules.from_env(
+            {"AWE_CALIBRATION_RULES": '{"classes": {"BiasFrame": {"max_distance": 9}}}'})
+    with pytest.raises(InvalidRequest, match="Extra inputs"):
+        CalibrationRules.parse('{"classes": {"BiasFrame": {"distance": 1}}}')
+
+
+async def test_window_changes_drive_the_choice_and_say_why() -> None:
+    night = Night()
+    night.calibrations(NIGHT + dt.timedelta(days=3))
+    frame = night.raw("RawScienceFrame", 500.0, LATER)
+    plan = await night.reduced(frame, LATER)
+    reduced = night.catalog.objects[await night.maker().make(plan)]
+    b0 = night.catalog.objects[str(reduced.refs["bias"])]
+    assert plan.nodes[plan.root].time is not None
+    moment = dt.datetime.fromisoformat(reduced.attributes.get("date_obs") or
+                                       night.catalog.objects[frame].attributes["date_obs"])
+    stamp = moment.strftime("%Y-%m-%d %H:%M UTC")
+    # shortened to its own night by a calibration scientist: it no longer covers the frame
+    start, end = night_window(NIGHT)
+    night.catalog.curate(b0.oid, by="alice", reason="amplifier drift",
+                         timestamp_start=start, timestamp_end=end)
+    plan = await night.reduced(frame, LATER)
+    within_windows(plan, night.catalog)
+    root = plan.nodes[plan.root]
+    bias = plan.nodes[root.inputs["bias"]]  # type: ignore[index]
+    assert bias.action == "make" and bias.night == NIGHT + dt.timedelta(days=3)
+    assert bias.reasons == [f"no BiasFrame covers {stamp}; made from 2006-06-09, 2 nights "
+                            "away, 3 RawBiasFrame"], bias.reasons
+    change = f"shortened by alice at {night.catalog.histories[b0.oid][-1].at:%Y-%m-%d %H:%M} " \
+        "UTC (amplifier drift)"
+    assert root.action == "make" and root.reasons[0] == (
+        f"its bias {b0.oid} no longer covers {stamp} since it was {change}; the best is a "
+        "BiasFrame to be made from 2006-06-09")
+    client = SyncCatalog(night.catalog)
+    obj = DBObject.from_record(reduced)
+    verdict = targets.uptodate(obj, catalog=client)  # type: ignore[arg-type]
+    assert not verdict and verdict.reasons[0] == root.reasons[0], verdict.reasons
+    # and the maps made from it: the hot-pixel map of its night does not cover the frame
+    # any more either (it is valid 3 nights), but it is still its night's: up to date
+    hot = night.catalog.objects[str(reduced.refs["hot"])]
+    assert targets.uptodate(DBObject.from_record(hot), catalog=client)  # type: ignore[arg-type]
+    # extended again: the first night's bias serves, and the frame is up to date
+    night.catalog.curate(b0.oid, by="alice", timestamp_start=start - dt.timedelta(days=2),
+                         timestamp_end=end + dt.timedelta(days=2))
+    assert targets.uptodate(obj, catalog=client)  # type: ignore[arg-type]
+    plan = await night.reduced(frame, LATER)
+    assert plan.to_make == [] and plan.nodes[plan.root].oid == reduced.oid
+    # invalidated: one is made anew from its night (the nearest), and the reasons say who
+    night.catalog.curate(b0.oid, by="bob", reason="bad column", is_valid=0)
+    plan = await night.reduced(frame, LATER)
+    within_windows(plan, night.catalog)
+    bias = next(n for n in plan.to_make if n.cls == "BiasFrame")
+    assert bias.night == NIGHT and bias.reasons[0].startswith("no BiasFrame covers")
+    verdict = targets.uptodate(obj, catalog=client)  # type: ignore[arg-type]
+    at = night.catalog.histories[b0.oid][-1].at
+    assert verdict.reasons[0] == (f"its bias {b0.oid} was invalidated by bob at "
+                                  f"{at:%Y-%m-%d %H:%M} UTC (bad column)"), verdict.reasons
+
+
+@pytest.mark.parametrize("seed", [1, 3])
+async def test_a_calibration_is_never_used_outside_its_window(seed: int) -> None:
+    """Whatever windows and verdicts a calibration scientist sets, each plan uses only
+    calibrations that cover the moment of what is made with them, or makes ones that will
+    (random windows and invalidations, plans made every other round)."""
+    night = Night()
+    night.calibrations(NIGHT + dt.timedelta(days=2))
+    frames = {d: night.raw("RawScienceFrame", 500.0, NIGHT + dt.timedelta(days=d))
+              for d in range(5)}
+    wanted = [Target("ReducedScienceFrame", CHIP, NIGHT + dt.timedelta(days=d), FILTER, raw)
+              for d, raw in frames.items()]
+    plan = await night.planner().plan_many(wanted)
+    within_windows(plan, night.catalog)
+    await night.maker().make(plan)
+    start, _ = night_window(NIGHT)
+    rng = np.random.default_rng(seed)
+    planned = 0
+    for round in range(8):
+        for record in [o for o in night.catalog.objects.values() if calibrates(o.type)]:
+            if rng.random() < 0.5:
+                a, b = sorted(rng.integers(-72, 6 * 24, 2))
+                night.catalog.curate(record.oid,
+                                     timestamp_start=start + dt.timedelta(hours=int(a)),
+                                     timestamp_end=start + dt.timedelta(hours=int(b)))
+            if rng.random() < 0.1:
+                night.catalog.curate(record.oid, is_valid=int(rng.integers(0, 2)))
+        try:
+            plan = await night.planner().plan_many(wanted)
+        except NotFound as exc:
+            assert "covers" in str(exc) and "nearest" in str(exc)
+            continue
+        within_windows(plan, night.catalog)
+        planned += 1
+        if round % 2:
+            await night.maker().make(plan)
+    assert planned >= 4
+
+
+# -- data IDs ----------------------------------------------------------------------------
+def test_data_ids_key_the_plan_and_name_the_targets() -> None:
+    a = DataId(chip="ccd50", night=NIGHT, filter=None)
+    assert a == DataId({"night": "2006-06-06", "chip": "ccd50"}) and hash(a) == hash(
+        DataId(night="2006-06-06", chip="ccd50"))
+    assert list(a) == ["chip", "night"] and str(a) == "chip=ccd50 night=2006-06-06"
+    assert a.but(filter="841") == {"chip": "ccd50", "filter": "841", "night": "2006-06-06"}
+    assert parse_data_id(["chip=ccd50", "night=2006-06-06"]) == {"chip": "ccd50",
+                                                                  "night": "2006-06-06"}
+    for bad, why in ((["chip"], "give key=value"), (["ccd=1"], "unknown dimension 'ccd'")):
+        with pytest.raises(InvalidRequest, match=why):
+            parse_data_id(bad)
+    # every class's dimensions are of the universe; the recipes agree with them
+    for cls in registry:
+        assert set(cls.dimensions) <= set(DIMENSIONS), cls
+    for name, recipe in RECIPES.items():
+        dims = registry.get(name).dimensions
+        assert ("filter" in dims) == recipe.needs_filter, name
+        assert ("raw" in dims) == (recipe.raw_path is not None), name
+    # positional or by dimension, the same target; a value twice, or a wrong one, refused
+    assert target_values("HotPixelMap", ("instrument", "chip", "night"), None, None, None,
+                         None, {"night": "2006-06-06", "chip": "ccd50"}) == (
+        "2006-06-06", "ccd50", None, None)
+    assert target_values("HotPixelMap", (), NIGHT, "ccd50", None, None,
+                         {"chip": "ccd50"})[1] == "ccd50"
+    for data_id, why in (({"chip": "ccd51"}, "chip is given twice: ccd50 and ccd51"),
+                         ({"raw": "x"}, "HotPixelMap has no dimension raw"),
+                         ({"tile": "T1"}, "not a dimension|no dimension tile"),
+                         ({"colour": "red"}, "colour: not a dimension")):
+        with pytest.raises(InvalidRequest, match=why):
+            target_values("HotPixelMap", ("instrument", "chip", "night"), NIGHT, "ccd50",
+                          None, None, data_id)
+    with pytest.raises(InvalidRequest, match="give the night and the chip"):
+        target_values("HotPixelMap", (), None, "ccd50", None, None, {})
+    # the job API takes a data ID too
+    ref = TargetRef(cls="ReducedScienceFrame", data_id={
+        "night": "2006-06-06", "chip": "ccd50", "filter": "841", "raw": "r1"})
+    assert (ref.date, ref.chip, ref.filter, ref.raw) == (NIGHT, "ccd50", "841", "r1")
+    for body, why in (({"data_id": {"chip": "ccd50"}}, "give the night and the chip"),
+                      ({"date": "2006-06-07", "chip": "c", "data_id": {"night": "2006-06-06"}},
+                       "night is given twice"),
+                      ({"data_id": {"night": "June", "chip": "c"}}, "not YYYY-MM-DD"),
+                      ({"data_id": {"exposure": "1", "chip": "c"}}, "not a dimension")):
+        with pytest.raises(ValidationError, match=why):
+            TargetRef.model_validate({"cls": "HotPixelMap", **body})
+
+
+async def test_nodes_are_keyed_by_class_and_data_id() -> None:
+    night = Night()
+    plan = await night.reduced(night.science)
+    root = plan.nodes[plan.root]
+    assert plan.root == ("ReducedScienceFrame", DataId(chip=CHIP, filter=FILTER, night=NIGHT,
+                                                       raw=night.science))
+    assert root.data_id == plan.root[1] and root.key == plan.root
+    bias = plan.nodes[root.inputs["bias"]]  # type: ignore[index]
+    assert bias.key == ("BiasFrame", DataId(chip=CHIP, night=NIGHT)) == key_of(
+        "BiasFrame", CHIP, None, NIGHT)
+    assert all(key == node.key for key, node in plan.nodes.items())
+
+
+async def test_a_recipe_selects_its_inputs_by_data_id() -> None:
+    """A product made from inputs of several nights (a survey product's shape: the
+    planner's core knows nothing of it): its recipe's selector finds their data IDs."""
+    night = Night()
+    later = night.raw("RawScienceFrame", 500.0, LATER)
+
+    async def frames_of_any_night(catalog: Any, data_id: DataId) -> list[DataId]:
+        spec = QuerySpec(cls="RawScienceFrame", where=And(items=(
+            Compare(op="eq", path=("chip", "name"), value=data_id["chip"]),
+            Compare(op="eq", path=("filter", "name"), value=data_id["filter"]),
+            Compare(op="eq", path=("type",), value="RawScienceFrame"))))
+        return [DataId(chip=data_id["chip"], filter=data_id["filter"], raw=r.oid,
+                       night=targets.night_of(dt.datetime.fromisoformat(
+                           str(r.attributes["date_obs"]))))
+                for r in await catalog.find(spec)]
+
+    RECIPES["AnyNightStack"] = Recipe(
+        "AnyNightStack", (Input("frames", "ReducedScienceFrame", select=frames_of_any_night,
+                                least=2),), lambda _i, _p: Made(None), needs_filter=True)
+    try:
+        plan = await night.planner().plan("AnyNightStack", CHIP, LATER, FILTER)
+        root = plan.nodes[plan.root]
+        frames = [plan.nodes[k] for k in root.inputs["frames"]]  # type: ignore[index]
+        assert sorted(str(f.raw) for f in frames) == sorted([night.science, later])
+        assert {f.night for f in frames} == {NIGHT, LATER} and inputs_first(plan)
+        within_windows(plan, night.catalog)
+        # both frames use the first night's calibrations, planned once
+        assert len([n for n in plan.nodes.values() if n.cls == "BiasFrame"]) == 1
+    finally:
+        del RECIPES["AnyNightStack"]

@@ -104,3 +104,20 @@ def test_postgres_refuses_unreachable_data_folder(tmp_path: Path) -> None:
     with pytest.raises(PermissionError, match="not searchable"):
         server.start()
     assert not (tmp_path / "data").exists()
+
+
+def test_stack_state_is_found_from_a_subfolder(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """`awe up` in a subfolder of a project runs the project's stack, as `awe.connect()`
+    finds its settings there; without any, a new `.awe` here."""
+    monkeypatch.delenv("AWE_STATE_DIR", raising=False)
+    (tmp_path / ".awe").mkdir()
+    (tmp_path / ".awe" / "awe.env").write_text("AWE_CATALOG_URL=http://127.0.0.1:1\n")
+    deep = tmp_path / "analysis" / "night2"
+    deep.mkdir(parents=True)
+    monkeypatch.chdir(deep)
+    assert StackSettings().state_dir == tmp_path / ".awe"
+    elsewhere = tmp_path.parent / f"{tmp_path.name}-other"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert StackSettings().state_dir == Path(".awe")

@@ -35,9 +35,11 @@ from rich.progress import (
 from rich.table import Table
 
 import awecore as awe
+from awecore.cli._calib import bar as window_bar
+from awecore.cli._data import _expand as survey_files
 from awecore.cli._lineage import render_tree
 from awecore.client import ComputeClient, LineageClient, StorageClient
-from awecore.ingest import Ingester, expand
+from awecore.ingest import Ingester
 from awecore.jobs import PlanIn, TargetRef
 from awecore.model import (
     AstrometricParameters,
@@ -50,31 +52,42 @@ from awecore.model import (
     PhotometricParameters,
     RawFrame,
     RawScienceFrame,
+    RawStandardFrame,
     ReadNoise,
     ReducedScienceFrame,
+    ReferenceCatalog,
     SourceList,
     TwilightFlatFrame,
 )
-from awecore.sim import PRESETS, NightPlan, simulate_night
+from awecore.sim import PRESETS, SURVEY_FILE, NightPlan, SurveyPlan, simulate_survey
 from awecore.sources import Source
 from awecore.stack import Stack
 from awecore.verify import verify_catalogue
 
 console = Console()
 NIGHT = dt.date(2003, 2, 14)
+#: the second night observes science fields only: it is reduced with the first one's
+#: calibrations, whose validity windows cover it
+SECOND = NIGHT + dt.timedelta(days=1)
+
+
+def survey_folder(stack: Stack) -> Path:
+    return stack.dir / "survey"
 
 
 def simulate_and_ingest(stack: Stack, env: dict[str, str], catalog: awe.CatalogClient) -> None:
-    folder = stack.dir / "nights" / NIGHT.isoformat()
+    folder = survey_folder(stack)
     spec = PRESETS["small"]
-    plan = NightPlan(science_fields=2, exposures_per_field=2, stars_per_chip=120)
-    if not (folder / "truth.json").exists():
-        with Progress(TextColumn("simulating the night"), BarColumn(), MofNCompleteColumn(),
+    plan = SurveyPlan(nights=2, start=NIGHT, calib_nights=(1,), fields=2,
+                      night=NightPlan(science_fields=2, exposures_per_field=2,
+                                      stars_per_chip=120))
+    if not (folder / SURVEY_FILE).exists():
+        with Progress(TextColumn("simulating two nights"), BarColumn(), MofNCompleteColumn(),
                       console=console) as bar:
-            task = bar.add_task("sim", total=None)
-            simulate_night(folder, spec, seed=2003, date=NIGHT, plan=plan,
-                           progress=lambda _: bar.advance(task))
-    files = expand([folder])
+            task = bar.add_task("sim", total=plan.n_exposures(spec))
+            simulate_survey(folder, plan, spec, seed=2003,
+                            progress=lambda _: bar.advance(task))
+    files = survey_files([folder])
     storage = StorageClient(env["AWE_STORAGE_URL"], env["AWE_TOKEN"])
     with Progress(TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(), DownloadColumn(),
                   console=console) as bar:
@@ -86,16 +99,23 @@ def simulate_and_ingest(stack: Stack, env: dict[str, str], catalog: awe.CatalogC
                   f"{len(report.failed)} refused")
 
 
-def process(env: dict[str, str]) -> int:
-    """Ask for the source list of every raw science frame, as one plan. The compute service
-    walks each target backwards (every calibration, reduced frame, astrometric and
-    photometric solution beneath it that is missing, once, shared) and its workers make the
-    jobs in parallel."""
+def of_night(cls: type[Any], night: dt.date) -> Any:
+    """The raw frames of ``cls`` observed in ``night`` (nights run from noon to noon UTC)."""
+    start = dt.datetime.combine(night, dt.time(12), dt.UTC)
+    return cls.date_obs.between(start, start + dt.timedelta(days=1)) & (cls.type == cls.__name__)
+
+
+def process(env: dict[str, str], night: dt.date) -> int:
+    """Ask for the source list of every raw science frame of the night, as one plan. The
+    compute service walks each target backwards (every calibration, reduced frame,
+    astrometric and photometric solution beneath it that is missing, once, shared; for a
+    calibration, the best one whose validity window covers the exposure, whatever night it
+    was made from) and its workers make the jobs in parallel."""
     compute = ComputeClient(env["AWE_COMPUTE_URL"], env["AWE_TOKEN"])
     targets = []
-    for raw in RawScienceFrame.select():
+    for raw in (*of_night(RawScienceFrame, night), *of_night(RawStandardFrame, night)):
         assert raw.record is not None
-        targets.append(TargetRef(cls="SourceList", date=NIGHT, chip=raw.chip.name,
+        targets.append(TargetRef(cls="SourceList", date=night, chip=raw.chip.name,
                                  filter=raw.filter.name, raw=raw.record.oid))
     with console.status(f"planning {len(targets)} targets as one DAG..."):
         submitted = compute.submit_plan(PlanIn(targets=targets))
@@ -151,6 +171,48 @@ def _figures(cls: type[DBObject], objects: list[Any], truth: dict[str, Any]) -> 
     return ""
 
 
+def second_night(night: dt.date) -> Table:
+    """Each reduced frame of the night with the calibrations it was made with: the night
+    they were made from, and their window, which the first night's calibrations stretch
+    over the second."""
+    table = Table("reduced frame", "chip", "filter", "bias from night", "flat from night",
+                  "bias valid", title=f"{night}: reduced with calibrations of other "
+                  "nights", caption="a calibration is used only inside its validity window")
+    start = dt.datetime.combine(night, dt.time(12), dt.UTC)
+    frames = ReducedScienceFrame.raw.date_obs.between(start, start + dt.timedelta(days=1))
+    for k in frames.limit(8):
+        bias, flat = k.bias, k.flat
+        dome = flat.dome.raw_dome_flat_frames if flat.dome else []
+        window = (f"{bias.record.timestamp_start:%m-%d}..{bias.record.timestamp_end:%m-%d}"
+                  if bias.record else "?")
+        table.add_row(k.record.oid[:13] + "…" if k.record else "", k.chip.name, k.filter.name,
+                      str(_night_of(bias.raw_bias_frames[0].date_obs)),
+                      str(_night_of(dome[0].date_obs)) if dome else "?", window)
+    return table
+
+
+def timeline(catalog: awe.CatalogClient, chip: str, first: dt.date, last: dt.date) -> Table:
+    """One chip's calibrations as a calibration scientist sees them: each validity window
+    drawn across the nights, with its verdict (``awe calib list`` shows the same, wider)."""
+    span = (dt.datetime.combine(first, dt.time(12), dt.UTC),
+            dt.datetime.combine(last, dt.time(12), dt.UTC))
+    entries = catalog.timeline("CalFile", chip, None, *span)
+    table = Table("calibration", "filter", "valid", "set by",
+                  f"{first:%m-%d}..{last:%m-%d}",
+                  title=f"{chip}: {len(entries)} calibrations over {(last - first).days} nights",
+                  caption="one column per half night, noon to noon; █ valid then; ◂ ▸ goes on "
+                  "beyond")
+    for e in entries:
+        who = e.last_curation.by if e.last_curation else f"{e.creator}, made"
+        table.add_row(e.type, e.filter or "", {0: "bad", 1: "good", 2: "proposed"}[e.is_valid],
+                      who, window_bar(e.timestamp_start, e.timestamp_end, span, width=18))
+    return table
+
+
+def _night_of(when: dt.datetime) -> dt.date:
+    return (when.astimezone(dt.UTC) - dt.timedelta(hours=12)).date()
+
+
 def scatter(path: Path, x: list[float], y: list[float]) -> Path:
     """The 5-line script's plot, as the slides draw it, to a PNG (no display needed)."""
     import matplotlib
@@ -204,21 +266,28 @@ def main() -> None:
                   f"{env['AWE_STORAGE_URL']} (settings in {stack.env_file})")
     catalog = awe.connect(env["AWE_CATALOG_URL"], env["AWE_TOKEN"])
 
-    console.rule("A night of raw data")
+    console.rule("Two nights of raw data; calibrations on the first only")
     simulate_and_ingest(stack, env, catalog)
-    counts = Table("class", "objects")
-    for name in [*awe.registry.subclass_names(RawFrame), "ReferenceCatalog"]:
+    counts = Table("class", str(NIGHT), str(SECOND))
+    for name in awe.registry.subclass_names(RawFrame):
         cls = awe.registry.get(name)
         if not cls.abstract:
-            counts.add_row(name, str(len(cls.type == name)))
+            counts.add_row(name, *(str(len(of_night(cls, n))) for n in (NIGHT, SECOND)))
+    counts.add_row("ReferenceCatalog", str(len(ReferenceCatalog.select())), "(the survey's)")
     console.print(counts)
 
-    console.rule("Target processing: the source list of every science exposure")
-    made = process(env)
+    console.rule(f"Target processing: the source list of every science exposure of {NIGHT}")
+    made = process(env, NIGHT)
     console.print(f"made {made} products" if made else
                   "everything was there and up to date: nothing made")
-    truth = json.loads((stack.dir / "nights" / NIGHT.isoformat() / "truth.json").read_text())
+    truth = json.loads((survey_folder(stack) / NIGHT.isoformat() / "truth.json").read_text())
     console.print(summary(truth))
+
+    console.rule(f"{SECOND}: a night without calibrations of its own")
+    made = process(env, SECOND)
+    console.print(f"made {made} products" if made else
+                  "everything was there and up to date: nothing made")
+    console.print(second_night(SECOND))
 
     console.rule("The 5-line script")
     console.print("q = (ReducedScienceFrame.chip.name == 'ccd53') & "
@@ -246,6 +315,10 @@ def main() -> None:
 
     console.rule("The lineage of one source list, back to the raw files")
     show_lineage(env, catalog)
+
+    console.rule("The calibration timeline of ccd53 (awe calib list CalFile --chip ccd53)")
+    console.print(timeline(catalog, "ccd53", NIGHT - dt.timedelta(days=4),
+                           SECOND + dt.timedelta(days=4)))
 
     console.rule("Best calibration")
     when = dt.datetime.combine(NIGHT, dt.time(21), dt.UTC)
@@ -279,8 +352,9 @@ def main() -> None:
         f"- API docs:      {env['AWE_CATALOG_URL']}/docs and {env['AWE_STORAGE_URL']}/docs\n"
         "- a prompt:      .venv/bin/awe shell\n"
         "- a query:       .venv/bin/awe query \"RawFrame.chip.name == 'ccd53'\" --count\n"
-        "- more data:     .venv/bin/awe simulate night --out /tmp/n --seed 7 --date 2003-02-15"
-        " && .venv/bin/awe ingest /tmp/n\n"
+        "- more data:     .venv/bin/awe simulate survey --out /tmp/s --nights 3 --seed 7"
+        " && .venv/bin/awe ingest /tmp/s\n"
+        "- calibrations:  .venv/bin/awe calib list BiasFrame --chip ccd53\n"
         "- check files:   .venv/bin/awe verify\n"
         f"- lineage:       .venv/bin/awe lineage {oid}\n"
         "- a target:      python -c \"import awecore as awe; awe.connect(); "

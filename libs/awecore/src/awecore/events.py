@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from .model import CurationUpdate, ObjectOut
+from .records import CurationChange, FieldChange
 
 __all__ = [
     "OBJECT_CREATED",
@@ -21,6 +22,7 @@ __all__ = [
     "ObjectCreated",
     "ObjectCurated",
     "catalog_changes_topic",
+    "hlc_time",
     "topic",
 ]
 
@@ -41,20 +43,53 @@ class ObjectCreated(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["created"] = "created"
     object: ObjectOut
+    #: the object's curation history so far, when it reaches a site after it was curated
+    #: (federation's snapshot of an object that became shared); None for a new object
+    history: list[CurationChange] | None = None
 
 
 class ObjectCurated(BaseModel):
+    """A curation as it happened at its origin site: what changed, and enough for every
+    other site to record the same history row (who, when, why, the values before).
+
+    ``by``, ``at``, ``reason`` and ``old`` are absent from events recorded before curation
+    history was kept; a site then records what it knows (its own values before)."""
+
     model_config = ConfigDict(extra="forbid")
     kind: Literal["curated"] = "curated"
     oid: str
     changes: CurationUpdate
     hlc: int
     site: str
+    #: the user who curated, at the origin site
+    by: str | None = None
+    #: when, by the origin site's clock
+    at: dt.datetime | None = None
+    #: why, as the curator said (CurationUpdate.reason)
+    reason: str | None = None
+    #: each changed field's value before the change, at the origin site
+    old: dict[str, Any] = Field(default_factory=dict)
 
     @field_serializer("changes")
     def _only_changed(self, changes: CurationUpdate) -> dict[str, Any]:
-        """Carry only the fields that changed (a null comment is a change; absent is not)."""
-        return changes.model_dump(mode="json", exclude_unset=True)
+        """Carry only the fields that changed (a null comment is a change; absent is not);
+        the reason travels beside them, not as a field."""
+        return changes.model_dump(mode="json", exclude_unset=True, exclude={"reason"})
+
+    def history(self) -> CurationChange:
+        """The history row this curation makes, at its origin and at every other site."""
+        new = self.changes.model_dump(mode="json", exclude_unset=True, exclude={"reason"})
+        old = CurationUpdate.model_validate(
+            {k: v for k, v in self.old.items() if k in new}).model_dump(mode="json")
+        return CurationChange(
+            oid=self.oid, at=self.at or hlc_time(self.hlc), by=self.by or "unknown",
+            site=self.site, reason=self.reason,
+            changes={k: FieldChange(old=old.get(k), new=v) for k, v in new.items()})
+
+
+def hlc_time(hlc: int) -> dt.datetime:
+    """The wall-clock time in a hybrid logical clock value (``awecore.clock``)."""
+    return dt.datetime.fromtimestamp((hlc >> 16) / 1000, dt.UTC)
 
 
 ChangeData = Annotated[ObjectCreated | ObjectCurated, Field(discriminator="kind")]

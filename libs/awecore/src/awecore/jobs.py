@@ -5,7 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .dimensions import DIMENSIONS, target_values
+from .errors import InvalidRequest
 
 __all__ = ["MAX_LOOKUP", "MAX_TARGETS", "JobOut", "JobPage", "JobsIn", "PlanIn", "Submitted",
            "TargetIn", "TargetRef"]
@@ -18,15 +21,36 @@ Status = Literal["waiting", "ready", "running", "done", "failed", "cancelled"]
 
 class TargetRef(BaseModel):
     """What to make: a class for a night and chip (and filter; and raw frame for what is
-    made from one)."""
+    made from one), given as fields or as a data ID (``{"night": ..., "chip": ...}``: the
+    values of the class's dimensions, see ``awecore.dimensions``), or both where they
+    agree."""
 
     model_config = ConfigDict(extra="forbid")
 
     cls: str = Field(max_length=100)
-    date: dt.date
-    chip: str = Field(max_length=100)
+    date: dt.date | None = Field(default=None, description="the night (or data_id's night)")
+    chip: str | None = Field(default=None, max_length=100)
     filter: str | None = Field(default=None, max_length=100)
     raw: str | None = Field(default=None, max_length=40)
+    data_id: dict[str, str] | None = Field(
+        default=None, max_length=len(DIMENSIONS),
+        description="dimension -> value: night (YYYY-MM-DD), chip, filter, raw (an oid); "
+        "instrument is named by the chip")
+
+    @model_validator(mode="after")
+    def _merge_data_id(self) -> TargetRef:
+        """Fill the fields from the data ID; refuse an unknown dimension, a value given
+        twice differently, or a target without night or chip."""
+        try:
+            night, self.chip, self.filter, self.raw = target_values(
+                self.cls, (), self.date, self.chip, self.filter, self.raw, self.data_id)
+            self.date = night if isinstance(night, dt.date) else dt.date.fromisoformat(
+                str(night))
+        except InvalidRequest as exc:
+            raise ValueError(exc.detail) from None
+        except ValueError:
+            raise ValueError(f"night {night!r} is not YYYY-MM-DD") from None
+        return self
 
 
 class TargetIn(TargetRef):

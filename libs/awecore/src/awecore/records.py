@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .ids import parse_oid
 
-__all__ = ["CurationUpdate", "ObjectIn", "ObjectOut", "Privileges", "RefValue", "Validity"]
+__all__ = ["CurationChange", "CurationUpdate", "FieldChange", "ObjectIn", "ObjectOut", "Privileges",
+           "RefValue", "TimelineEntry", "TimelinePage", "Validity"]
 
 #: 1 only me (MyDB), 2 my project, 3 all users at all sites, 4 world, 5 published to the VO.
 Privileges = Literal[1, 2, 3, 4, 5]
@@ -97,6 +98,64 @@ class CurationUpdate(BaseModel):
     timestamp_end: dt.datetime | None = None
     privileges: Privileges | None = None
     comments: str | None = Field(default=None, max_length=10_000)
+    #: why (kept in the object's curation history, not a field of the object)
+    reason: str | None = Field(default=None, max_length=2_000)
 
     def changed(self) -> dict[str, Any]:
-        return self.model_dump(exclude_unset=True)
+        """The fields that change (``reason`` is not one: it goes into the history)."""
+        return self.model_dump(exclude_unset=True, exclude={"reason"})
+
+
+class FieldChange(BaseModel):
+    """One field's value before and after a curation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    old: Any = None
+    new: Any = None
+
+
+class CurationChange(BaseModel):
+    """One curation of an object as its history keeps it: who changed what, when, where,
+    and why. Every site keeps the same history (it replicates with the object);
+    ``GET /objects/{oid}/history`` answers it, oldest first."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    oid: str
+    at: dt.datetime
+    by: str
+    site: str
+    reason: str | None = None
+    changes: dict[str, FieldChange]
+
+
+class TimelineEntry(BaseModel):
+    """One calibration on a calibration timeline (``GET /calibrations/{cls}/timeline``):
+    its validity window, verdict and flags, who made it, and its latest curation (who moved
+    the window or changed the verdict last, when, and why), so a calibration scientist sees
+    overlaps, gaps and who set them without reading every object's history."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    oid: str
+    type: str
+    timestamp_start: dt.datetime | None
+    timestamp_end: dt.datetime | None
+    is_valid: Validity
+    quality_flags: int
+    creator: str
+    creation_date: dt.datetime
+    site: str
+    chip: str | None = Field(default=None, description="the chip's name")
+    filter: str | None = Field(default=None, description="the filter's name, if it has one")
+    last_curation: CurationChange | None = None
+
+
+class TimelinePage(BaseModel):
+    """One page of a timeline, ordered by window start; ``next_offset`` None on the last."""
+
+    entries: list[TimelineEntry]
+    offset: int
+    limit: int
+    next_offset: int | None

@@ -15,20 +15,25 @@ An object is stale when
   what is asked for);
 - one of its inputs was invalidated, or is no longer the best of its kind (a newer valid
   calibration covers its time; a newer product of the same raw frame exists);
+- a calibration it used no longer covers its time (a calibration scientist shortened or
+  moved the validity window): a calibration is never used outside its window;
 - one of its inputs is itself stale (it must be remade first);
 - a set of inputs (the night's raw frames of a kind) is no longer the same.
 
 Each function returns the reasons as sentences; no reasons means up to date on that count.
+Where the history of a curation is known (who changed a window or a verdict, when, why),
+:func:`curated` words it, and the reasons say it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["InputState", "input_reasons", "input_set_changed", "inputs_remade",
-           "own_reasons"]
+__all__ = ["InputState", "covers", "curated", "input_reasons", "input_set_changed",
+           "inputs_remade", "moment", "own_reasons", "window_change"]
 
 @dataclass(frozen=True)
 class InputState:
@@ -39,6 +44,40 @@ class InputState:
     invalidated: bool = False
     best: str | None = None  # what would be used now, if known (None: unknown)
     stale: str | None = None  # why the input itself is out of date, if it is
+    #: the moment (in words, see :func:`moment`) the input's window no longer covers
+    uncovered: str | None = None
+    #: who changed it, when and why (see :func:`curated`), if known
+    change: str | None = None
+
+
+def moment(when: dt.datetime) -> str:
+    """A moment as the reasons say it: to the minute, in UTC."""
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def covers(start: dt.datetime | None, end: dt.datetime | None, when: dt.datetime) -> bool:
+    """Whether a validity window covers a moment (both ends included; no window covers
+    nothing)."""
+    return start is not None and end is not None and start <= when <= end
+
+
+def window_change(old: tuple[dt.datetime | None, dt.datetime | None],
+                  new: tuple[dt.datetime | None, dt.datetime | None]) -> str:
+    """How a validity window changed, in a word: shortened, extended or moved."""
+    (a, b), (c, d) = old, new
+    if None in (a, b, c, d):
+        return "changed"
+    assert a is not None and b is not None and c is not None and d is not None
+    if c >= a and d <= b:
+        return "shortened"
+    if c <= a and d >= b:
+        return "extended"
+    return "moved"
+
+
+def curated(what: str, by: str, at: dt.datetime, reason: str | None = None) -> str:
+    """A curation in words: "shortened by alice at 2026-05-01 10:00 UTC (bad amplifier)"."""
+    return f"{what} by {by} at {moment(at)}" + (f" ({reason})" if reason else "")
 
 
 def input_reasons(state: InputState) -> list[str]:
@@ -47,7 +86,12 @@ def input_reasons(state: InputState) -> list[str]:
     better = best is not None and best != oid
     reasons = []
     if state.invalidated:
-        reasons.append(f"its {ref} {oid} was invalidated"
+        # the change, if known, says it: "invalidated by alice at ... (why)"
+        reasons.append(f"its {ref} {oid} was {state.change or 'invalidated'}"
+                       + (f"; the best is {best}" if better else ""))
+    elif state.uncovered is not None:
+        reasons.append(f"its {ref} {oid} no longer covers {state.uncovered}"
+                       + (f" since it was {state.change}" if state.change else "")
                        + (f"; the best is {best}" if better else ""))
     elif better:
         reasons.append(f"its {ref} {oid} is no longer the best; the best is {best}")

@@ -16,6 +16,7 @@ from awecore.server import Kit, Metrics, ServiceContext, pg
 
 from .config import CatalogSettings
 from .services.changes import ChangeService
+from .services.classes import ClassService, follow_classes
 from .services.objects import ObjectService
 from .services.replication import ReplicationService
 from .services.sources import SourceService
@@ -54,12 +55,14 @@ class ProcessContext(ServiceContext):
         try:
             async with pool.acquire() as conn:
                 await apply_migrations(conn)
+            await ClassService(pool).load()  # users' classes, before the first request
             if settings.admin_token is not None:
                 await Factory(context).users().bootstrap_admin(
                     settings.admin_token.get_secret_value())
         except BaseException:
             await pool.close()
             raise
+        kit.loops.add("classes", lambda stop: follow_classes(pool, stop))
         return context
 
     async def checks(self) -> dict[str, str]:
@@ -85,6 +88,9 @@ class Factory:
 
     def sources(self) -> SourceService:
         return SourceService(self.context.pool)
+
+    def classes(self) -> ClassService:
+        return ClassService(self.context.pool)
 
     def changes(self) -> ChangeService:
         return ChangeService(self.context.pool, self.context.settings.site)

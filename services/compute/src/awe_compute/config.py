@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from awecore.server import ServiceSettings
+from awecore.targets import CalibrationRules
 
 __all__ = ["ComputeSettings"]
 
@@ -34,6 +35,13 @@ class ComputeSettings(ServiceSettings):
                                      "/metrics, /livez and /readyz")
     worker_metrics_port: int = Field(default=0, ge=0, le=65535,
                                      description="0: a free port, written to the heartbeat")
+    calibration_rules: CalibrationRules = Field(
+        default_factory=CalibrationRules,
+        validation_alias=AliasChoices("AWE_CALIBRATION_RULES", "AWE_COMPUTE_CALIBRATION_RULES",
+                                      "calibration_rules"),
+        description="per calibration class (and instrument): from how many nights away one "
+        "may be made, and how many nights either side a made one is valid (JSON, see "
+        "awecore.targets.CalibrationRules; AWE_CALIBRATION_RULES, as the library reads it)")
     worker_heartbeat_file: Path | None = Field(
         default=None, description="a JSON file a worker rewrites at each turn of its loop "
         "(pid, worker name, metrics port, the job in hand, time)")

@@ -13,6 +13,7 @@ from awecore.client import AsyncCatalogClient
 from awecore.errors import AweError
 from awecore.server import Kit, Metrics, ServiceContext, TokenAuthenticator, every, pg
 
+from . import plugins
 from .config import ComputeSettings
 from .services.jobs import JobService
 from .services.queue import JobQueue
@@ -34,6 +35,7 @@ class ProcessContext(ServiceContext):
 
     @classmethod
     async def create(cls, settings: ComputeSettings, kit: Kit) -> ProcessContext:
+        products = plugins.load()  # users' products: the planner plans them like awecore's
         pool = await pg.create_pool(settings.database(), settings.pool_min_size,
                                     settings.pool_max_size)
         async with pool.acquire() as conn:
@@ -44,6 +46,8 @@ class ProcessContext(ServiceContext):
         context = cls(settings, pool, queue, catalog,
                       TokenAuthenticator(catalog, settings.auth_cache_seconds))
         kit.loops.add("reaper", context._reap)
+        kit.loops.add("product classes",
+                      lambda stop: plugins.register_classes(catalog, products, stop))
         context._measure(kit.metrics)
         return context
 
@@ -87,4 +91,5 @@ class Factory:
 
     def jobs(self) -> JobService:
         return JobService(self.context.pool, self.context.queue,
-                          self.context.settings.catalog_url)
+                          self.context.settings.catalog_url,
+                          self.context.settings.calibration_rules)

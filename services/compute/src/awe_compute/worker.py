@@ -47,6 +47,7 @@ from awecore.server import (
 )
 from awecore.targets import AsyncMaker, CatalogPorts, MakerCache, Node
 
+from . import plugins
 from .config import ComputeSettings
 from .services.queue import JobQueue
 from .storage.jobs import JobStore
@@ -91,7 +92,8 @@ class Worker:
                         raws=dict(job["raws"]),  # type: ignore[call-overload]
                         params=dict(job["params"]))  # type: ignore[call-overload]
             ports = CatalogPorts(catalog)
-            await AsyncMaker(ports, ports, storage, cache=self.cache).make_one(
+            await AsyncMaker(ports, ports, storage, cache=self.cache,
+                             rules=self.settings.calibration_rules).make_one(
                 node, dict(job["inputs"]), product)  # type: ignore[call-overload]
         finally:
             await storage.aclose()
@@ -200,12 +202,19 @@ async def _main(settings: ComputeSettings) -> None:
     worker = Worker(settings, pool, queue, metrics, heartbeat)
     status = StatusServer(metrics, settings.worker_metrics_host, settings.worker_metrics_port,
                           worker.checks)
+    # users' products: the recipes this worker makes, their classes registered (idempotent)
+    catalog = AsyncCatalogClient(settings.catalog_url, settings.token())
+    products = asyncio.create_task(plugins.register_classes(catalog, plugins.load(), stop))
     try:
         port = await status.start()
         heartbeat.beat(worker=worker.name, metrics_host=settings.worker_metrics_host,
                        metrics_port=port, job=None)
         await worker.run(stop)
     finally:
+        products.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await products
+        await catalog.aclose()
         await status.stop()
         await queue.stop()
         await pool.close()

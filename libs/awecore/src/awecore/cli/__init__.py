@@ -19,6 +19,8 @@ from rich.markup import escape
 from ..errors import AweError
 from . import (
     _admin,
+    _calib,
+    _classes,
     _curate,
     _data,
     _federation,
@@ -62,6 +64,8 @@ _stack.register(app)
 _query.register(app)
 _admin.register(app)
 _curate.register(app)
+_calib.register(app)
+_classes.register(app)
 _data.register(app)
 _lineage.register(app)
 _federation.register(app)
@@ -73,6 +77,7 @@ def main() -> None:
     """The ``awe`` entry point: an error of AWE (refused, not found, unreachable) is one
     line on stderr and exit code 1; 2 stays typer's, for a wrong command line."""
     try:
+        _classes.load_products()  # users' own product classes and recipes
         app(prog_name="awe")
     except AweError as exc:
         err.print(f"[bold red]{type(exc).__name__}[/]: {escape(exc.detail)}", soft_wrap=True)

@@ -1,4 +1,5 @@
-"""``awe get CLASS --date --chip [--filter] [--raw] [--dry-run]``: a target, made if needed;
+"""``awe get CLASS --date --chip [--filter] [--raw] [--dry-run]`` (or ``--data-id key=value``
+...): a target, made if needed;
 ``awe jobs [log|cancel|retry]``: the jobs that make them."""
 
 from __future__ import annotations
@@ -29,19 +30,29 @@ class JobStatus(StrEnum):
 
 def get(
     cls: Annotated[str, typer.Argument(help="e.g. HotPixelMap, MasterFlatFrame")],
-    date: Annotated[str, typer.Option(help="the night, YYYY-MM-DD")],
-    chip: Annotated[str, typer.Option(help="chip name, e.g. ccd53")],
+    date: Annotated[str | None, typer.Option(help="the night, YYYY-MM-DD")] = None,
+    chip: Annotated[str | None, typer.Option(help="chip name, e.g. ccd53")] = None,
     filter: Annotated[str | None, typer.Option(help="filter name, for flats and frames")] = None,
     raw: Annotated[str | None, typer.Option(help="the raw frame of a ReducedScienceFrame")] =
     None,
+    data_id: Annotated[list[str] | None, typer.Option(
+        "--data-id", help="the target by dimension, key=value (repeat): night, chip, "
+        "filter, raw; e.g. --data-id night=2003-02-14 --data-id chip=ccd53")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="only show the plan")] = False,
 ) -> None:
     """The best up-to-date target: used if it is current, made if not.
 
-    What lies beneath it is made too where it is missing or stale; --dry-run shows the
-    plan and why."""
+    Give it by --date/--chip/--filter/--raw or by its data ID (--data-id key=value). What
+    lies beneath it is made too where it is missing or stale; --dry-run shows the plan and
+    why."""
     from .. import targets
+    from ..dimensions import parse_data_id, target_values
+    from ..model import registry
 
+    dimensions = registry.get(cls).dimensions if cls in registry else ()
+    night, chip, filter, raw = target_values(cls, dimensions, date, chip, filter, raw,
+                                             parse_data_id(data_id or []))
+    date = str(night)
     plan = targets.plan(cls, date, chip, filter, raw)
     for node in plan.nodes.values():
         style = "green" if node.action == "use" else "yellow"

@@ -14,7 +14,7 @@ import httpx
 
 from ..errors import ServiceUnavailable
 from ..query import QueryPage, QuerySpec
-from ..records import ObjectIn, ObjectOut
+from ..records import CurationChange, ObjectIn, ObjectOut
 from ._problem import raise_for_problem
 from ._request_id import async_request_id_hooks
 
@@ -97,6 +97,12 @@ class AsyncCatalogClient:
             params["filter"] = filter
         return ObjectOut.model_validate(
             await self.request("GET", f"/calibrations/{cls}/best", params=params))
+
+    async def history(self, oid: str) -> list[CurationChange]:
+        """Every curation of an object, oldest first: who, when, at which site, why, and
+        each field's old and new value (NotFound if the object is not visible)."""
+        got = await self.request("GET", f"/objects/{oid}/history")
+        return [CurationChange.model_validate(h) for h in got]
 
     # -- the source table --------------------------------------------------------------
     async def load_sources(self, oid: str, rows: dict[str, list[Any]]) -> int:

@@ -9,18 +9,15 @@ computed from them.
 
 from __future__ import annotations
 
-import hashlib
-
 import httpx
 
-from ..errors import ChecksumMismatch, ServiceUnavailable
+from ..errors import ServiceUnavailable
 from ..files import FileInfo, url_path
 from ._problem import raise_for_problem
 from ._request_id import async_request_id_hooks
+from ._verified import CHUNK, VerifiedRead
 
 __all__ = ["AsyncStorageClient"]
-
-CHUNK = 1024 * 1024
 
 
 class AsyncStorageClient:
@@ -54,29 +51,15 @@ class AsyncStorageClient:
     async def get(self, name: str, *, sha256: str | None = None,
                   size: int | None = None) -> bytes:
         """A whole file's bytes, checked against ``sha256`` and ``size`` when given."""
-        expected = sha256.lower() if sha256 is not None else None
-        digest, chunks = hashlib.sha256(), []
+        read = VerifiedRead(name, sha256, size)
         try:
             async with self._http.stream("GET", f"/files/{url_path(name)}") as response:
                 if not response.is_success:
                     await response.aread()
                     raise_for_problem(response)
-                stored = response.headers.get("x-checksum-sha256")
-                if expected is not None and stored and stored != expected:
-                    raise ChecksumMismatch.of(name, expected, stored)
-                length = response.headers.get("content-length")
-                if size is not None and length is not None and int(length) != size:
-                    raise ChecksumMismatch.of(name, str(size), length, "size")
+                read.headers(response)
                 async for chunk in response.aiter_bytes(CHUNK):
-                    digest.update(chunk)
-                    chunks.append(chunk)
+                    read.add(chunk)
         except httpx.TransportError as exc:
-            raise ServiceUnavailable(
-                f"reading {name} from storage at {self.url} failed: {exc} (storage cuts a "
-                "file that fails its own checksum; POST /verify tells)") from None
-        data = b"".join(chunks)
-        if size is not None and len(data) != size:
-            raise ChecksumMismatch.of(name, str(size), str(len(data)), "size")
-        if expected is not None and digest.hexdigest() != expected:
-            raise ChecksumMismatch.of(name, expected, digest.hexdigest())
-        return data
+            raise read.cut(self.url, exc) from None
+        return read.result()

@@ -17,6 +17,7 @@ from ..events import ChangePage
 from ..ids import prefix_range
 from ..model import CurationUpdate, DBObject, ObjectIn, ObjectOut
 from ..query import Between, QueryPage, QuerySpec
+from ..records import CurationChange, TimelineEntry, TimelinePage
 from ..sources import MAX_SOURCE_PAGE, SourceQueryPage, SourceQueryRequest, SourceRow
 from ._lineage import LineageClient
 from ._problem import raise_for_problem
@@ -120,10 +121,19 @@ class CatalogClient:
             else:
                 obj._resolved[name] = loaded.get(ref) if ref is not None else None
 
-    def curate(self, oid: str, **changes: Any) -> ObjectOut:
-        update = CurationUpdate(**changes)
+    def curate(self, oid: str, reason: str | None = None, **changes: Any) -> ObjectOut:
+        """Change what may change of an object (is_valid, timestamp_start, timestamp_end,
+        privileges, comments); ``reason`` (why) goes into its curation history."""
+        update = CurationUpdate(**changes) if reason is None else CurationUpdate(
+            reason=reason, **changes)
         return ObjectOut.model_validate(self.request(
             "PATCH", f"/objects/{oid}", json=update.model_dump(mode="json", exclude_unset=True)))
+
+    def history(self, oid: str) -> list[CurationChange]:
+        """Every curation of an object, oldest first: who, when, at which site, why, and
+        each field's old and new value (NotFound if you may not see the object)."""
+        return [CurationChange.model_validate(h)
+                for h in self.request("GET", f"/objects/{oid}/history")]
 
     # -- queries -----------------------------------------------------------------------
     def query_page(self, spec: QuerySpec, offset: int, limit: int) -> QueryPage:
@@ -192,6 +202,30 @@ class CatalogClient:
         record = ObjectOut.model_validate(
             self.request("GET", f"/calibrations/{name}/best", params=params))
         return self._wrap([record])[0]
+
+    def timeline_page(self, cls: str | type[DBObject], chip: str, filter: str | None = None,
+                      start: dt.datetime | str | None = None,
+                      end: dt.datetime | str | None = None, offset: int = 0,
+                      limit: int = PAGE_SIZE) -> TimelinePage:
+        name = cls if isinstance(cls, str) else cls.__name__
+        params: dict[str, Any] = {"chip": chip, "offset": offset, "limit": limit}
+        for key, value in (("filter", filter), ("start", start), ("end", end)):
+            if value is not None:
+                params[key] = value.isoformat() if isinstance(value, dt.datetime) else value
+        return TimelinePage.model_validate(
+            self.request("GET", f"/calibrations/{name}/timeline", params=params))
+
+    def timeline(self, cls: str | type[DBObject], chip: str, filter: str | None = None,
+                 start: dt.datetime | str | None = None,
+                 end: dt.datetime | str | None = None) -> list[TimelineEntry]:
+        """The calibration timeline of a chip (and filter): every calibration of ``cls``
+        (and its subclasses) whose validity overlaps [start, end] (open ends if None), by
+        window start, with is_valid, flags, creator and its latest curation (who, when,
+        why). Invalid ones are included: a timeline shows what was set aside too."""
+        def page(offset: int, limit: int) -> tuple[list[TimelineEntry], int | None]:
+            got = self.timeline_page(cls, chip, filter, start, end, offset, limit)
+            return got.entries, got.next_offset
+        return list(self._paged(page, 0, None, PAGE_SIZE))
 
     def changes(self, after: int = 0, limit: int = 500) -> ChangePage:
         return ChangePage.model_validate(

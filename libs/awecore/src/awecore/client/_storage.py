@@ -6,20 +6,18 @@ name is part of the name, never a URL fragment or escape.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import httpx
 
-from ..errors import ChecksumMismatch, InvalidRequest, ServiceUnavailable
+from ..errors import InvalidRequest, ServiceUnavailable
 from ..files import FileInfo, FilePage, Verification, url_path
 from ..model import DBObject, ObjectOut
 from ._problem import raise_for_problem
 from ._request_id import request_id_hooks
+from ._verified import CHUNK, VerifiedRead
 
 __all__ = ["StorageClient"]
-
-CHUNK = 1024 * 1024
 
 
 class StorageClient:
@@ -79,32 +77,18 @@ class StorageClient:
         return self._get_verified(name, sha256, size)
 
     def _get_verified(self, name: str, sha256: str | None, size: int | None) -> bytes:
-        expected_sha = sha256.lower() if sha256 is not None else None
+        read = VerifiedRead(name, sha256, size)
         try:
             with self._http.stream("GET", f"/files/{url_path(name)}") as response:
                 if not response.is_success:
                     response.read()
                     raise_for_problem(response)
-                stored_sha = response.headers.get("x-checksum-sha256")
-                if expected_sha is not None and stored_sha and stored_sha != expected_sha:
-                    raise ChecksumMismatch.of(name, expected_sha, stored_sha)
-                stored_size = response.headers.get("content-length")
-                if size is not None and stored_size is not None and int(stored_size) != size:
-                    raise ChecksumMismatch.of(name, str(size), stored_size, "size")
-                digest, chunks = hashlib.sha256(), []
+                read.headers(response)
                 for chunk in response.iter_bytes(CHUNK):
-                    digest.update(chunk)
-                    chunks.append(chunk)
+                    read.add(chunk)
         except httpx.TransportError as exc:
-            raise ServiceUnavailable(
-                f"reading {name} from storage at {self.url} failed: {exc} (storage cuts a "
-                "file that fails its own checksum; POST /verify tells)") from None
-        data = b"".join(chunks)
-        if size is not None and len(data) != size:
-            raise ChecksumMismatch.of(name, str(size), str(len(data)), "size")
-        if expected_sha is not None and digest.hexdigest() != expected_sha:
-            raise ChecksumMismatch.of(name, expected_sha, digest.hexdigest())
-        return data
+            raise read.cut(self.url, exc) from None
+        return read.result()
 
     def download(self, obj: DBObject | ObjectOut, to: Path | None = None) -> bytes:
         """The file of a catalogue object, checked against the ``checksum`` and

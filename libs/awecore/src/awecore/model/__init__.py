@@ -12,6 +12,17 @@ from ._chain import __all__ as _chain_all
 from ._fields import COLUMNS, Field, Ref, Scalar, Struct, StructType
 from ._parse import add_query_root, parse_query
 from ._query import Path, Query, Selectable, resolve_path
+from ._schema import (
+    CLASS_NAME,
+    ClassInfo,
+    ClassSchema,
+    FieldSchema,
+    builtin_name,
+    check_schema,
+    class_from_schema,
+    is_builtin,
+    schema_of,
+)
 from ._session import Session as Session
 from ._session import Targets as Targets
 from ._session import bind as bind
@@ -38,5 +49,7 @@ __all__ = [
     "registry",
     "validate_object",
     "Path", "Query", "Selectable", "add_query_root", "parse_query", "resolve_path", "to_table",
+    "CLASS_NAME", "ClassInfo", "ClassSchema", "FieldSchema", "builtin_name", "check_schema",
+    "class_from_schema", "is_builtin", "schema_of",
     *_chain_all,
 ]

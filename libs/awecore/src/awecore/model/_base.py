@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
+from ..dimensions import target_values
 from ..errors import InvalidObject
 from ..records import ObjectIn, ObjectOut
 from ._fields import Field, Ref, Scalar, Struct, StructType
@@ -47,6 +48,10 @@ class DBObject:
     fields: ClassVar[dict[str, Field]] = {}
     _ref_fields: ClassVar[dict[str, Ref]] = {}
     abstract: ClassVar[bool] = True
+    #: what an object of the class is *for*, as names of ``awecore.dimensions.DIMENSIONS``
+    #: (instrument, chip, filter, night, raw, tile): its data ID's keys, as Rubin's Butler
+    #: declares a dataset type's dimensions
+    dimensions: ClassVar[tuple[str, ...]] = ()
 
     oid = Scalar(str, "UUIDv7, globally unique")
     type = Scalar(str, "class name")
@@ -95,6 +100,9 @@ class DBObject:
         value = self._values.get(field.name)
         if isinstance(field, Struct) and isinstance(value, dict):
             value = field.struct(**value)
+            self._values[field.name] = value
+        elif isinstance(field, Scalar) and field.type is dt.datetime and isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)  # JSON on the wire, a time in Python
             self._values[field.name] = value
         return value
 
@@ -201,30 +209,39 @@ class DBObject:
         return self._lineage().staleness(self._record.oid)  # type: ignore[no-any-return,union-attr]
 
     # -- targets (the planner bound in _session) -------------------------------------
+    # A target is given by its data ID: positionally as (date, chip, filter, raw), as the
+    # planner has always taken it, or by dimension (night=, chip=, filter=, raw=).
     @classmethod
-    def get(cls: builtins.type[_T], date: Any, chip: str, filter: str | None = None,
-            raw: str | None = None, params: dict[str, Any] | None = None) -> _T:
-        """The best up-to-date object of this class for the night and chip, made if needed."""
+    def get(cls: builtins.type[_T], date: Any = None, chip: str | None = None,
+            filter: str | None = None, raw: str | None = None,
+            params: dict[str, Any] | None = None, **data_id: Any) -> _T:
+        """The best up-to-date object of this class for the data ID, made if needed."""
+        date, chip, filter, raw = _target(cls, date, chip, filter, raw, data_id)
         obj = targets().get(cls, date, chip, filter, raw, params)
         assert isinstance(obj, cls)
         return obj
 
     @classmethod
-    def plan(cls, date: Any, chip: str, filter: str | None = None, raw: str | None = None,
-             params: dict[str, Any] | None = None) -> Any:
+    def plan(cls, date: Any = None, chip: str | None = None, filter: str | None = None,
+             raw: str | None = None, params: dict[str, Any] | None = None,
+             **data_id: Any) -> Any:
         """A dry run of get(): what would be used, what made, and why."""
+        date, chip, filter, raw = _target(cls, date, chip, filter, raw, data_id)
         return targets().plan(cls, date, chip, filter, raw, params)
 
     @classmethod
-    def exists(cls, date: Any, chip: str, filter: str | None = None,
-               raw: str | None = None) -> bool:
+    def exists(cls, date: Any = None, chip: str | None = None, filter: str | None = None,
+               raw: str | None = None, **data_id: Any) -> bool:
         """Whether a valid object of this target exists (up to date or not)."""
+        date, chip, filter, raw = _target(cls, date, chip, filter, raw, data_id)
         return targets().exists(cls, date, chip, filter, raw)
 
     @classmethod
-    def make(cls: builtins.type[_T], date: Any, chip: str, filter: str | None = None,
-             raw: str | None = None, params: dict[str, Any] | None = None) -> _T:
+    def make(cls: builtins.type[_T], date: Any = None, chip: str | None = None,
+             filter: str | None = None, raw: str | None = None,
+             params: dict[str, Any] | None = None, **data_id: Any) -> _T:
         """Make the target anew, and whatever beneath it is missing or stale."""
+        date, chip, filter, raw = _target(cls, date, chip, filter, raw, data_id)
         obj = targets().make(cls, date, chip, filter, raw, params)
         assert isinstance(obj, cls)
         return obj
@@ -252,6 +269,14 @@ class DBObject:
             cached = _build_attributes_model(cls)
             setattr(cls, "_attributes_model", cached)  # noqa: B010 - per class, not inherited
         return cached
+
+
+def _target(cls: type[DBObject], date: Any, chip: str | None, filter: str | None,
+            raw: str | None, data_id: dict[str, Any]) -> tuple[Any, str, str | None,
+                                                              str | None]:
+    """A target's (night, chip, filter, raw) from positional values and a data ID (see
+    ``awecore.dimensions.target_values``)."""
+    return target_values(cls.__name__, cls.dimensions, date, chip, filter, raw, data_id)
 
 
 def _oid_of(value: Any) -> str:

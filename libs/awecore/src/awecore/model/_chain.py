@@ -7,6 +7,7 @@ a base returns every subclass: ``RawFrame.select()`` gives biases, flats and sci
 from __future__ import annotations
 
 import datetime as dt
+from typing import ClassVar
 
 from ._base import DBObject
 from ._fields import Ref, Scalar, Struct, StructType
@@ -55,12 +56,14 @@ class ImStat(StructType):
 
 # -- instrument description ---------------------------------------------------------------
 class Instrument(DBObject):
+    dimensions: ClassVar[tuple[str, ...]] = ("instrument",)
     name = Scalar(str, "instrument name as in INSTRUME, e.g. OMEGACAM")
     telescope = Scalar(str)
     pixel_scale = Scalar(float, "arcsec per pixel", unit="arcsec")
 
 
 class Chip(DBObject):
+    dimensions: ClassVar[tuple[str, ...]] = ("instrument", "chip")
     name = Scalar(str, "detector id, e.g. ccd53 or ESO_CCD_#65")
     instrument = Ref("Instrument")
     nx = Scalar(int, unit="pix")
@@ -68,6 +71,7 @@ class Chip(DBObject):
 
 
 class Filter(DBObject):
+    dimensions: ClassVar[tuple[str, ...]] = ("filter",)
     name = Scalar(str, "filter name, e.g. 841 or r_SDSS")
     central_wavelength = Scalar(float, unit="nm")
 
@@ -110,6 +114,7 @@ class Frame(DataObject, abstract=True):
 
 # -- raw data (ingested, sacred) ----------------------------------------------------------
 class RawFrame(Frame, abstract=True):
+    dimensions: ClassVar[tuple[str, ...]] = ("instrument", "chip", "filter", "night", "raw")
     raw_filename = Scalar(str, "name of the original multi-extension file")
     extension = Scalar(int, "extension of the original file")
     ra = Scalar(float, unit="deg")
@@ -123,7 +128,7 @@ class RawFrame(Frame, abstract=True):
 
 
 class RawBiasFrame(RawFrame):
-    pass
+    dimensions: ClassVar[tuple[str, ...]] = ("instrument", "chip", "night", "raw")
 
 
 class RawDomeFlatFrame(RawFrame):
@@ -157,39 +162,46 @@ class ReferenceCatalog(DataObject):
 
 # -- calibrations -------------------------------------------------------------------------
 class ReadNoise(CalFile, ProcessTarget):
+    dimensions: ClassVar[tuple[str, ...]] = ("instrument", "chip", "night")
     chip = Ref("Chip")
     raw_bias_frames = Ref("RawBiasFrame", many=True)
     read_noise = Scalar(float, unit="adu")
 
 
 class BiasFrame(Frame, CalFile, ProcessTarget):
+    dimensions: ClassVar[tuple[str, ...]] = ("instrument", "chip", "night")
     raw_bias_frames = Ref("RawBiasFrame", many=True)
     read_noise = Ref("ReadNoise")
 
 
 class HotPixelMap(Frame, CalFile, ProcessTarget):
+    dimensions: ClassVar[tuple[str, ...]] = ("instrument", "chip", "night")
     bias = Ref("BiasFrame")
     hot_pixels = Scalar(int, "number of hot pixels")
 
 
 class DomeFlatFrame(Frame, CalFile, ProcessTarget):
+    dimensions: ClassVar[tuple[str, ...]] = ("instrument", "chip", "filter", "night")
     raw_dome_flat_frames = Ref("RawDomeFlatFrame", many=True)
     bias = Ref("BiasFrame")
     hot = Ref("HotPixelMap")
 
 
 class ColdPixelMap(Frame, CalFile, ProcessTarget):
+    dimensions: ClassVar[tuple[str, ...]] = ("instrument", "chip", "filter", "night")
     flat = Ref("DomeFlatFrame")
     cold_pixels = Scalar(int, "number of cold pixels")
 
 
 class TwilightFlatFrame(Frame, CalFile, ProcessTarget):
+    dimensions: ClassVar[tuple[str, ...]] = ("instrument", "chip", "filter", "night")
     raw_twilight_flat_frames = Ref("RawTwilightFlatFrame", many=True)
     bias = Ref("BiasFrame")
     hot = Ref("HotPixelMap")
 
 
 class MasterFlatFrame(Frame, CalFile, ProcessTarget):
+    dimensions: ClassVar[tuple[str, ...]] = ("instrument", "chip", "filter", "night")
     dome = Ref("DomeFlatFrame")
     twilight = Ref("TwilightFlatFrame")
 
@@ -197,6 +209,7 @@ class MasterFlatFrame(Frame, CalFile, ProcessTarget):
 class PhotometricParameters(CalFile, ProcessTarget):
     """The night's zeropoint from its standard fields: each standard frame's astrometry
     (which leads to its reduced frame) matched to the reference catalogue's magnitudes."""
+    dimensions: ClassVar[tuple[str, ...]] = ("instrument", "chip", "filter", "night")
 
     chip = Ref("Chip")
     filter = Ref("Filter")
@@ -210,6 +223,7 @@ class PhotometricParameters(CalFile, ProcessTarget):
 
 # -- science ------------------------------------------------------------------------------
 class ReducedScienceFrame(Frame, ProcessTarget):
+    dimensions: ClassVar[tuple[str, ...]] = ("instrument", "chip", "filter", "night", "raw")
     raw = Ref("RawScienceFrame")
     bias = Ref("BiasFrame")
     flat = Ref("MasterFlatFrame")
@@ -221,6 +235,7 @@ class ReducedScienceFrame(Frame, ProcessTarget):
 
 class AstrometricParameters(ProcessTarget):
     """A TAN WCS fitted to the reference catalogue: replaces the telescope's pointing."""
+    dimensions: ClassVar[tuple[str, ...]] = ("instrument", "chip", "filter", "night", "raw")
 
     chip = Ref("Chip")
     filter = Ref("Filter")
@@ -241,6 +256,7 @@ class AstrometricParameters(ProcessTarget):
 
 
 class SourceList(DataObject, ProcessTarget):
+    dimensions: ClassVar[tuple[str, ...]] = ("instrument", "chip", "filter", "night", "raw")
     chip = Ref("Chip")
     filter = Ref("Filter")
     frame = Ref("ReducedScienceFrame")
@@ -250,9 +266,11 @@ class SourceList(DataObject, ProcessTarget):
 
 
 class RegriddedFrame(Frame, ProcessTarget):
+    dimensions: ClassVar[tuple[str, ...]] = ("instrument", "chip", "filter", "night", "raw")
     reduced = Ref("ReducedScienceFrame")
     astrom = Ref("AstrometricParameters")
 
 
 class CoaddedRegriddedFrame(Frame, ProcessTarget):
+    dimensions: ClassVar[tuple[str, ...]] = ("instrument", "filter", "tile")
     regridded_frames = Ref("RegriddedFrame", many=True)

@@ -29,6 +29,10 @@ class Registry(Generic[M]):
             raise TypeError(f"class name {cls.__name__} declared twice")
         self._classes[cls.__name__] = cls
 
+    def remove(self, name: str) -> type[M] | None:
+        """Forget a class (a registered class replaced by its next version: ``_schema``)."""
+        return self._classes.pop(name, None)
+
     def get(self, name: str) -> type[M]:
         try:
             return self._classes[name]

@@ -255,27 +255,38 @@ def _primary(inst: InstrumentSpec, exp: Exposure) -> fits.Header:
 
 def _schedule(inst: InstrumentSpec, plan: NightPlan, date: dt.date,
               rng: np.random.Generator) -> tuple[list[Exposure], dict[str, tuple[float, float]]]:
-    t = dt.datetime.combine(date, dt.time(17, 0), tzinfo=dt.UTC)
-    step = dt.timedelta(minutes=2)
-    out: list[Exposure] = []
-    for _ in range(plan.n_bias):
-        out.append(Exposure("bias", t, 0.0))
-        t += step
-    for f in inst.filters:
-        for _ in range(plan.n_dome):
-            out.append(Exposure("dome", t, 10.0, f.name))
-            t += step
-    for f in inst.filters:
-        for _ in range(plan.n_twilight):
-            out.append(Exposure("twilight", t, 5.0, f.name, "twilight", 150.0, -30.0, 1.1))
-            t += step
     fields = {f"KIDS_{150 + i}.0_-{30 + i}.0": (150.0 + i, -30.0 - i)
               for i in range(plan.science_fields)}
     if plan.standard:
         fields["SA98"] = (102.9, -0.3)
+    targets = [(name, "standard" if name == "SA98" else "science", ra, dec)
+               for name, (ra, dec) in fields.items()]
+    return schedule(inst, plan, date, True, targets, (150.0, -30.0), rng), fields
+
+
+def schedule(inst: InstrumentSpec, plan: NightPlan, date: dt.date, calibrations: bool,
+             targets: list[tuple[str, str, float, float]], twilight_at: tuple[float, float],
+             rng: np.random.Generator) -> list[Exposure]:
+    """One night: calibrations from 17:00 UTC if it has them, then its ``targets`` (name,
+    kind, RA, Dec) from 20:00, as a night of :func:`simulate_night` or of a survey is
+    scheduled."""
+    t = dt.datetime.combine(date, dt.time(17, 0), tzinfo=dt.UTC)
+    step = dt.timedelta(minutes=2)
+    out: list[Exposure] = []
+    if calibrations:
+        for _ in range(plan.n_bias):
+            out.append(Exposure("bias", t, 0.0))
+            t += step
+        for f in inst.filters:
+            for _ in range(plan.n_dome):
+                out.append(Exposure("dome", t, 10.0, f.name))
+                t += step
+        for f in inst.filters:
+            for _ in range(plan.n_twilight):
+                out.append(Exposure("twilight", t, 5.0, f.name, "twilight", *twilight_at, 1.1))
+                t += step
     t = dt.datetime.combine(date, dt.time(20, 0), tzinfo=dt.UTC)
-    for name, (ra, dec) in fields.items():
-        kind = "standard" if name == "SA98" else "science"
+    for name, kind, ra, dec in targets:
         for f in inst.filters:
             for _ in range(1 if kind == "standard" else plan.exposures_per_field):
                 airmass = float(rng.uniform(1.05, 1.6))
@@ -283,7 +294,7 @@ def _schedule(inst: InstrumentSpec, plan: NightPlan, date: dt.date,
                 error = (float(rng.uniform(-4, 4)), float(rng.uniform(-4, 4)))
                 out.append(Exposure(kind, t, exptime, f.name, name, ra, dec, airmass, error))
                 t += dt.timedelta(seconds=exptime + 60)
-    return out, fields
+    return out
 
 
 def simulate_night(out: Path, inst: InstrumentSpec, seed: int = 1, date: dt.date | None = None,
@@ -302,7 +313,23 @@ def simulate_night(out: Path, inst: InstrumentSpec, seed: int = 1, date: dt.date
     skies = {name: _Sky(rng, ra, dec, field_radius, plan.stars_per_chip * inst.n_chips,
                         faintest=19.0 if name == "SA98" else 23.0)
              for name, (ra, dec) in fields.items()}
-    fwhm_pix = plan.seeing / inst.pixel_scale
+    files = _write_exposures(out, inst, chips, exposures, skies, plan.seeing, rng, progress)
+    truth = _truth(inst, seed, date, plan.seeing, chips, fields, skies, files)
+    (out / "truth.json").write_text(json.dumps(truth, indent=1))
+    if skies:  # a night of calibrations alone has no fields to catalogue
+        _reference_catalogue(inst, skies, rng, refcat_name(inst, seed)).writeto(
+            out / "refcat.fits", overwrite=True)
+    _truth_flats(chips).writeto(out / "truth_flats.fits", overwrite=True)
+    return truth
+
+
+def _write_exposures(out: Path, inst: InstrumentSpec, chips: list[ChipTruth],
+                     exposures: list[Exposure], skies: dict[str, _Sky], seeing: float,
+                     rng: np.random.Generator,
+                     progress: Callable[[str], None] | None) -> list[dict[str, Any]]:
+    """Write each exposure's raw file under ``out``; returns what the truth says of each.
+    Shared by the night and the survey simulator, so both write the same kind of files."""
+    fwhm_pix = seeing / inst.pixel_scale
     files = []
     for exp in exposures:
         hdus: list[fits.PrimaryHDU | fits.ImageHDU] = [fits.PrimaryHDU(header=_primary(inst, exp))]
@@ -319,9 +346,16 @@ def simulate_night(out: Path, inst: InstrumentSpec, seed: int = 1, date: dt.date
                       "pointing_error_arcsec": list(exp.pointing_error)})
         if progress:
             progress(name)
-    truth = {
+    return files
+
+
+def _truth(inst: InstrumentSpec, seed: int, date: dt.date, seeing: float,
+           chips: list[ChipTruth], fields: dict[str, tuple[float, float]],
+           skies: dict[str, _Sky], files: list[dict[str, Any]]) -> dict[str, Any]:
+    """A night's ``truth.json``: the camera, the filters, the fields' stars, the exposures."""
+    return {
         "seed": seed, "date": date.isoformat(), "instrument": inst.name, "style": inst.style,
-        "pixel_scale": inst.pixel_scale, "seeing_fwhm_arcsec": plan.seeing,
+        "pixel_scale": inst.pixel_scale, "seeing_fwhm_arcsec": seeing,
         "saturation": SATURATION,
         "prescan_x": inst.prescan_x, "overscan_x": inst.overscan_x,
         "chips": {c.name: c.to_json(inst) for c in chips},
@@ -331,13 +365,12 @@ def simulate_night(out: Path, inst: InstrumentSpec, seed: int = 1, date: dt.date
                    for n, s in skies.items()},
         "exposures": files,
     }
-    (out / "truth.json").write_text(json.dumps(truth, indent=1))
-    if skies:  # a night of calibrations alone has no fields to catalogue
-        _reference_catalogue(inst, skies, rng, refcat_name(inst, seed)).writeto(
-            out / "refcat.fits", overwrite=True)
-    fits.HDUList([fits.PrimaryHDU()] + [fits.ImageHDU(c.flat, name=c.name) for c in chips]) \
-        .writeto(out / "truth_flats.fits", overwrite=True)
-    return truth
+
+
+def _truth_flats(chips: list[ChipTruth]) -> fits.HDUList:
+    """The chips' true flat fields, one extension per chip (on the trimmed image)."""
+    return fits.HDUList([fits.PrimaryHDU()]
+                        + [fits.ImageHDU(c.flat, name=c.name) for c in chips])
 
 
 def _electrons(inst: InstrumentSpec, chip: ChipTruth, exp: Exposure, skies: dict[str, _Sky],

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ._broker import Broker
@@ -26,10 +27,22 @@ from ._process import ServiceProcess
 __all__ = ["PartStatus", "Stack", "StackSettings"]
 
 
+def _nearest_state_dir() -> Path:
+    """``.awe`` in the current folder or its nearest parent that has one (``awe up`` in a
+    subfolder of a project runs the project's stack, not a new one)."""
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / ".awe" / "stack.json").is_file() or (folder / ".awe" / "awe.env").is_file():
+            return folder / ".awe"
+    return Path(".awe")
+
+
 class StackSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AWE_", extra="ignore")
 
-    state_dir: Path = Path(".awe")
+    #: the nearest ``.awe`` from the current folder up, as ``awe.connect()`` finds it;
+    #: ``.awe`` here if there is none
+    state_dir: Path = Field(default_factory=lambda: _nearest_state_dir())
     site: str = "local"
     postgres_url: str | None = None
     kafka_bootstrap_servers: str | None = None
@@ -149,6 +162,10 @@ class Stack:
             "AWE_FEDERATION_DATABASE_URL": federation_db,
             "AWE_COMPUTE_DATABASE_URL": compute_db,
         }
+        # users' product modules (beside installed ones, found by their entry points): the
+        # compute service and its workers load them, `awe classes register` too (awe.env)
+        products = {k: os.environ[k] for k in ("AWE_PRODUCT_MODULES",) if os.environ.get(k)}
+        env.update(products)
         if services:
             for svc in SERVICES:
                 if svc.http and not state["ports"].get(svc.name):
@@ -171,6 +188,7 @@ class Stack:
             "AWE_TOKEN": state["token"],
             "AWE_KAFKA_BOOTSTRAP_SERVERS": kafka,
             "AWE_POSTGRES_URL": db_url,
+            **products,
         }
         _write_private(self.env_file, "".join(f"{k}={v}\n" for k, v in client.items()))
         return client

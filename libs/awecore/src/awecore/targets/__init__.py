@@ -27,22 +27,33 @@ from ..client import (
     current,
     settings_from_env,
 )
-from ..errors import InvalidRequest, QCRefused, ServiceUnavailable
+from ..errors import InvalidRequest, NotFound, QCRefused, ServiceUnavailable
 from ..jobs import TargetIn
 from ..model import DBObject
 from ..records import ObjectOut
 from ._adapters import BlockingCatalog, CatalogPorts
 from ._loop import run
 from ._make import AsyncMaker, MakerCache, product_name
-from ._plan import AsyncPlanner, Key, Node, Plan, Target, night_of, night_window
+from ._plan import AsyncPlanner, Key, Node, Plan, Target, midnight, night_of, night_window
+from ._plugins import (
+    ENTRY_POINT_GROUP,
+    Plugin,
+    aregister_classes,
+    load_plugins,
+    register_classes,
+    register_recipe,
+)
 from ._ports import Calibration, CatalogReader, CatalogWriter, FileStore
-from ._recipes import RECIPES, Input, Made, Recipe
+from ._recipes import RECIPES, Input, Inputs, Made, Recipe
+from ._rules import CalibrationRules, Rule
 from ._sync import Maker, Planner
 
-__all__ = ["RECIPES", "AsyncMaker", "AsyncPlanner", "Calibration", "CatalogPorts",
-           "CatalogReader", "CatalogWriter", "FileStore", "Input", "Key", "Made", "Maker",
-           "MakerCache", "Node", "Plan", "Planner", "Recipe", "Target", "UpToDate", "exists",
-           "get", "make", "night_of", "night_window", "plan", "product_name", "uptodate"]
+__all__ = ["ENTRY_POINT_GROUP", "RECIPES", "AsyncMaker", "AsyncPlanner", "Calibration",
+           "CalibrationRules", "CatalogPorts", "CatalogReader", "CatalogWriter", "FileStore",
+           "Input", "Inputs", "Key", "Made", "Maker", "MakerCache", "Node", "Plan", "Planner",
+           "Plugin", "Recipe", "Rule", "Target", "UpToDate", "aregister_classes", "exists", "get",
+           "load_plugins", "make", "midnight", "night_of", "night_window", "plan",
+           "product_name", "register_classes", "register_recipe", "uptodate"]
 
 
 def _night(date: str | dt.date | dt.datetime) -> dt.date:
@@ -102,6 +113,8 @@ def uptodate(obj: DBObject, catalog: CatalogClient | None = None) -> UpToDate:
     catalog = catalog or (own if isinstance(own, CatalogClient) else current())
     planner = AsyncPlanner(BlockingCatalog(catalog), {record.type: record.process_params or {}})
     the_plan = run(_plan_of(planner, record))
+    if isinstance(the_plan, UpToDate):
+        return the_plan
     root = the_plan.nodes[the_plan.root]
     if root.oid == record.oid:
         return UpToDate(record.oid, root.reasons if root.action == "make" else [])
@@ -111,9 +124,15 @@ def uptodate(obj: DBObject, catalog: CatalogClient | None = None) -> UpToDate:
                     if record.is_valid else ["it was invalidated", best])
 
 
-async def _plan_of(planner: AsyncPlanner, record: ObjectOut) -> Plan:
-    """The plan of the target an existing object answers (one trip to the private loop)."""
-    return await planner.plan_many([await planner.target_of(record)])
+async def _plan_of(planner: AsyncPlanner, record: ObjectOut) -> Plan | UpToDate:
+    """The plan of the target an existing object answers (one trip to the private loop);
+    when none can be drawn any more (a calibration it used no longer covers it, and none
+    can replace it), why: what changed, and what is missing."""
+    try:
+        return await planner.plan_many([await planner.target_of(record)])
+    except NotFound as exc:
+        return UpToDate(record.oid, [*await planner.window_reasons(record),
+                                     f"it cannot be made anew: {exc}"])
 
 
 def make(cls: str | type[DBObject], date: str | dt.date, chip: str, filter: str | None = None,

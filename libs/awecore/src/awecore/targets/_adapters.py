@@ -18,17 +18,34 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from ..dimensions import MAX_BEST
 from ..errors import NotFound
 from ..files import FileInfo
 from ..query import QueryPage, QuerySpec
-from ..records import ObjectIn, ObjectOut
+from ..records import CurationChange, ObjectIn, ObjectOut
 from ._ports import Calibration
 
 __all__ = ["BlockingCatalog", "BlockingFiles", "CatalogPorts", "SyncCatalog", "SyncStorage"]
 
 PAGE_SIZE = 500
-#: best calibrations asked at once (one request each until the catalogue answers many)
+#: best calibrations asked at once of a catalogue that answers one per request (older)
 BEST_CONCURRENCY = 8
+#: look-ups per ``POST /calibrations/best`` (the catalogue takes up to MAX_BEST)
+BEST_BATCH = min(5000, MAX_BEST)
+
+
+def _best_body(wanted: Sequence[Calibration]) -> dict[str, Any]:
+    return {"requests": [{"cls": c.cls, "chip": c.chip, "time": c.time.isoformat(),
+                          **({"filter": c.filter} if c.filter is not None else {})}
+                         for c in wanted]}
+
+
+def _best_answer(got: Any) -> list[ObjectOut | None]:
+    return [None if o is None else ObjectOut.model_validate(o) for o in got["objects"]]
+
+
+def _history(got: Any) -> list[CurationChange]:
+    return [CurationChange.model_validate(c) for c in got]
 
 
 class _AsyncCatalog(Protocol):
@@ -40,6 +57,9 @@ class _AsyncCatalog(Protocol):
 
     async def best(self, cls: str, chip: str, time: dt.datetime,
                    filter: str | None = None) -> ObjectOut: ...
+
+    async def request(self, method: str, path: str, token: str | None = None,
+                      **kwargs: Any) -> Any: ...
 
     async def create_batch(self, objects: Sequence[ObjectIn]) -> list[str]: ...
 
@@ -61,6 +81,19 @@ class CatalogPorts:
         return await self.client.find(spec, limit)
 
     async def best(self, wanted: Sequence[Calibration]) -> list[ObjectOut | None]:
+        """Many look-ups in one request each BEST_BATCH (``POST /calibrations/best``); a
+        catalogue without that endpoint is asked one at a time."""
+        out: list[ObjectOut | None] = []
+        for i in range(0, len(wanted), BEST_BATCH):
+            chunk = wanted[i:i + BEST_BATCH]
+            try:
+                out += _best_answer(await self.client.request(
+                    "POST", "/calibrations/best", json=_best_body(chunk)))
+            except NotFound:  # an older catalogue: POST /calibrations/best is no route
+                out += await self._one_by_one(chunk)
+        return out
+
+    async def _one_by_one(self, wanted: Sequence[Calibration]) -> list[ObjectOut | None]:
         gate = asyncio.Semaphore(BEST_CONCURRENCY)
 
         async def one(c: Calibration) -> ObjectOut | None:
@@ -71,6 +104,9 @@ class CatalogPorts:
                     return None
 
         return list(await asyncio.gather(*(one(c) for c in wanted)))
+
+    async def history(self, oid: str) -> list[CurationChange]:
+        return _history(await self.client.request("GET", f"/objects/{oid}/history"))
 
     async def create(self, objects: Sequence[ObjectIn]) -> list[str]:
         return await self.client.create_batch(objects)
@@ -116,15 +152,26 @@ class BlockingCatalog:
 
     async def best(self, wanted: Sequence[Calibration]) -> list[ObjectOut | None]:
         out: list[ObjectOut | None] = []
-        for c in wanted:
-            params = {"chip": c.chip, "time": c.time.isoformat(),
-                      **({"filter": c.filter} if c.filter is not None else {})}
+        for i in range(0, len(wanted), BEST_BATCH):
+            chunk = wanted[i:i + BEST_BATCH]
             try:
-                out.append(ObjectOut.model_validate(self.client.request(
-                    "GET", f"/calibrations/{c.cls}/best", params=params)))
-            except NotFound:
-                out.append(None)
+                out += _best_answer(self.client.request("POST", "/calibrations/best",
+                                                        json=_best_body(chunk)))
+            except NotFound:  # an older catalogue: one request each
+                out += [self._one(c) for c in chunk]
         return out
+
+    def _one(self, c: Calibration) -> ObjectOut | None:
+        params = {"chip": c.chip, "time": c.time.isoformat(),
+                  **({"filter": c.filter} if c.filter is not None else {})}
+        try:
+            return ObjectOut.model_validate(self.client.request(
+                "GET", f"/calibrations/{c.cls}/best", params=params))
+        except NotFound:
+            return None
+
+    async def history(self, oid: str) -> list[CurationChange]:
+        return _history(self.client.request("GET", f"/objects/{oid}/history"))
 
     async def create(self, objects: Sequence[ObjectIn]) -> list[str]:
         got = self.client.request("POST", "/objects/batch", json={

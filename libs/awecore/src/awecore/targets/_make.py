@@ -31,10 +31,11 @@ from ..model import CalFile, Chip, Filter, RawFrame, registry
 from ..pipelines import QC, SOFTWARE_VERSION, overscan_correct, parse_section
 from ..query import Compare, QuerySpec
 from ..records import ObjectIn, ObjectOut
-from ._plan import Node, Plan, night_window
+from ._plan import Node, Plan
 from ._policy import describe, flags_of, refused_flags
 from ._ports import CatalogReader, CatalogWriter, FileStore
 from ._recipes import RECIPES, Inputs, Made, Recipe
+from ._rules import CalibrationRules
 
 __all__ = ["AsyncMaker", "MakerCache", "product_name"]
 
@@ -176,11 +177,15 @@ class AsyncMaker:
     the recipe off the event loop, stores the files and registers the product."""
 
     def __init__(self, catalog: CatalogReader, writer: CatalogWriter, files: FileStore,
-                 privileges: int = 3, cache: MakerCache | None = None) -> None:
+                 privileges: int = 3, cache: MakerCache | None = None,
+                 rules: CalibrationRules | None = None) -> None:
         self.catalog = catalog
         self.writer = writer
         self.files = files
         self.privileges = privileges
+        #: a made calibration's default validity window (the planner's rules: the same
+        #: environment, AWE_CALIBRATION_RULES, unless given)
+        self.rules = rules if rules is not None else CalibrationRules.from_env()
         self._records: dict[str, ObjectOut] = {}
         self._pixels: dict[str, np.ndarray] = {}
         self._cache = cache or MakerCache()
@@ -256,6 +261,18 @@ class AsyncMaker:
                 raise NotFound(f"no {cls.__name__} named {name}")
             self._cache.names[key] = found[0].oid
         return self._cache.names[key]
+
+    async def _instrument(self, chip: str) -> str | None:
+        """The name of a chip's instrument (by the chip's oid), for per-instrument rules."""
+        key = ("Instrument of", chip)
+        if key not in self._cache.names:
+            ref = (await self.record(chip)).refs.get("instrument")
+            name = ""
+            if isinstance(ref, str):
+                found = (await self.catalog.get_records([ref])).get(ref)
+                name = str(found.attributes.get("name") or "") if found else ""
+            self._cache.names[key] = name
+        return self._cache.names[key] or None
 
     async def make(self, plan: Plan, progress: Callable[[Node], None] | None = None) -> str:
         """Make every node the plan marks, inputs first; returns the root's oid."""
@@ -363,7 +380,8 @@ class AsyncMaker:
         if left_out:
             record["comments"] = "QC policy: " + "; ".join(left_out)
         if issubclass(registry.get(node.cls), CalFile):
-            start, end = night_window(node.night)
+            start, end = self.rules.window(node.cls, node.night,
+                                           await self._instrument(str(refs["chip"])))
             record.update(timestamp_start=start, timestamp_end=end)
         for name, data, sha256 in files:
             await self._store(name, data, sha256)

@@ -1,276 +1,82 @@
 """Planning a target: walk its inputs backwards, like make, and decide what to make.
 
-Each node is a product for (class, chip, filter, night) — or, for a reduced frame and what
-is made from it, for one raw frame. A node is *used* when the best existing object is up to
-date (the rule of :mod:`awecore.staleness`: every input is still the best of its kind, none
-newer, none invalidated, its raw frames are the night's, its software version and parameters
-are current). Otherwise it is *made*, and the plan says why. Nodes are shared, so the plan is
-a DAG without duplicates, in an order that makes inputs first.
+Each node is a product for a data ID (``awecore.dimensions``: the values of its class's
+dimensions), and nodes are keyed by (class, data ID): a calibration's is its chip (and
+filter) and night, a reduced frame's and what is made from it adds its raw frame; a recipe
+may select its inputs by data ID itself (``Input.select``: a product over a sky tile across
+nights and chips), and dimensions beyond these travel with the node. A node is *used* when
+the best existing object is up to date (the rule of :mod:`awecore.staleness`: every input
+is still the best of its kind, none newer, none invalidated, none outside its validity
+window, its raw frames are the night's, its software version and parameters are current).
+Otherwise it is *made*, and the plan says why. Nodes are shared, so the plan is a DAG
+without duplicates, in an order that makes inputs first.
 
-The planner only reads the catalogue, through a :class:`~._ports.CatalogReader`, and awaits
-it: a service runs it on its own event loop, a unit test on an in-memory catalogue, a
-scientist's prompt through the sync facade (``_sync``).
+Validity drives the choice of every calibration: for an observation at time T the planner
+uses the best valid calibration whose window covers T (QC policy, newest first), from any
+night; its node is that calibration's own night (what it was made from), so every product of
+a survey that shares it shares the node. When none covers T, one is made from the nearest
+night that has enough raw calibration frames, within the class's maximum distance (the rules
+of ``_rules``), and the node says which night and why. A calibration made only from other
+products (a hot-pixel map from a bias) is made from the night of the one it is made from.
+When nothing qualifies, NotFound names the class, chip, filter, time and the nearest
+candidates with their windows.
+
+The planner is in parts: what it reads, in batches (``_read``), how it chooses a calibration
+(``_choose``), how it judges what it found (``_stale``), and here the walk. It only reads the
+catalogue, through a :class:`~._ports.CatalogReader`, and awaits it: a service runs it on its
+own event loop, a unit test on an in-memory catalogue, a scientist's prompt through the sync
+facade (``_sync``). It walks every target concurrently and asks the catalogue in batches
+(``_batch``): the best calibrations of many data IDs in one request, the records of many
+oids, the raw frames of many chips.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+from ..dimensions import DataId
 from ..errors import InvalidRequest, NotFound
-from ..model import CalFile, Chip, DBObject, Filter, RawScienceFrame, registry
-from ..pipelines import SOFTWARE_VERSION
-from ..query import MAX_IN_VALUES, And, Between, Compare, In, OrderBy, QuerySpec
+from ..model import Chip, DBObject, Filter, RawScienceFrame, registry
+from ..query import MAX_IN_VALUES, Compare, In, OrderBy, QuerySpec
 from ..records import ObjectOut
-from ..staleness import InputState, input_reasons, input_set_changed, inputs_remade, own_reasons
-from ._policy import describe, refused_flags
-from ._ports import Calibration, CatalogReader
-from ._recipes import RECIPES
+from ._choose import Chooser
+from ._nodes import (
+    LOOKUP,
+    Key,
+    Node,
+    Plan,
+    Target,
+    calibrates,
+    key_of,
+    midnight,
+    night_of,
+    night_window,
+    run_all,
+    target_key,
+)
+from ._ports import Calibration
+from ._recipes import RECIPES, Input
+from ._stale import Judge
 
-__all__ = ["AsyncPlanner", "Key", "Node", "Plan", "Target", "night_of", "night_window"]
-
-Key = tuple[str, str, str | None, str, str | None]
-
-
-def night_of(when: dt.datetime) -> dt.date:
-    """The night a moment belongs to (nights run from noon to noon, UTC)."""
-    return (when.astimezone(dt.UTC) - dt.timedelta(hours=12)).date()
-
-
-def _key(t: Target) -> Key:
-    recipe = RECIPES[t.cls]
-    return (t.cls, t.chip, t.filter if recipe.needs_filter else None, t.night.isoformat(),
-            t.raw if recipe.raw_path is not None else None)
-
-
-def night_window(night: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    """A night runs from noon to noon (UTC): what a calibration of that night covers."""
-    start = dt.datetime.combine(night, dt.time(12), dt.UTC)
-    return start, start + dt.timedelta(days=1)
+__all__ = ["AsyncPlanner", "Key", "Node", "Plan", "Target", "calibrates", "key_of", "midnight",
+           "night_of", "night_window"]
 
 
-@dataclass
-class Node:
-    cls: str
-    chip: str
-    filter: str | None
-    night: dt.date
-    raw: str | None = None  # the raw frame of what is made from one (reduced frame, ...)
-    action: str = "use"  # or "make", or "refuse" (the QC policy: see _policy)
-    oid: str | None = None  # the object used, or made
-    reasons: list[str] = field(default_factory=list)
-    #: products it is made from: one node, or one per raw frame of a kind
-    inputs: dict[str, Key | list[Key]] = field(default_factory=dict)
-    #: ingested objects it is made from: the night's raw frames, a raw frame, a catalogue
-    raws: dict[str, str | list[str]] = field(default_factory=dict)
-    params: dict[str, Any] = field(default_factory=dict)
-    #: what a person should know beyond the action: inputs left out by the QC policy
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def key(self) -> Key:
-        return (self.cls, self.chip, self.filter, self.night.isoformat(), self.raw)
-
-    def input_keys(self) -> list[Key]:
-        return [k for v in self.inputs.values() for k in (v if isinstance(v, list) else [v])]
-
-    @property
-    def what(self) -> str:
-        """The target in words: class, chip/filter, night and raw frame."""
-        what = f"{self.cls} {self.chip}" + (f"/{self.filter}" if self.filter else "")
-        return what + f" {self.night}" + (f" raw {self.raw}" if self.raw else "")
-
-    def describe(self) -> str:
-        what = self.what
-        notes = "".join(f" [{n}]" for n in self.notes)
-        if self.action == "use":
-            return f"use  {what}: {self.oid}{notes}"
-        return f"{self.action:<4} {what}: " + "; ".join(self.reasons) + notes
+class AsyncPlanner(Chooser, Judge):
+    """Plans targets against a catalogue reader; keeps the records it read for its next
+    plans (one planner per request, or per a scientist's question: the catalogue changes).
+    ``rules`` are the calibration rules (``_rules``; by default from the environment)."""
 
 
-@dataclass(frozen=True)
-class Target:
-    """What to get: a class for a night and chip (and filter; and raw frame for a product
-    made from one)."""
-
-    cls: str
-    chip: str
-    night: dt.date
-    filter: str | None = None
-    raw: str | None = None
-
-
-@dataclass
-class Plan:
-    roots: list[Key]  # the targets asked for, in the order asked
-    nodes: dict[Key, Node]
-
-    @property
-    def root(self) -> Key:
-        return self.roots[0]
-
-    @property
-    def to_make(self) -> list[Node]:
-        return [n for n in self.nodes.values() if n.action == "make"]
-
-    @property
-    def refused(self) -> list[Node]:
-        """Nodes the QC policy will not make (and what depends on them)."""
-        return [n for n in self.nodes.values() if n.action == "refuse"]
-
-    def describe(self) -> str:
-        return "\n".join(n.describe() for n in self.nodes.values())
-
-    def input_oids(self, node: Node, made: dict[Key, str] | None = None
-                   ) -> dict[str, str | list[str]]:
-        """The oids of a node's product inputs: made ones from ``made``, used ones known."""
-        def oid(key: Key) -> str:
-            found = (made or {}).get(key) or self.nodes[key].oid
-            assert found is not None, f"{self.nodes[key].describe()} was not made"
-            return found
-
-        return {ref: [oid(k) for k in keys] if isinstance(keys, list) else oid(keys)
-                for ref, keys in node.inputs.items()}
-
-
-class AsyncPlanner:
-    """Plans targets against a catalogue reader; keeps what it read for its next plans
-    (one planner per request, or per a scientist's question: the catalogue changes)."""
-
-    def __init__(self, catalog: CatalogReader,
-                 params: dict[str, dict[str, Any]] | None = None) -> None:
-        self.catalog = catalog
-        self.params = params or {}
-        self._objects: dict[str, ObjectOut] = {}
-        self._references: dict[tuple[str, tuple[float, float] | None], str] = {}
-        #: raw frames of the targets, whose products are looked up together per class
-        self._batch: list[str] = []
-        self._in_batch: frozenset[str] = frozenset()
-        self._made: dict[str, dict[str, str | None]] = {}
-        self._anew: set[Key] = set()  # targets to make even where an up-to-date one exists
-        self._names: set[tuple[str, str]] = set()  # chips and filters known to exist
-
-    async def _object(self, oid: str) -> ObjectOut:
-        if oid not in self._objects:
-            self._objects.update(await self.catalog.get_records([oid]))
-        if oid not in self._objects:
-            raise NotFound(f"no object {oid}")
-        return self._objects[oid]
-
-    async def _raws(self, cls: str, chip: str, filt: str | None, night: dt.date) -> list[str]:
-        start, end = night_window(night)
-        conds: list[Any] = [Compare(op="eq", path=("chip", "name"), value=chip),
-                            Between(path=("date_obs",), low=start.isoformat(),
-                                    high=end.isoformat())]
-        if filt is not None:
-            conds.append(Compare(op="eq", path=("filter", "name"), value=filt))
-        spec = QuerySpec(cls=cls, where=And(items=tuple(conds)))
-        records = await self.catalog.find(spec)
-        self._objects.update((r.oid, r) for r in records)
-        return sorted(r.oid for r in records)
-
-    async def _best(self, cls: str, chip: str, filt: str | None, when: dt.datetime,
-                    params: dict[str, Any]) -> str | None:
-        """The best calibration for the chip at that time; among those made with other
-        parameters (a user's tuned product), the newest made with these, if any."""
-        (best,) = await self.catalog.best([Calibration(cls, chip, when, filt)])
-        if best is None:
-            return None
-        self._objects[best.oid] = best
-        if (best.process_params or {}) == params:
-            return best.oid
-        conds: list[Any] = [Compare(op="eq", path=("chip", "name"), value=chip),
-                            Compare(op="eq", path=("is_valid",), value=1),
-                            Compare(op="le", path=("timestamp_start",), value=when.isoformat()),
-                            Compare(op="ge", path=("timestamp_end",), value=when.isoformat())]
-        if filt is not None:
-            conds.append(Compare(op="eq", path=("filter", "name"), value=filt))
-        spec = QuerySpec(cls=cls, where=And(items=tuple(conds)),
-                         order_by=(OrderBy(path=("creation_date",), descending=True),))
-        same = next((r for r in await self.catalog.find(spec, limit=100)
-                     if (r.process_params or {}) == params), None)
-        if same is None:
-            return best.oid
-        self._objects[same.oid] = same
-        return same.oid
-
-    async def _reference(self, cls: str, position: tuple[float, float] | None) -> str:
-        """The newest valid reference catalogue that covers a position (RA, Dec)."""
-        if (cls, position) not in self._references:
-            self._references[cls, position] = await self._find_reference(cls, position)
-        return self._references[cls, position]
-
-    async def _find_reference(self, cls: str, position: tuple[float, float] | None) -> str:
-        conds: list[Any] = [Compare(op="eq", path=("is_valid",), value=1)]
-        if position is not None:
-            ra, dec = position
-            conds += [Compare(op="le", path=("ra_min",), value=ra),
-                      Compare(op="ge", path=("ra_max",), value=ra),
-                      Compare(op="le", path=("dec_min",), value=dec),
-                      Compare(op="ge", path=("dec_max",), value=dec)]
-        spec = QuerySpec(cls=cls, where=And(items=tuple(conds)),
-                         order_by=(OrderBy(path=("creation_date",), descending=True),))
-        found = next(iter(await self.catalog.find(spec, limit=1)), None)
-        if found is None:
-            where = f" covering RA {position[0]:.4f}, Dec {position[1]:.4f}" if position else ""
-            raise NotFound(f"no valid {cls}{where}: ingest one first (awe ingest FILE)")
-        self._objects[found.oid] = found
-        return found.oid
-
-    async def _position(self, raw: str) -> tuple[float, float] | None:
-        a = (await self._object(raw)).attributes
-        return (float(a["ra"]), float(a["dec"])) if "ra" in a and "dec" in a else None
-
-    @staticmethod
-    def _rank(record: ObjectOut, params: dict[str, Any]) -> tuple[bool, dt.datetime, str]:
-        """Made with the parameters asked for first, then the newest."""
-        return ((record.process_params or {}) == params, record.creation_date, record.oid)
-
-    async def _made_from(self, cls: str, path: tuple[str, ...], raw: str,
-                   params: dict[str, Any]) -> str | None:
-        """The newest valid product of ``cls`` made (directly or not) from a raw frame (made
-        with ``params`` if there is one). For the targets' own raw frames, one query per
-        class answers for all of them."""
-        batch = raw in self._in_batch
-        if batch and cls in self._made:
-            return self._made[cls].get(raw)
-        raws = self._batch if batch else [raw]
-        newest: dict[str, ObjectOut] = {}
-        for i in range(0, len(raws), MAX_IN_VALUES):
-            spec = QuerySpec(cls=cls, where=And(items=(
-                In(path=path, values=tuple(raws[i:i + MAX_IN_VALUES])),
-                Compare(op="eq", path=("is_valid",), value=1))))
-            records = await self.catalog.find(spec)
-            for record, made_from in zip(records, await self._follow(records, path),
-                                         strict=True):
-                if made_from not in newest or self._rank(record, params) > self._rank(
-                        newest[made_from], params):
-                    newest[made_from] = record
-        self._objects.update((r.oid, r) for r in newest.values())
-        found = {r: (newest[r].oid if r in newest else None) for r in raws}
-        if batch:
-            self._made[cls] = found
-        return found[raw]
-
-    async def _follow(self, records: list[ObjectOut], path: tuple[str, ...]) -> list[str]:
-        """The oids at the end of a path of references; each step fetched in one batch."""
-        oids = [str(r.refs[path[0]]) for r in records]
-        for step in path[1:]:
-            self._objects.update(await self.catalog.get_records(
-                [o for o in set(oids) if o not in self._objects]))
-            oids = [str(self._objects[o].refs[step]) for o in oids]
-        return oids
-
+    # -- checking targets ---------------------------------------------------------------
     async def plan(self, cls: str | type[DBObject], chip: str, night: dt.date,
                    filter: str | None = None, raw: str | None = None,
                    anew: bool = False) -> Plan:
         name = cls if isinstance(cls, str) else cls.__name__
         return await self.plan_many([Target(name, chip, night, filter, raw)], anew)
-
-    def _params(self, cls: str) -> dict[str, Any]:
-        return {**RECIPES[cls].params, **self.params.get(cls, {})}
 
     async def check(self, target: Target) -> None:
         """Refuse a target that cannot be: an unknown class, a missing filter or raw frame,
@@ -292,6 +98,7 @@ class AsyncPlanner:
             raise InvalidRequest(f"{target.raw} is a {raw.type}, not a raw science frame")
         if "chip" not in raw.refs or "filter" not in raw.refs or "date_obs" not in raw.attributes:
             raise InvalidRequest(f"raw frame {target.raw} lacks its chip, filter or date_obs")
+        await self._objects_of([str(raw.refs["chip"]), str(raw.refs["filter"])])
         chip = str((await self._object(str(raw.refs["chip"]))).attributes["name"])
         filt = str((await self._object(str(raw.refs["filter"]))).attributes["name"])
         night = night_of(dt.datetime.fromisoformat(str(raw.attributes["date_obs"])))
@@ -300,14 +107,26 @@ class AsyncPlanner:
                 f"raw frame {target.raw} is of chip {chip}, filter {filt}, night {night}; "
                 f"the target says {target.chip}, {target.filter}, {target.night}")
 
+    async def _prefetch_names(self, chips: set[str], filters: set[str]) -> None:
+        """The chips and filters of many targets, in one query each."""
+        for cls, names in ((Chip, chips), (Filter, filters)):
+            wanted = sorted(n for n in names if (cls.__name__, n) not in self._names)
+            for i in range(0, len(wanted), MAX_IN_VALUES):
+                spec = QuerySpec(cls=cls.__name__, where=In(
+                    path=("name",), values=tuple(wanted[i:i + MAX_IN_VALUES])))
+                for r in await self.catalog.find(spec):
+                    self._names.setdefault((cls.__name__, str(r.attributes.get("name"))),
+                                           []).append(r)
+
     async def _known(self, cls: type[Chip | Filter], name: str) -> None:
         """A chip or filter the catalogue knows; if not, a NotFound that lists those it
         knows (of the chip's instrument where one goes by that name elsewhere)."""
         if (cls.__name__, name) in self._names:
             return
         spec = QuerySpec(cls=cls.__name__, where=Compare(op="eq", path=("name",), value=name))
-        if await self.catalog.find(spec, limit=1):
-            self._names.add((cls.__name__, name))
+        found = await self.catalog.find(spec)
+        if found:
+            self._names[(cls.__name__, name)] = found
             return
         every = QuerySpec(cls=cls.__name__, order_by=(OrderBy(path=("name",)),))
         known = sorted({str(r.attributes.get("name"))
@@ -316,35 +135,41 @@ class AsyncPlanner:
                        + (", ".join(known) if known else "none (ingest raw data first)"))
 
     async def existing(self, target: Target) -> str | None:
-        """The object getting the target would start from (up to date or not), if any."""
+        """The object getting the target would start from (up to date or not), if any: for
+        a calibration, the best whose window covers the middle of the night."""
         await self.check(target)
         recipe = RECIPES[target.cls]
         if recipe.raw_path is not None:
             assert target.raw is not None
             return await self._made_from(target.cls, recipe.raw_path, target.raw,
-                                   self._params(target.cls))
-        when = night_window(target.night)[0] + dt.timedelta(hours=12)
+                                         self._params(target.cls))
+        if not calibrates(target.cls):
+            return None
         return await self._best(target.cls, target.chip,
-                                target.filter if recipe.needs_filter else None, when,
-                                self._params(target.cls))
+                                target.filter if recipe.needs_filter else None,
+                                midnight(target.night), self._params(target.cls))
 
     async def target_of(self, record: ObjectOut) -> Target:
-        """The target an existing product answers: its class, chip, filter, night, raw."""
+        """The target an existing product answers: its class, chip, filter, night, raw (a
+        calibration's night is the one it was made from)."""
         recipe = RECIPES.get(record.type)
         if recipe is None:
             raise InvalidRequest(f"a {record.type} is not made by AWE: it has no target")
+        await self._objects_of([str(record.refs[r]) for r in ("chip", "filter")
+                                if isinstance(record.refs.get(r), str)])
         chip = str((await self._object(str(record.refs["chip"]))).attributes["name"])
         filt = (str((await self._object(str(record.refs["filter"]))).attributes["name"])
                 if recipe.needs_filter else None)
         raw = (await self._follow([record], recipe.raw_path))[0] if recipe.raw_path else None
         if raw is not None:
-            when = dt.datetime.fromisoformat(
-                str((await self._object(raw)).attributes["date_obs"]))
+            when = await self._observed(raw)
+            assert when is not None, f"raw frame {raw} has no date_obs"
+            night = night_of(when)
         else:
-            assert record.timestamp_start is not None, f"{record.oid} has no validity"
-            when = record.timestamp_start
-        return Target(record.type, chip, night_of(when), filt, raw)
+            night = await self.made_night(record)
+        return Target(record.type, chip, night, filt, raw)
 
+    # -- planning ---------------------------------------------------------------------
     async def plan_many(self, targets: Sequence[Target], anew: bool = False) -> Plan:
         """One plan for many targets: what they share is planned (and made) once. With
         ``anew`` the targets themselves are made even where an up-to-date one exists."""
@@ -352,125 +177,186 @@ class AsyncPlanner:
         if unknown:
             raise InvalidRequest(f"parameters for {', '.join(unknown)}, which AWE does not "
                                  f"make; it makes {', '.join(RECIPES)}")
+        self._reset()
         self._batch = sorted({t.raw for t in targets if t.raw is not None})
-        self._in_batch, self._made = frozenset(self._batch), {}
-        missing = [r for r in self._batch if r not in self._objects]
-        if missing:
-            self._objects.update(await self.catalog.get_records(missing))
+        self._in_batch = frozenset(self._batch)
+        await self._objects_of(self._batch)
+        # the chips and filters of the targets' raw frames, for the checks: one request
+        await self._objects_of([str(self._objects[r].refs[k]) for r in self._batch
+                                if r in self._objects for k in ("chip", "filter")
+                                if isinstance(self._objects[r].refs.get(k), str)])
+        await self._prefetch_names({t.chip for t in targets},
+                                   {t.filter for t in targets if t.filter is not None})
         for t in targets:
             await self.check(t)
-        self._anew = {_key(t) for t in targets} if anew else set()
-        nodes: dict[Key, Node] = {}
-        roots = [await self._resolve(t.cls, t.chip, t.filter, t.night, t.raw, nodes)
-                 for t in targets]
-        return Plan(roots, nodes)
+        await self._prefetch_calibrations(targets)
+        # one target of each chip, filter, night and class first, together: they walk what
+        # the others share (the calibrations, each asked for once a batch); the others then
+        # find every shared node made, and are walked without waiting on the catalogue
+        first: dict[tuple[str, str, str | None, dt.date], int] = {}
+        for i, t in enumerate(targets):
+            first.setdefault((t.cls, t.chip, t.filter, t.night), i)
+        lead = sorted(first.values())
+        try:
+            roots = dict(zip(lead, await run_all(self._root(targets[i], anew) for i in lead),
+                             strict=True))
+            rest = [i for i in range(len(targets)) if i not in roots]
+            roots.update(zip(rest, await run_all(self._root(targets[i], anew) for i in rest),
+                             strict=True))
+        except BaseException:
+            for future in self._memo.values():
+                future.cancel()
+            await asyncio.gather(*self._memo.values(), return_exceptions=True)
+            raise
+        return Plan([roots[i] for i in range(len(targets))], self._nodes)
 
-    async def _resolve(self, cls: str, chip: str, filt: str | None, night: dt.date,
-                       raw: str | None, nodes: dict[Key, Node]) -> Key:
+    async def _prefetch_calibrations(self, targets: Sequence[Target]) -> None:
+        """Ask at once for the calibrations every frame of the targets needs at its own
+        moment (the bias, flat, ... of each reduced frame): one request for thousands, before
+        the walk asks them one frame at a time."""
+        wanted: set[Calibration] = set()
+
+        def per_frame(cls: str, chip: str, filt: str | None, when: dt.datetime) -> None:
+            for inp in RECIPES[cls].inputs:
+                sub = RECIPES.get(inp.cls)
+                if sub is None or inp.raw or inp.each or inp.reference:
+                    continue
+                sub_filter = filt if sub.needs_filter else None
+                if sub.raw_path is not None:
+                    per_frame(inp.cls, chip, filt, when)
+                elif calibrates(inp.cls):
+                    wanted.add(Calibration(inp.cls, chip, when, sub_filter))
+
+        for t in targets:
+            if t.raw is not None and RECIPES[t.cls].raw_path is not None:
+                when = await self._observed(t.raw)
+                if when is not None:
+                    per_frame(t.cls, t.chip, t.filter, when)
+        await self._bests.many(sorted(wanted, key=lambda c: (c.cls, c.chip, c.time)))
+
+    async def _root(self, t: Target, anew: bool) -> Key:
+        recipe = RECIPES[t.cls]
+        filt = t.filter if recipe.needs_filter else None
+        if recipe.raw_path is None and calibrates(t.cls):
+            return await self._calibration(t.cls, t.chip, filt, midnight(t.night), anew)
+        if anew:
+            self._anew.add(target_key(t))
+        return await self._node(t.cls, t.chip, filt, t.night,
+                                t.raw if recipe.raw_path is not None else None)
+
+    async def _node(self, cls: str, chip: str, filt: str | None, night: dt.date,
+                    raw: str | None, *, existing: str | None = LOOKUP,
+                    why: str | None = None, version: str | None = None,
+                    keep: str | None = None, extra: dict[str, str] | None = None) -> Key:
+        """The node of a product (built once per plan, whoever asks): ``existing`` is the
+        object found for it (or None: none, to be made, because ``why``)."""
+        key = key_of(cls, chip, filt, night, raw, version, extra)
+        return await self._once(("node", key), lambda: self._build(
+            cls, chip, filt, night, raw, existing, why, version, keep, extra or {}))
+
+    async def _build(self, cls: str, chip: str, filt: str | None, night: dt.date,
+                     raw: str | None, existing: str | None, why: str | None,
+                     version: str | None, keep: str | None, extra: dict[str, str]) -> Key:
         recipe = RECIPES[cls]
-        node = Node(cls, chip, filt if recipe.needs_filter else None, night, raw,
-                    params=self._params(cls))
-        if node.key in nodes:
-            return node.key
+        node = Node(cls, chip, filt, night, raw, params=self._params(cls), version=version,
+                    time=midnight(night), extra=extra)
         position = None  # where on the sky: what a reference catalogue must cover
         if raw is not None and recipe.raw_path is not None:
             position = await self._position(raw)
+            node.time = await self._observed(raw) or node.time
             if recipe.raw_path == ("raw",):
                 node.raws["raw"] = raw
-        for inp in recipe.inputs:
-            sub_filter = node.filter if inp.cls in RECIPES and RECIPES[inp.cls].needs_filter \
-                else None
-            if inp.raw or inp.each:
-                found = await self._raws(inp.each or inp.cls, chip, node.filter, night)
-                if len(found) < inp.least:
-                    raise NotFound(f"cannot make {cls} for {chip} on {night}: {len(found)} "
-                                   f"{inp.each or inp.cls} that night, {inp.least} needed")
-                if inp.raw:
-                    node.raws[inp.ref] = found
-                else:
-                    node.inputs[inp.ref] = [await self._resolve(inp.cls, chip, sub_filter,
-                                                                night, r, nodes)
-                                            for r in found]
-                    position = position or await self._position(found[0])
-            elif inp.reference:
-                node.raws[inp.ref] = await self._reference(inp.cls, position)
+        # one after the other: a plan walks thousands of nodes at once, so the catalogue is
+        # asked in batches anyway, and a coroutine per input would cost more than it saves
+        inputs = [i for i in recipe.inputs if not i.reference]
+        got = [await self._input(node, i) for i in inputs]
+        for inp, (value, first) in zip(inputs, got, strict=True):
+            if inp.raw:
+                node.raws[inp.ref] = value
             else:
-                node.inputs[inp.ref] = await self._resolve(
-                    inp.cls, chip, sub_filter, night,
-                    raw if RECIPES[inp.cls].raw_path is not None else None, nodes)
-        refused = await self._policy(node, nodes)
-        existing = await self.existing(Target(cls, chip, night, node.filter, raw))
+                node.inputs[inp.ref] = value
+            if position is None and first is not None:
+                position = await self._position(first)
+        for inp in recipe.inputs:
+            if inp.reference:
+                node.raws[inp.ref] = await self._reference(inp.cls, position)
+        node.inputs = {i.ref: node.inputs[i.ref] for i in recipe.inputs if i.ref in node.inputs}
+        refused = await self._policy(node)
+        if existing == LOOKUP:
+            existing = await self._existing(node)
         if refused:
             node.action, node.reasons = "refuse", refused
         elif existing is None:
-            node.action, node.reasons = "make", [f"no valid {cls} exists"]
+            node.action, node.reasons = "make", [why or f"no valid {cls} exists"]
         else:
-            node.reasons = await self._why_stale(await self._object(existing), node, nodes)
+            node.reasons = await self._why_stale(await self._object(existing), node)
             if not node.reasons and node.key in self._anew:
                 node.reasons = ["asked to make it anew"]
             node.action = "make" if node.reasons else "use"
             node.oid = existing
-        nodes[node.key] = node
+            if keep is not None and node.action == "make":
+                node.notes.append("stale (" + "; ".join(node.reasons) + "), but not made anew:"
+                                  " one made anew would not cover the moment it serves, and "
+                                  f"{keep}")
+                node.action, node.reasons = "use", []
+        if node.action == "make" and calibrates(cls):
+            node.window = await self._made_window(cls, chip, night)
+        self._nodes[node.key] = node
         return node.key
 
-    async def _policy(self, node: Node, nodes: dict[Key, Node]) -> list[str]:
-        """The QC policy (see _policy) on inputs known already: an input of a kind with
-        flags the class refuses is left out (noted); a refused single input, or one whose
-        own making is refused, refuses the node (the reasons)."""
-        reasons = []
-        for ref, keys in list(node.inputs.items()):
-            many = isinstance(keys, list)
-            kept = []
-            for key in keys if isinstance(keys, list) else [keys]:
-                dep = nodes[key]
-                flags = refused_flags(node.cls, await self._object(dep.oid)) \
-                    if dep.action == "use" and dep.oid else None
-                if dep.action == "refuse" or flags:
-                    why = f"its {ref} {dep.oid or dep.describe()} " + (
-                        f"has {describe(flags)}, which {node.cls} refuses" if flags
-                        else "is refused")
-                    if many:
-                        node.notes.append(f"left out: {why}")
-                        continue
-                    reasons.append(why)
-                kept.append(key)
-            if many:
-                node.inputs[ref] = kept
-                if not kept:
-                    reasons.append(f"every one of its {ref} is refused by the QC policy")
-        return reasons
+    async def _input(self, node: Node, inp: Input) -> tuple[Any, str | None]:
+        """One input of a node: its value (raw frames, a node's key, a list of keys) and a
+        raw frame that says where on the sky the node is (or None)."""
+        chip, night = node.chip, node.night
+        sub_filter = node.filter if inp.cls in RECIPES and RECIPES[inp.cls].needs_filter \
+            else None
+        if inp.select is not None:  # the recipe finds its inputs' data IDs itself
+            found_ids = await inp.select(self.catalog, node.data_id)
+            if len(found_ids) < inp.least:
+                raise NotFound(f"cannot make {node.what}: {len(found_ids)} {inp.cls} "
+                               f"selected, {inp.least} needed")
+            return [await self._node_of(inp.cls, d) for d in sorted(found_ids)], None
+        if inp.raw or inp.each:
+            found = await self._raws(inp.each or inp.cls, chip, node.filter, night)
+            if len(found) < inp.least:
+                raise NotFound(f"cannot make {node.cls} for {chip} on {night}: {len(found)} "
+                               f"{inp.each or inp.cls} that night, {inp.least} needed")
+            if inp.raw:
+                return found, None
+            keys = [await self._node(inp.cls, chip, sub_filter, night, r) for r in found]
+            return keys, found[0]
+        sub = RECIPES.get(inp.cls)
+        if sub is None:
+            raise InvalidRequest(f"{node.cls} is made from {inp.cls}, which AWE cannot make")
+        if sub.raw_path is not None:
+            return await self._node(inp.cls, chip, sub_filter, night, node.raw), None
+        if calibrates(inp.cls):
+            assert node.time is not None
+            return await self._calibration(inp.cls, chip, sub_filter, node.time), None
+        return await self._node(inp.cls, chip, sub_filter, night, None), None
 
-    async def _why_stale(self, obj: ObjectOut, node: Node,
-                         nodes: dict[Key, Node]) -> list[str]:
-        """The rule of :mod:`awecore.staleness` on what the plan found: each input must
-        still be what the plan would use, none must be remade, nor the object itself."""
-        reasons = []
-        for ref, keys in node.inputs.items():
-            used = obj.refs.get(ref)
-            if isinstance(keys, list):
-                deps = [nodes[k] for k in keys]
-                remade = [d for d in deps if d.action == "make"]
-                if remade:
-                    reasons.append(inputs_remade(ref, len(remade), remade[0].reasons[0]))
-                elif sorted(used if isinstance(used, list) else []) != sorted(
-                        str(d.oid) for d in deps):
-                    reasons.append(input_set_changed(ref, products=True))
-                continue
-            dep = nodes[keys]
-            if dep.action == "make":  # what it would be made from now is to be made
-                reasons += input_reasons(InputState(ref, str(used), stale=dep.reasons[0]))
-            elif used != dep.oid:
-                was = await self._object(str(used)) if isinstance(used, str) else None
-                reasons += input_reasons(InputState(
-                    ref, str(used), invalidated=was is not None and was.is_valid == 0,
-                    best=dep.oid))
-        for ref, found in node.raws.items():
-            used = obj.refs.get(ref)
-            if isinstance(found, str):
-                reasons += input_reasons(InputState(ref, str(used), best=found))
-            elif sorted(used if isinstance(used, list) else [str(used)]) != found:
-                reasons.append(input_set_changed(ref, products=False))
-        calibration = issubclass(registry.get(obj.type), CalFile)
-        return reasons + own_reasons(obj.type, obj.software_version, SOFTWARE_VERSION,
-                                     invalidated=calibration and obj.is_valid != 1,
-                                     made_with=obj.process_params, asked=node.params)
+    async def _node_of(self, cls: str, data_id: DataId) -> Key:
+        """The node of a product given by its data ID (the dimensions beyond chip, filter,
+        night and raw frame travel with it)."""
+        if cls not in RECIPES:
+            raise InvalidRequest(f"AWE cannot make {cls}; it makes {', '.join(RECIPES)}")
+        known = {"chip", "filter", "night", "raw"}
+        night = data_id.get("night")
+        when = dt.date.fromisoformat(night) if night else None
+        if when is None or "chip" not in data_id:
+            raise InvalidRequest(f"{cls} {data_id}: the planner needs a night and a chip")
+        extra = {k: v for k, v in data_id.items() if k not in known}
+        if calibrates(cls) and RECIPES[cls].raw_path is None and not extra:
+            return await self._calibration(cls, data_id["chip"], data_id.get("filter"),
+                                           midnight(when))
+        return await self._node(cls, data_id["chip"], data_id.get("filter"), when,
+                                data_id.get("raw"), extra=extra)
+
+    async def _existing(self, node: Node) -> str | None:
+        recipe = RECIPES[node.cls]
+        if recipe.raw_path is not None and node.raw is not None:
+            return await self._made_from(node.cls, recipe.raw_path, node.raw, node.params)
+        if not calibrates(node.cls):
+            return None
+        return await self._best(node.cls, node.chip, node.filter, midnight(node.night),
+                                node.params)

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from ..files import FileInfo
 from ..query import QuerySpec
-from ..records import ObjectIn, ObjectOut
+from ..records import CurationChange, ObjectIn, ObjectOut
 
 __all__ = ["Calibration", "CatalogReader", "CatalogWriter", "FileStore"]
 
@@ -47,6 +47,12 @@ class CatalogReader(Protocol):
 
     async def best(self, wanted: Sequence[Calibration]) -> list[ObjectOut | None]:
         """The best calibration for each data ID, in the order asked (None: there is none)."""
+        ...
+
+    async def history(self, oid: str) -> list[CurationChange]:
+        """The curation history of an object, oldest first (who changed its window or
+        verdict, when, why): what staleness reasons name. A catalogue that keeps none may
+        raise an AweError; the planner then says what changed without who."""
         ...
 
 

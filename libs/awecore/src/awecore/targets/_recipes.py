@@ -9,9 +9,9 @@ asks for and runs it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from astropy.io import fits
@@ -19,10 +19,20 @@ from astropy.table import Table
 from astropy.wcs import WCS
 
 from .. import pipelines as p
+from ..dimensions import DataId
 from ..model import ObjectOut
 
-__all__ = ["RECIPES", "Frame", "Input", "Inputs", "Loader", "Made", "Recipe", "saturation_of",
-           "trimmed_header"]
+if TYPE_CHECKING:
+    from ._ports import CatalogReader
+
+__all__ = ["RECIPES", "Frame", "Input", "Inputs", "Loader", "Made", "Recipe", "Selector",
+           "saturation_of", "trimmed_header"]
+
+
+#: finds the data IDs of a product's inputs from the product's own data ID, reading the
+#: catalogue: how a recipe says "one reduced frame per exposure of this sky tile, of any
+#: night and chip" without the planner knowing what a tile is
+Selector = Callable[["CatalogReader", DataId], Awaitable[list[DataId]]]
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,8 @@ class Input:
     least: int = 1
     each: str | None = None  # one product of cls per raw frame of this class that night
     reference: bool = False  # the newest valid reference catalogue covering the position
+    #: one product of cls per data ID the selector finds (a list): any selection by data ID
+    select: Selector | None = field(default=None, compare=False)
 
 
 @dataclass

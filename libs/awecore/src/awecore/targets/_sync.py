@@ -18,6 +18,7 @@ from ._adapters import BlockingCatalog, BlockingFiles, SyncCatalog, SyncStorage
 from ._loop import run
 from ._make import AsyncMaker, MakerCache
 from ._plan import AsyncPlanner, Node, Plan, Target
+from ._rules import CalibrationRules
 
 __all__ = ["Maker", "Planner"]
 
@@ -26,8 +27,9 @@ class Planner:
     """:class:`AsyncPlanner` over a synchronous catalogue client, waited for."""
 
     def __init__(self, catalog: SyncCatalog,
-                 params: dict[str, dict[str, Any]] | None = None) -> None:
-        self.core = AsyncPlanner(BlockingCatalog(catalog), params)
+                 params: dict[str, dict[str, Any]] | None = None,
+                 rules: CalibrationRules | None = None) -> None:
+        self.core = AsyncPlanner(BlockingCatalog(catalog), params, rules)
 
     def plan(self, cls: str | type[DBObject], chip: str, night: dt.date,
              filter: str | None = None, raw: str | None = None, anew: bool = False) -> Plan:
@@ -50,9 +52,10 @@ class Maker:
     """:class:`AsyncMaker` over synchronous catalogue and storage clients, waited for."""
 
     def __init__(self, catalog: SyncCatalog, storage: SyncStorage, privileges: int = 3,
-                 cache: MakerCache | None = None) -> None:
+                 cache: MakerCache | None = None, rules: CalibrationRules | None = None
+                 ) -> None:
         ports = BlockingCatalog(catalog)
-        self.core = AsyncMaker(ports, ports, BlockingFiles(storage), privileges, cache)
+        self.core = AsyncMaker(ports, ports, BlockingFiles(storage), privileges, cache, rules)
 
     def make(self, plan: Plan, progress: Callable[[Node], None] | None = None) -> str:
         """Make every node the plan marks, inputs first; ``progress`` is called (from the

@@ -2,10 +2,10 @@
 
 from fastapi import APIRouter
 
-from . import changes, objects, query, replication, sources, users
+from . import calibrations, changes, classes, objects, query, replication, sources, users
 
 __all__ = ["router"]
 
 router = APIRouter()
-for _module in (objects, query, changes, replication, sources, users):
+for _module in (objects, query, calibrations, changes, replication, sources, users, classes):
     router.include_router(_module.router)

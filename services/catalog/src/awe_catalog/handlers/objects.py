@@ -15,6 +15,7 @@ from awecore.model import (
     Struct,
     registry,
 )
+from awecore.records import CurationChange
 
 from ..factory import Factory
 from ..models import BatchIn, BatchOut, Caller, GetManyIn, GetManyOut
@@ -65,6 +66,14 @@ async def get_many(body: GetManyIn, caller: Caller = Depends(get_caller),
 async def curate(oid: str, body: CurationUpdate, caller: Caller = Depends(get_caller),
                  factory: Factory = Depends(get_factory)) -> ObjectOut:
     return await factory.objects().curate(oid, body, caller)
+
+
+@router.get("/objects/{oid}/history", response_model=list[CurationChange],
+            summary="Every curation of an object, oldest first: who, when, where, why, "
+                    "old and new values")
+async def history(oid: str, caller: Caller = Depends(get_caller),
+                  factory: Factory = Depends(get_factory)) -> list[CurationChange]:
+    return await factory.objects().history(oid, caller)
 
 
 def _describe(field: Field) -> dict[str, Any]:

@@ -3,7 +3,9 @@ from __future__ import annotations
 import datetime as dt
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
 
+from awecore.dimensions import BestCalibrationsIn
 from awecore.model import ObjectOut
 from awecore.query import QueryPage, QueryRequest, QuerySpec
 
@@ -37,3 +39,20 @@ async def best(
     factory: Factory = Depends(get_factory),
 ) -> ObjectOut:
     return await factory.objects().best(cls, chip, time, caller, filter)
+
+
+class BestCalibrationsOut(BaseModel):
+    """One object or null per request, in the order asked."""
+
+    objects: list[ObjectOut | None]
+
+
+@router.post("/calibrations/best", response_model=BestCalibrationsOut,
+             summary="The best calibrations for many (class, chip, filter, time) at once")
+async def best_many(body: BestCalibrationsIn, caller: Caller = Depends(get_caller),
+                    factory: Factory = Depends(get_factory)) -> BestCalibrationsOut:
+    """Each the valid calibration of its class for the chip (and filter) whose validity
+    window covers the time, the newest; null where none does. One SQL statement for all
+    (what a planner asks for the frames of a night)."""
+    return BestCalibrationsOut(objects=await factory.objects().best_many(body.requests,
+                                                                         caller))

@@ -9,21 +9,29 @@ from typing import Any
 import asyncpg
 
 from awecore.clock import HybridClock
+from awecore.dimensions import CalibrationWanted
 from awecore.errors import Conflict, Forbidden, InvalidObject, InvalidQuery, NotFound
+from awecore.events import ObjectCurated
 from awecore.ids import new_oid, parse_oid
 from awecore.model import (
     CalFile,
+    Chip,
     CurationUpdate,
+    DBObject,
     Filter,
     ObjectIn,
     ObjectOut,
     registry,
     validate_object,
 )
-from awecore.query import And, Compare, OrderBy, QueryPage, QuerySpec
+from awecore.query import QueryPage, QuerySpec
+from awecore.records import CurationChange, TimelinePage
 
 from ..models import Caller
+from ..storage.calibrations import CalibrationStore, Wanted
+from ..storage.history import HistoryStore
 from ..storage.objects import ObjectStore
+from ..storage.timeline import TimelineStore
 
 __all__ = ["ObjectService"]
 
@@ -138,9 +146,48 @@ class ObjectService:
             end = changes.get("timestamp_end", current.timestamp_end)
             if start and end and end < start:
                 raise InvalidObject("validity would end before it starts")
-            result = await store.curate(current.oid, changes, self.clock.now(), self.site)
+            old = {k: getattr(current, k) for k in changes}
+            at = dt.datetime.now(dt.UTC)
+            hlc = self.clock.now()
+            result = await store.curate(current.oid, changes, hlc, self.site, by=caller.name,
+                                        at=at, reason=update.reason, old=old)
+            await HistoryStore(conn).record([ObjectCurated(
+                oid=current.oid, changes=CurationUpdate(**changes), hlc=hlc, site=self.site,
+                by=caller.name, at=at, reason=update.reason, old=old).history()])
             await store.notify()
         return result
+
+    async def history(self, oid: str, caller: Caller) -> list[CurationChange]:
+        """Every curation of the object, oldest first, for whoever may see the object."""
+        async with self.pool.acquire() as conn:
+            found = await ObjectStore(conn).get_many([_oid(oid)], caller)
+            if not found:
+                raise NotFound(f"no object {oid} (or it is not visible to you)")
+            return await HistoryStore(conn).of(found[0].oid)
+
+    async def timeline(self, cls_name: str, chip: str, caller: Caller,
+                       filter_name: str | None = None, start: dt.datetime | None = None,
+                       end: dt.datetime | None = None, offset: int = 0,
+                       limit: int = 100) -> TimelinePage:
+        """The calibrations of ``cls_name`` (and its subclasses) for a chip (and filter)
+        whose validity overlaps [start, end], by window start, with their latest curation."""
+        cls = _calibration_class(cls_name)
+        if filter_name is not None and not any(
+                (ref := c.ref_fields().get("filter")) is not None and ref.target is Filter
+                for c in registry if issubclass(c, cls)):
+            raise InvalidQuery(f"{cls_name} does not depend on a filter")
+        start, end = (_aware(start), _aware(end))
+        if start is not None and end is not None and end < start:
+            raise InvalidQuery(f"the span ends ({end.isoformat()}) before it starts "
+                               f"({start.isoformat()})")
+        async with self.pool.acquire() as conn:
+            # one row more tells whether another page exists without a count
+            rows = await TimelineStore(conn).page(
+                caller, registry.subclass_names(cls), chip, filter_name, start, end, offset,
+                limit + 1)
+        more = len(rows) > limit
+        return TimelinePage(entries=rows[:limit], offset=offset, limit=limit,
+                            next_offset=offset + limit if more else None)
 
     # -- reading -----------------------------------------------------------------------
     async def get(self, oid: str, caller: Caller) -> ObjectOut:
@@ -180,33 +227,60 @@ class ObjectService:
     async def best(self, cls_name: str, chip: str, when: dt.datetime, caller: Caller,
                    filter_name: str | None = None) -> ObjectOut:
         """The best calibration: valid, window covering ``when``, newest creation."""
-        cls = registry.get(cls_name) if cls_name in registry else None
-        if cls is None or not issubclass(cls, CalFile):
-            raise InvalidQuery(f"{cls_name!r} is not a calibration class; calibrations are "
-                               + ", ".join(c.__name__ for c in registry
-                                           if issubclass(c, CalFile) and not c.abstract))
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.UTC)
-        chip_cond = (Compare(op="eq", path=("chip",), value=chip) if _is_oid(chip)
-                     else Compare(op="eq", path=("chip", "name"), value=chip))
-        conds = [chip_cond, Compare(op="eq", path=("is_valid",), value=1),
-                 Compare(op="le", path=("timestamp_start",), value=when.isoformat()),
-                 Compare(op="ge", path=("timestamp_end",), value=when.isoformat())]
-        if filter_name is not None:
-            ref = cls.ref_fields().get("filter")
-            if ref is None or ref.target is not Filter:
-                raise InvalidQuery(f"{cls_name} does not depend on a filter")
-            conds.append(Compare(op="eq", path=("filter",), value=filter_name)
-                         if _is_oid(filter_name)
-                         else Compare(op="eq", path=("filter", "name"), value=filter_name))
-        spec = QuerySpec(cls=cls_name, where=And(items=tuple(conds)),
-                         order_by=(OrderBy(path=("creation_date",), descending=True),))
-        page = await self.query(spec, caller, 0, 1)
-        if not page.objects:
+        when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+        (found,) = await self.best_many([CalibrationWanted(
+            cls=cls_name, chip=chip, time=when, filter=filter_name)], caller)
+        if found is None:
             raise NotFound(f"no valid {cls_name} for chip {chip}"
                            + (f", filter {filter_name}" if filter_name else "")
                            + f" at {when.isoformat()}")
-        return page.objects[0]
+        return found
+
+    async def best_many(self, wanted: Sequence[CalibrationWanted],
+                        caller: Caller) -> list[ObjectOut | None]:
+        """The best calibration for each request, in the order asked (None: none covers
+        its time), in one statement: chips and filters may be named or given by oid."""
+        types: dict[str, list[str]] = {}
+        filtered: dict[str, bool] = {}
+        for i, w in enumerate(wanted):
+            where = f"request {i}: " if len(wanted) > 1 else ""
+            if w.cls not in types:
+                try:
+                    cls = _calibration_class(w.cls)
+                except InvalidQuery as exc:
+                    raise InvalidQuery(where + exc.detail) from None
+                ref = cls.ref_fields().get("filter")
+                filtered[w.cls] = ref is not None and ref.target is Filter
+                types[w.cls] = [c for c in registry.subclass_names(cls)
+                                if not registry.get(c).abstract]
+            if w.filter is not None and not filtered[w.cls]:
+                raise InvalidQuery(f"{where}{w.cls} does not depend on a filter")
+        rows = [Wanted(i, t, _canonical(w.chip), _canonical(w.filter) if w.filter else None,
+                       w.time if w.time.tzinfo else w.time.replace(tzinfo=dt.UTC),
+                       _is_oid(w.chip), w.filter is not None and _is_oid(w.filter))
+                for i, w in enumerate(wanted) for t in types[w.cls]]
+        async with self.pool.acquire() as conn:
+            found = await CalibrationStore(conn).best(
+                rows, registry.subclass_names(Chip), registry.subclass_names(Filter), caller)
+        return [found.get(i) for i in range(len(wanted))]
+
+
+def _calibration_class(name: str) -> type[DBObject]:
+    cls = registry.get(name) if name in registry else None
+    if cls is None or not issubclass(cls, CalFile):
+        raise InvalidQuery(f"{name!r} is not a calibration class; calibrations are "
+                           + ", ".join(c.__name__ for c in registry
+                                       if issubclass(c, CalFile) and not c.abstract))
+    return cls
+
+
+def _aware(when: dt.datetime | None) -> dt.datetime | None:
+    return when.replace(tzinfo=dt.UTC) if when is not None and when.tzinfo is None else when
+
+
+def _canonical(value: str) -> str:
+    """An oid as the catalogue writes it (a name as it is)."""
+    return str(parse_oid(value)) if _is_oid(value) else value
 
 
 def _is_oid(value: str) -> bool:

@@ -2,10 +2,12 @@
 
 Objects keep their origin oid, site, creator, creation date and clock. Curation merges field
 by field, last writer wins by (hybrid logical clock, site); privileges only rise, so they
-merge by maximum. Applying is idempotent, and a change that wins nothing records nothing:
-so a change echoed back through other sites stops, and every site ends in the same state
-whatever the order of arrival. Applied changes enter this site's changelog, so a hub passes
-them on to its spokes.
+merge by maximum. Every curation also leaves its origin's history row (who, where, when,
+why, old and new values) here, whether or not it wins a field. Applying is idempotent, and
+a change that wins nothing records nothing in the changelog: so a change echoed back
+through other sites stops, and every site ends in the same state whatever the order of
+arrival. Applied changes enter this site's changelog, so a hub passes them on to its
+spokes.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ import asyncpg
 
 from awecore.clock import HybridClock, hlc_wins
 from awecore.errors import Forbidden
-from awecore.events import CatalogEvent, ObjectCreated, ObjectCurated
+from awecore.events import CatalogEvent, ObjectCreated, ObjectCurated, hlc_time
 from awecore.model import ObjectIn, ObjectOut, validate_object
 from awecore.visibility import REPLICATED_FROM
 
 from ..models import Caller, Digest, ReplicateOut
+from ..storage.history import HistoryStore
 from ..storage.objects import ObjectStore
 
 __all__ = ["ReplicationService"]
@@ -93,7 +96,11 @@ class ReplicationService:
         if objects:
             await store.insert(objects)
             await store.init_clocks(objects)
-            await store.record_created(objects)
+            # the history a snapshot of a curated object brought, recorded and passed on
+            history = {o.oid: h for e in events if isinstance(e.data, ObjectCreated)
+                       and (o := e.data.object).oid in ready and (h := e.data.history)}
+            await HistoryStore(store.conn).record([h for hs in history.values() for h in hs])
+            await store.record_created(objects, history)
             self.clock.observe(max(o.curation_hlc for o in objects))
             out.applied.extend(eid for eid, _ in ready.values())
 
@@ -114,9 +121,17 @@ class ReplicationService:
             hlc, site = clocks.get(name, [current.hlc, current.site])
             if hlc_wins(data.hlc, data.site, hlc, site):
                 winners[name] = value
+        # the origin's history row, whether or not a field wins here: every site keeps the
+        # same history (an event from before history was kept has no old values: ours)
+        old = data.old or {k: getattr(current, k) for k in data.changes.changed()}
+        at = data.at or hlc_time(data.hlc)
+        by = data.by or "unknown"
+        await HistoryStore(store.conn).record(
+            [data.model_copy(update={"old": old, "at": at, "by": by}).history()])
         if not winners:
             return "skipped"
-        await store.curate(data.oid, winners, data.hlc, data.site)
+        await store.curate(data.oid, winners, data.hlc, data.site, by=by, at=at,
+                           reason=data.reason, old=old)
         self.clock.observe(data.hlc)
         return "applied"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -12,6 +12,7 @@ import asyncpg
 from awecore.events import ObjectCurated
 from awecore.model import CURATION_FIELDS, CurationUpdate, ObjectOut
 from awecore.query import QuerySpec
+from awecore.records import CurationChange
 
 from ..models import Caller
 from .sql import OBJECT_COLUMNS, compile_count, compile_select, visibility
@@ -72,15 +73,23 @@ class ObjectStore:
             await self.conn.copy_records_to_table(
                 "object_refs", records=refs, columns=("src", "name", "pos", "dst"))
 
-    async def record_created(self, objects: Sequence[ObjectOut]) -> None:
-        """One 'created' event per object; call last: the changelog lock is held to commit."""
+    async def record_created(self, objects: Sequence[ObjectOut],
+                             history: Mapping[str, Sequence[CurationChange]] | None = None,
+                             ) -> None:
+        """One 'created' event per object; call last: the changelog lock is held to commit.
+
+        ``history``: the curation history a replicated object brought, by oid, passed on
+        with it (a hub's spokes get it too)."""
         first = await self.lock_changelog()
         now = dt.datetime.now(dt.UTC)
+        history = history or {}
         events = [
             (first + i, uuid.uuid4(), uuid.UUID(o.oid), "created", now,
              # the record's own field values: the jsonb codec (orjson) writes datetimes as
              # ISO 8601, so no pydantic dump is needed on this bulk path
-             {"kind": "created", "object": vars(o)})
+             {"kind": "created", "object": vars(o)} if not history.get(o.oid) else
+             {"kind": "created", "object": vars(o),
+              "history": [h.model_dump(mode="json") for h in history[o.oid]]})
             for i, o in enumerate(objects)
         ]
         await self.conn.copy_records_to_table(
@@ -157,11 +166,15 @@ class ObjectStore:
             "SELECT curation_clock FROM objects WHERE oid = $1", uuid.UUID(oid))
         return dict(value or {})
 
-    async def curate(self, oid: str, changes: dict[str, Any], hlc: int, site: str) -> ObjectOut:
+    async def curate(self, oid: str, changes: dict[str, Any], hlc: int, site: str, *,
+                     by: str, at: dt.datetime, reason: str | None,
+                     old: dict[str, Any]) -> ObjectOut:
         """Apply curation fields and record the 'curated' event (caller holds the row lock).
 
         Each field remembers the clock of the change that set it; the row's curation_hlc is
-        the newest of them."""
+        the newest of them. The event says who curated where, when and why, and the values
+        before, so that every site records the same history row (the caller records it
+        here: ``HistoryStore``)."""
         sets = [f"{_curation_column(name)} = ${i}" for i, name in enumerate(changes, start=5)]
         stamp = {name: [hlc, site] for name in changes}
         row = await self.conn.fetchrow(
@@ -172,7 +185,9 @@ class ObjectStore:
             f"WHERE oid = $1 RETURNING {OBJECT_COLUMNS}",
             uuid.UUID(oid), hlc, site, stamp, *changes.values(),
         )
-        event = ObjectCurated(oid=oid, changes=CurationUpdate(**changes), hlc=hlc, site=site)
+        event = ObjectCurated(oid=oid, changes=CurationUpdate(**changes), hlc=hlc, site=site,
+                              by=by, at=at, reason=reason,
+                              old={k: old.get(k) for k in changes})
         seq = await self.lock_changelog()
         await self.conn.execute(
             "INSERT INTO changes (seq, event_id, oid, kind, time, payload) "

@@ -11,9 +11,9 @@ import asyncpg
 from awecore.client import AsyncCatalogClient
 from awecore.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from awecore.ids import new_oid
-from awecore.jobs import JobOut, JobPage, PlanIn, Submitted, TargetIn
+from awecore.jobs import JobOut, JobPage, PlanIn, Submitted, TargetIn, TargetRef
 from awecore.server import Identity
-from awecore.targets import AsyncPlanner, CatalogPorts, Key, Plan, Target
+from awecore.targets import AsyncPlanner, CalibrationRules, CatalogPorts, Key, Plan, Target
 
 from ..storage.jobs import JobStore, job_out
 from .queue import JobQueue
@@ -21,11 +21,21 @@ from .queue import JobQueue
 __all__ = ["JobService"]
 
 
+def _target(t: TargetRef) -> Target:
+    """The planner's target of a request (given by fields or data ID: the request's model
+    has merged them, and refused one without night or chip)."""
+    assert t.date is not None and t.chip is not None
+    return Target(t.cls, t.chip, t.date, t.filter, t.raw)
+
+
 class JobService:
-    def __init__(self, pool: asyncpg.Pool, queue: JobQueue, catalog_url: str) -> None:
+    def __init__(self, pool: asyncpg.Pool, queue: JobQueue, catalog_url: str,
+                 rules: CalibrationRules | None = None) -> None:
         self.pool = pool
         self.queue = queue
         self.catalog_url = catalog_url
+        #: the calibration rules (the settings'): from how far a calibration is made
+        self.rules = rules if rules is not None else CalibrationRules.from_env()
 
     async def _plan(self, targets: list[Target], params: dict[str, dict[str, Any]] | None,
                     anew: bool, token: str) -> Plan:
@@ -33,18 +43,18 @@ class JobService:
         the catalogue on this loop: planning is requests, not arithmetic."""
         catalog = AsyncCatalogClient(self.catalog_url, token)
         try:
-            return await AsyncPlanner(CatalogPorts(catalog), params).plan_many(targets, anew)
+            return await AsyncPlanner(CatalogPorts(catalog), params, self.rules).plan_many(
+                targets, anew)
         finally:
             await catalog.aclose()
 
     async def submit(self, target: TargetIn, caller: Identity, token: str) -> Submitted:
         return await self._submit(
-            [Target(target.cls, target.chip, target.date, target.filter, target.raw)],
-            {target.cls: target.params} if target.params else None, target.dry_run,
-            target.anew, caller, token)
+            [_target(target)], {target.cls: target.params} if target.params else None,
+            target.dry_run, target.anew, caller, token)
 
     async def submit_plan(self, body: PlanIn, caller: Identity, token: str) -> Submitted:
-        targets = [Target(t.cls, t.chip, t.date, t.filter, t.raw) for t in body.targets]
+        targets = [_target(t) for t in body.targets]
         return await self._submit(targets, body.params, body.dry_run, False, caller, token)
 
     async def _submit(self, targets: list[Target], params: dict[str, dict[str, Any]] | None,

@@ -1,6 +1,8 @@
 """Following one peer: its broker for speed, its HTTP changelog for completeness.
 
 Only what the peer shares with other sites crosses (``awecore.visibility.replicates``).
+Curations cross with who made them, where, when and why, so every site keeps the same
+curation history; an object that becomes shared brings its history along.
 Events are taken in the peer's sequence order; the cursor advances once the local catalog has
 the batch (applied, already there, or parked as waiting for objects it references). Waiting
 changes are retried after every batch.
@@ -56,6 +58,8 @@ class PeerFollower:
         self.applied = 0
         self.metrics = metrics
         self.name = f"federation:{peer.site}"
+        #: class names whose schema this site has from the peer (or that are awecore's)
+        self._classes: set[str] = set()
         self._lag = metrics.follower_lag.labels(self.name) if metrics is not None else None
 
     async def aclose(self) -> None:
@@ -89,9 +93,16 @@ class PeerFollower:
                 if not replicates(now.privileges):
                     continue
                 here.add(e.subject)
+                # the object comes with its curation history so far: made while it was not
+                # shared, it never crossed as curation events
+                try:
+                    history = await self.remote.history(e.subject)
+                except NotFound:  # a peer from before histories were kept
+                    history = []
                 out.append(CatalogEvent(
                     id=f"snapshot-{e.id}", source=e.source, type=OBJECT_CREATED, time=e.time,
-                    subject=e.subject, sequence=e.sequence, data=ObjectCreated(object=now)))
+                    subject=e.subject, sequence=e.sequence,
+                    data=ObjectCreated(object=now, history=history or None)))
             out.append(e)
         return out
 
@@ -109,6 +120,9 @@ class PeerFollower:
         if not events:
             return
         outgoing = await self._shared(events)
+        for name in sorted({e.data.object.type for e in outgoing
+                            if isinstance(e.data, ObjectCreated)}):
+            await self._class(name)
         result = await self._send(outgoing) if outgoing else {"applied": [], "waiting": []}
         waiting = set(result["waiting"])
         async with self.pool.acquire() as conn, conn.transaction():
@@ -119,6 +133,25 @@ class PeerFollower:
         self.applied += len(result["applied"])
         if result["applied"]:
             await self.retry_waiting()
+
+    async def _class(self, name: str) -> None:
+        """A user's class the peer registered (its objects cross like any): registered here
+        from the peer's schema, with the classes it builds on first, so that its objects
+        validate. Once per name; the same schema again changes nothing, a clash is raised
+        with the catalog's reason (the follower retries, and its status says why)."""
+        if name in self._classes:
+            return
+        try:
+            info = await self.remote.request("GET", f"/classes/{name}")
+        except NotFound:  # a peer from before classes were registered: awecore's own
+            info = {"builtin": True}
+        if not info.get("builtin"):
+            spec = info["spec"]
+            for other in [*spec["bases"], *(f["target"] for f in spec["fields"].values()
+                                            if f.get("target") not in (None, name))]:
+                await self._class(other)
+            await self.local.request("POST", "/classes", json=spec)
+        self._classes.add(name)
 
     async def retry_waiting(self) -> None:
         async with self.pool.acquire() as conn:

@@ -12,7 +12,7 @@ from awecore.errors import NotFound
 from awecore.ids import parse_oid
 from awecore.lineage import Graph, Impact, Path, StaleEdge, Staleness
 from awecore.server import Identity as Caller
-from awecore.staleness import InputState, input_reasons, own_reasons
+from awecore.staleness import InputState, covers, input_reasons, moment, own_reasons
 
 from ..storage.graph import GraphStore
 
@@ -105,9 +105,13 @@ class LineageService:
             upstream = (await self._edges(store, inp, depth + 1)
                         if depth < MAX_DEPTH and not inp["type"].startswith("Raw") else [])
             stale_up = [e for e in upstream if e.reasons]
+            # a calibration is never used outside its window: one moved off the time is stale
+            uncovered = inp["timestamp_start"] is not None and inp["is_valid"] != 0 and \
+                not covers(inp["timestamp_start"], inp["timestamp_end"], when)
             reasons = input_reasons(InputState(
                 inp["name"], inp["oid_text"], invalidated=inp["is_valid"] == 0, best=newer,
-                stale=stale_up[0].reasons[0] if stale_up else None))
+                stale=stale_up[0].reasons[0] if stale_up else None,
+                uncovered=moment(when) if uncovered else None))
             out.append(StaleEdge(name=inp["name"], input=inp["oid_text"], input_type=inp["type"],
                                  reasons=reasons, upstream=stale_up))
         return out

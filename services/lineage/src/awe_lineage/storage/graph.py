@@ -207,12 +207,14 @@ class GraphStore:
         return None if value is None else str(value)
 
     async def observation_time(self, node: asyncpg.Record) -> dt.datetime:
-        """When the data behind a node was taken: its own, or its raw inputs'."""
+        """When the data behind a node was taken: its own, or its raw inputs' (not through
+        the calibrations it used: those may be of another night)."""
         if node["date_obs"] is not None:
             return node["date_obs"]  # type: ignore[no-any-return]
         value = await self.conn.fetchval(
             "WITH RECURSIVE up(oid) AS (SELECT $1::uuid UNION "
-            " SELECT e.dst FROM up JOIN edges e ON e.src = up.oid) "
+            " SELECT e.dst FROM up JOIN edges e ON e.src = up.oid "
+            " JOIN nodes d ON d.oid = e.dst WHERE d.timestamp_start IS NULL) "
             "SELECT min(n.date_obs) FROM up JOIN nodes n ON n.oid = up.oid", node["oid"])
         if value is not None:
             return value  # type: ignore[no-any-return]

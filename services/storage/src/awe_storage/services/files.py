@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import structlog
 
-from awecore.client import AsyncCatalogClient
+from awecore.client import AsyncCatalogClient, async_request_id_hooks
 from awecore.errors import (
     Conflict,
     Forbidden,
@@ -212,7 +212,8 @@ class FileService:
     async def _fetch(self, peer: Peer, name: str) -> FileInfo | None:
         headers = {"Authorization": f"Bearer {peer.token.get_secret_value()}", PEER_HOP: "1"}
         tmp = self.scratch / f"peer-{os.urandom(8).hex()}"
-        async with httpx.AsyncClient(base_url=peer.url, timeout=300) as http, \
+        async with httpx.AsyncClient(base_url=peer.url, timeout=300,
+                                     event_hooks=async_request_id_hooks()) as http, \
                 http.stream("GET", f"/files/{url_path(name)}", headers=headers) as response:
             if response.status_code == 404:
                 return None

@@ -1,0 +1,378 @@
+"""Reading the catalogue for a plan, in batches: records, the best calibrations of many data
+IDs, the raw frames of many chips and nights, the products made from raw frames, the night a
+calibration was made from, and who curated one (its history). What one plan learns is kept
+for that plan (``_reset``); each question is asked once (``_once``)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
+from typing import Any, cast
+
+from ..errors import AweError, NotFound
+from ..query import MAX_IN_VALUES, And, Between, Compare, In, OrderBy, QuerySpec
+from ..records import ObjectOut
+from ..staleness import (
+    covers,
+    curated,
+    window_change,
+)
+from ._batch import Batcher
+from ._nodes import (
+    LOOKUP,
+    Key,
+    Node,
+    RawKey,
+    T,
+    night_of,
+    parse_time,
+    run_all,
+)
+from ._ports import Calibration, CatalogReader
+from ._recipes import RECIPES
+from ._rules import CalibrationRules, night_window
+
+__all__ = ["Reader", "night_path"]
+
+
+class Reader:
+    """What a planner reads and keeps; the planner's parts (``_choose``, ``_stale``, ``_plan``)
+    build on it."""
+
+
+    def __init__(self, catalog: CatalogReader,
+                 params: dict[str, dict[str, Any]] | None = None,
+                 rules: CalibrationRules | None = None) -> None:
+        self.catalog = catalog
+        self.params = params or {}
+        self.rules = rules if rules is not None else CalibrationRules.from_env()
+        self._objects: dict[str, ObjectOut] = {}
+        self._records: Batcher[str, ObjectOut | None] = Batcher(self._fetch_records, 1000)
+        self._names: dict[tuple[str, str], list[ObjectOut]] = {}  # chips, filters by name
+        self._reset()
+
+    def _reset(self) -> None:
+        """What one plan learns (the catalogue may change between plans)."""
+        self._bests: Batcher[Calibration, ObjectOut | None] = Batcher(self._fetch_bests)
+        self._ranges: Batcher[RawKey, dict[dt.date, list[str]]] = Batcher(self._fetch_raws)
+        #: raw frames of a night by (class, chip, filter), from the ranges fetched
+        self._seen_raws: dict[tuple[str, str, str | None], list[RawKey]] = {}
+        self._memo: dict[Hashable, asyncio.Future[Any]] = {}
+        self._nodes: dict[Key, Node] = {}
+        #: raw frames of the targets, whose products are looked up together per class
+        self._batch: list[str] = []
+        self._in_batch: frozenset[str] = frozenset()
+        self._anew: set[Key] = set()  # targets to make even where an up-to-date one exists
+
+    # -- reading, in batches ----------------------------------------------------------
+    def _remember(self, records: Iterable[ObjectOut]) -> None:
+        for r in records:
+            self._objects[r.oid] = r
+
+    async def _fetch_records(self, oids: list[str]) -> list[ObjectOut | None]:
+        got = await self.catalog.get_records(oids)
+        self._remember(got.values())
+        return [got.get(o) for o in oids]
+
+    async def _fetch_bests(self, wanted: list[Calibration]) -> list[ObjectOut | None]:
+        found = await self.catalog.best(wanted)
+        self._remember(r for r in found if r is not None)
+        return found
+
+    async def _object(self, oid: str) -> ObjectOut:
+        found = self._objects.get(oid) or await self._records.get(oid)
+        if found is None:
+            raise NotFound(f"no object {oid}")
+        return found
+
+    async def _objects_of(self, oids: Sequence[str]) -> None:
+        """Have these records at hand (one request for those that are not)."""
+        await self._records.many([o for o in dict.fromkeys(oids) if o not in self._objects])
+
+    async def _once(self, key: Hashable, make: Callable[[], Awaitable[T]]) -> T:
+        """``make()`` once per plan for ``key``; every asker gets the same answer. The first
+        asker runs it itself (no task: a plan asks this 10^5 times), the others await it."""
+        future = self._memo.get(key)
+        if future is not None:
+            if future.done():
+                return cast(T, future.result())
+            # not shielded: an asker is cancelled only when the whole plan is (plan_many)
+            return cast(T, await future)
+        future = asyncio.get_running_loop().create_future()
+        self._memo[key] = future
+        try:
+            value = await make()
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                future.cancel()
+            else:
+                future.set_exception(exc)
+                future.exception()  # retrieved: whoever else asked has it raised
+            raise
+        future.set_result(value)
+        return value
+
+    def _chip_oids(self, chip: str) -> list[str]:
+        return [r.oid for r in self._names.get(("Chip", chip), [])]
+
+    async def _fetch_raws(self, keys: list[RawKey]) -> list[dict[dt.date, list[str]]]:
+        """Raw frames of a class for many chips and night ranges: one query per class,
+        filter and range, for every chip at once."""
+        groups: dict[tuple[str, str | None, dt.date, dt.date], list[RawKey]] = {}
+        for key in keys:
+            cls, _, filt, lo, hi = key
+            groups.setdefault((cls, filt, lo, hi), []).append(key)
+        found: dict[RawKey, dict[dt.date, list[str]]] = {k: {} for k in keys}
+
+        async def one(group: tuple[str, str | None, dt.date, dt.date],
+                      members: list[RawKey]) -> None:
+            cls, filt, lo, hi = group
+            chip_of = {oid: k[1] for k in members for oid in self._chip_oids(k[1])}
+            start, end = night_window(lo)[0], night_window(hi)[1]
+            conds: list[Any] = [Between(path=("date_obs",), low=start.isoformat(),
+                                        high=end.isoformat())]
+            if filt is not None:
+                conds.append(Compare(op="eq", path=("filter", "name"), value=filt))
+            oids = sorted(chip_of)
+            for i in range(0, len(oids), MAX_IN_VALUES):
+                spec = QuerySpec(cls=cls, where=And(items=(
+                    In(path=("chip",), values=tuple(oids[i:i + MAX_IN_VALUES])), *conds)))
+                records = await self.catalog.find(spec)
+                self._remember(records)
+                for r in records:
+                    chip = chip_of.get(str(r.refs.get("chip")))
+                    when = parse_time(r.attributes.get("date_obs"))
+                    if chip is None or when is None:
+                        continue
+                    found[(cls, chip, filt, lo, hi)].setdefault(night_of(when), []).append(
+                        r.oid)
+
+        await run_all([one(g, m) for g, m in groups.items()])
+        for nights in found.values():
+            for oids in nights.values():
+                oids.sort()
+        return [found[k] for k in keys]
+
+    async def _raw_nights(self, cls: str, chip: str, filt: str | None, lo: dt.date,
+                          hi: dt.date) -> dict[dt.date, list[str]]:
+        """The raw frames of a class for a chip (and filter) by night, nights lo to hi."""
+        for seen in self._seen_raws.get((cls, chip, filt), []):
+            if seen[3] <= lo and hi <= seen[4] and self._ranges.known(seen):
+                got = await self._ranges.get(seen)
+                return {n: v for n, v in got.items() if lo <= n <= hi}
+        key = (cls, chip, filt, lo, hi)
+        self._seen_raws.setdefault((cls, chip, filt), []).append(key)
+        return await self._ranges.get(key)
+
+    async def _raws(self, cls: str, chip: str, filt: str | None, night: dt.date) -> list[str]:
+        return (await self._raw_nights(cls, chip, filt, night, night)).get(night, [])
+
+    async def _best(self, cls: str, chip: str, filt: str | None, when: dt.datetime,
+                    params: dict[str, Any]) -> str | None:
+        """The best calibration for the chip at that time; among those made with other
+        parameters (a user's tuned product), the newest made with these, if any."""
+        best = await self._bests.get(Calibration(cls, chip, when, filt))
+        if best is None:
+            return None
+        if (best.process_params or {}) == params:
+            return best.oid
+        conds: list[Any] = [Compare(op="eq", path=("chip", "name"), value=chip),
+                            Compare(op="eq", path=("is_valid",), value=1),
+                            Compare(op="le", path=("timestamp_start",), value=when.isoformat()),
+                            Compare(op="ge", path=("timestamp_end",), value=when.isoformat())]
+        if filt is not None:
+            conds.append(Compare(op="eq", path=("filter", "name"), value=filt))
+        spec = QuerySpec(cls=cls, where=And(items=tuple(conds)),
+                         order_by=(OrderBy(path=("creation_date",), descending=True),))
+        same = next((r for r in await self.catalog.find(spec, limit=100)
+                     if (r.process_params or {}) == params), None)
+        if same is None:
+            return best.oid
+        self._objects[same.oid] = same
+        return same.oid
+
+    async def _reference(self, cls: str, position: tuple[float, float] | None) -> str:
+        """The newest valid reference catalogue that covers a position (RA, Dec)."""
+        return await self._once(("reference", cls, position),
+                                lambda: self._find_reference(cls, position))
+
+    async def _find_reference(self, cls: str, position: tuple[float, float] | None) -> str:
+        conds: list[Any] = [Compare(op="eq", path=("is_valid",), value=1)]
+        if position is not None:
+            ra, dec = position
+            conds += [Compare(op="le", path=("ra_min",), value=ra),
+                      Compare(op="ge", path=("ra_max",), value=ra),
+                      Compare(op="le", path=("dec_min",), value=dec),
+                      Compare(op="ge", path=("dec_max",), value=dec)]
+        spec = QuerySpec(cls=cls, where=And(items=tuple(conds)),
+                         order_by=(OrderBy(path=("creation_date",), descending=True),))
+        found = next(iter(await self.catalog.find(spec, limit=1)), None)
+        if found is None:
+            where = f" covering RA {position[0]:.4f}, Dec {position[1]:.4f}" if position else ""
+            raise NotFound(f"no valid {cls}{where}: ingest one first (awe ingest FILE)")
+        self._objects[found.oid] = found
+        return found.oid
+
+    async def _position(self, raw: str) -> tuple[float, float] | None:
+        a = (await self._object(raw)).attributes
+        return (float(a["ra"]), float(a["dec"])) if "ra" in a and "dec" in a else None
+
+    async def _observed(self, raw: str) -> dt.datetime | None:
+        return parse_time((await self._object(raw)).attributes.get("date_obs"))
+
+    @staticmethod
+    def _rank(record: ObjectOut, params: dict[str, Any]) -> tuple[bool, dt.datetime, str]:
+        """Made with the parameters asked for first, then the newest."""
+        return ((record.process_params or {}) == params, record.creation_date, record.oid)
+
+    async def _made_from(self, cls: str, path: tuple[str, ...], raw: str,
+                         params: dict[str, Any]) -> str | None:
+        """The newest valid product of ``cls`` made (directly or not) from a raw frame (made
+        with ``params`` if there is one). For the targets' own raw frames, one query per
+        class answers for all of them."""
+        if raw in self._in_batch:
+            found = await self._once(("made", cls), lambda: self._find_made(
+                cls, path, self._batch, params))
+            return found[raw]
+        return (await self._find_made(cls, path, [raw], params))[raw]
+
+    async def _find_made(self, cls: str, path: tuple[str, ...], raws: list[str],
+                         params: dict[str, Any]) -> dict[str, str | None]:
+        newest: dict[str, ObjectOut] = {}
+        for i in range(0, len(raws), MAX_IN_VALUES):
+            spec = QuerySpec(cls=cls, where=And(items=(
+                In(path=path, values=tuple(raws[i:i + MAX_IN_VALUES])),
+                Compare(op="eq", path=("is_valid",), value=1))))
+            records = await self.catalog.find(spec)
+            for record, made_from in zip(records, await self._follow(records, path),
+                                         strict=True):
+                if made_from is None:
+                    continue
+                if made_from not in newest or self._rank(record, params) > self._rank(
+                        newest[made_from], params):
+                    newest[made_from] = record
+        self._remember(newest.values())
+        return {r: (newest[r].oid if r in newest else None) for r in raws}
+
+    async def _follow(self, records: list[ObjectOut], path: tuple[str, ...]
+                      ) -> list[str | None]:
+        """The oid at the end of a path of references (the first of a list), for each
+        record; each step fetched in one batch. None where the path ends early."""
+        def first(ref: Any) -> str | None:
+            if isinstance(ref, list):
+                return str(ref[0]) if ref else None
+            return None if ref is None else str(ref)
+
+        oids = [first(r.refs.get(path[0])) for r in records]
+        for step in path[1:]:
+            await self._objects_of([o for o in oids if o is not None])
+            oids = [first(self._objects[o].refs.get(step)) if o in self._objects else None
+                    for o in oids]
+        return oids
+
+    # -- calibration rules ------------------------------------------------------------
+    async def _instrument(self, chip: str) -> str | None:
+        """The name of a chip's instrument (what per-instrument rules are keyed by)."""
+        records = self._names.get(("Chip", chip)) or []
+        ref = records[0].refs.get("instrument") if records else None
+        if not isinstance(ref, str):
+            return None
+        try:
+            return str((await self._object(ref)).attributes.get("name") or "") or None
+        except NotFound:
+            return None
+
+    async def _made_window(self, cls: str, chip: str,
+                           night: dt.date) -> tuple[dt.datetime, dt.datetime]:
+        """The window a ``cls`` made from ``night`` will be given."""
+        return self.rules.window(cls, night, await self._instrument(chip))
+
+    async def made_night(self, record: ObjectOut) -> dt.date:
+        """The night a calibration was made from: its raw frames' (followed through the
+        products it was made from). One not made from raw frames by AWE stands for the
+        middle of its window."""
+        return await self._once(("night", record.oid), lambda: self._find_night(record))
+
+    async def _find_night(self, record: ObjectOut) -> dt.date:
+        path = night_path(record.type)
+        if path is not None:
+            (raw,) = await self._follow([record], path)
+            if raw is not None:
+                try:
+                    when = await self._observed(raw)
+                except NotFound:
+                    when = None
+                if when is not None:
+                    return night_of(when)
+        start, end = record.timestamp_start, record.timestamp_end
+        if start is not None and end is not None:
+            return night_of(start + (end - start) / 2)
+        return night_of(record.creation_date)
+
+    def _params(self, cls: str) -> dict[str, Any]:
+        return {**RECIPES[cls].params, **self.params.get(cls, {})}
+
+    async def _used(self, oid: Any) -> ObjectOut | None:
+        if not isinstance(oid, str):
+            return None
+        try:
+            return await self._object(oid)
+        except NotFound:
+            return None
+
+    async def curation(self, record: ObjectOut, when: dt.datetime | None = None) -> str | None:
+        """Who set a calibration aside, in words from its curation history: the curation
+        that invalidated it, or (``when``) the one after which its window no longer
+        covered that moment. None when the history says nothing (or cannot be read)."""
+        try:
+            history = await self.catalog.history(record.oid)
+        except AweError:
+            return None  # a catalogue without the history endpoint: the reason stands alone
+        window = (record.timestamp_start, record.timestamp_end)
+        for change in reversed(history):
+            fields = change.changes
+            if when is None:
+                if "is_valid" in fields and fields["is_valid"].new == 0:
+                    return curated("invalidated", change.by, change.at, change.reason)
+                continue
+            if "timestamp_start" not in fields and "timestamp_end" not in fields:
+                continue
+            old = (parse_time(fields["timestamp_start"].old) if "timestamp_start" in fields
+                   else window[0],
+                   parse_time(fields["timestamp_end"].old) if "timestamp_end" in fields
+                   else window[1])
+            if covers(*old, when) and not covers(*window, when):
+                return curated(window_change(old, window), change.by, change.at,
+                               change.reason)
+            window = old
+        return None
+
+    async def _node(self, cls: str, chip: str, filt: str | None, night: dt.date,
+                    raw: str | None, *, existing: str | None = LOOKUP,
+                    why: str | None = None, version: str | None = None,
+                    keep: str | None = None, extra: dict[str, str] | None = None) -> Key:
+        """The node of a product (the planner's: ``_plan``)."""
+        raise NotImplementedError
+
+
+
+def night_path(cls: str) -> tuple[str, ...] | None:
+    """The references from a product of ``cls`` to a raw frame of the night it was made
+    from: its own raw frames, or those of the first product it was made from."""
+    recipe = RECIPES.get(cls)
+    if recipe is None:
+        return None
+    if recipe.raw_path is not None:
+        return recipe.raw_path
+    for inp in recipe.inputs:
+        if inp.raw:
+            return (inp.ref,)
+        if inp.each and inp.cls in RECIPES:
+            return (inp.ref, *(RECIPES[inp.cls].raw_path or ()))
+    for inp in recipe.inputs:
+        if not inp.reference and inp.cls in RECIPES and inp.cls != cls:
+            sub = night_path(inp.cls)
+            if sub is not None:
+                return (inp.ref, *sub)
+    return None
