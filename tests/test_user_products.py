@@ -148,6 +148,13 @@ def expected_sky(night: Path, raw: dict[str, Any]) -> tuple[float, float]:
     return level, float(noise)
 
 
+def raw_instrument(graph: dict[str, Any], raw: dict[str, Any]) -> str:
+    """The name of the raw frame's instrument, as the lineage graph's Instrument node has
+    it in the raw frame's own data ID."""
+    (node,) = [n for n in graph["nodes"] if n["oid"] == raw["oid"]]
+    return str(node["data_id"]["instrument"])
+
+
 async def raw_frame(catalog: httpx.AsyncClient) -> dict[str, Any]:
     q = (awe.RawScienceFrame.chip.name == CHIP) & (awe.RawScienceFrame.filter.name == FILTER) \
         & (awe.RawScienceFrame.date_obs > dt.datetime(2007, 8, 8, 12, tzinfo=dt.UTC)) \
@@ -243,6 +250,22 @@ async def test_planned_and_made_by_the_workers_with_full_lineage(
         assert obj.reduced.raw.record.oid == raw["oid"]  # type: ignore[attr-defined]
         assert bool(awe.targets.uptodate(obj, session)), awe.targets.uptodate(obj, session)
 
+    # a prompt that never imported the plugin opens the object: the client learns the class
+    # from the catalogue's schema (its recipe would still need the package)
+    script = ("import awecore as awe\n"
+              f"c = awe.connect({catalog_process!r}, {ADMIN_TOKEN!r})\n"
+              f"o = c.get({sky['oid']!r})\n"
+              "import sys\n"
+              "assert 'awe_skyback' not in sys.modules\n"
+              "print(type(o).__name__, o.background, o.reduced.record.oid)\n")
+    env = {k: v for k, v in CLI_ENV.items() if k != "AWE_PRODUCT_MODULES"}
+    opened = await asyncio.to_thread(subprocess.run, [sys.executable, "-c", script], env=env,
+                                     capture_output=True, text=True, timeout=120)
+    assert opened.returncode == 0, opened.stderr
+    name, background, reduced = opened.stdout.split()
+    assert name == "SkyBackgroundMap" and reduced == sky["refs"]["reduced"]
+    assert float(background) == pytest.approx(attributes["background"])
+
     # lineage: the lineage service (catching up over HTTP at start) traces it to the raw
     # frame and every calibration beneath the reduced frame
     async for lineage in _lineage(postgres, broker, catalog_process, catalog):
@@ -250,6 +273,12 @@ async def test_planned_and_made_by_the_workers_with_full_lineage(
         assert "nodes" in graph, graph
     types = {n["oid"]: n["type"] for n in graph["nodes"]}
     assert raw["oid"] in types
+    # each node says what it is for: its class's dimensions, by name
+    data_ids = {n["type"]: n["data_id"] for n in graph["nodes"]}
+    assert data_ids["ReducedScienceFrame"] == {
+        "instrument": raw_instrument(graph, raw), "chip": CHIP, "filter": FILTER,
+        "night": NIGHT.isoformat(), "raw": raw["oid"]}, data_ids["ReducedScienceFrame"]
+    assert data_ids["BiasFrame"]["chip"] == CHIP and "filter" not in data_ids["BiasFrame"]
     assert {"ReducedScienceFrame", "BiasFrame", "MasterFlatFrame", "HotPixelMap",
             "ColdPixelMap", "RawBiasFrame", "RawDomeFlatFrame"} <= set(types.values())
     assert {"src": sky["oid"], "name": "reduced", "dst": sky["refs"]["reduced"]} \

@@ -24,6 +24,9 @@ class Node(BaseModel):
     timestamp_end: dt.datetime | None = None
     software_version: str | None = None
     filename: str | None = None
+    #: what it is for: the values of its class's dimensions (instrument, chip, filter, night,
+    #: raw frame), e.g. {"instrument": "AWECAM", "chip": "ccd53", "night": "2003-02-14"}
+    data_id: dict[str, str] | None = None
     depth: int = 0
 
 

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.tree import Tree
 
+from ..dimensions import DIMENSIONS
 from ..lineage import Graph
 from . import _output
 from ._output import emit
@@ -35,6 +36,10 @@ def node_rows(graph: Graph) -> list[dict[str, Any]]:
     return [{**n.model_dump(), "made_from": made_from.get(n.oid, [])} for n in nodes]
 
 
+#: data IDs shown in the order of the dimension universe
+_ORDER = {d: i for i, d in enumerate(DIMENSIONS)}
+
+
 def render_tree(graph: Graph) -> Tree:
     """The graph as a tree from its root; a node met again is shown once, then referred to."""
     nodes = {n.oid: n for n in graph.nodes}
@@ -47,7 +52,11 @@ def render_tree(graph: Graph) -> Tree:
         n = nodes[oid]
         bad = " [red](invalid)[/]" if n.is_valid == 0 else ""
         file = f" [dim]{n.filename}[/]" if n.filename else ""
-        return f"{via}[bold]{n.type}[/] {oid}{bad}{file}"
+        # what it is for, but the raw frame (its oid is the child shown beneath)
+        data_id = ", ".join(f"{k}={v}" for k, v in sorted(
+            (n.data_id or {}).items(), key=lambda kv: _ORDER.get(kv[0], 99)) if k != "raw")
+        what = f" [cyan]{{{data_id}}}[/]" if data_id else ""
+        return f"{via}[bold]{n.type}[/]{what} {oid}{bad}{file}"
 
     when = f" [dim](as it was at {graph.at.isoformat()})[/]" if graph.at else ""
     root = Tree(label(graph.root) + when)

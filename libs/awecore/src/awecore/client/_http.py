@@ -15,7 +15,15 @@ import httpx
 from ..errors import InvalidRequest, NotFound, ServiceUnavailable
 from ..events import ChangePage
 from ..ids import prefix_range
-from ..model import CurationUpdate, DBObject, ObjectIn, ObjectOut
+from ..model import (
+    ClassInfo,
+    CurationUpdate,
+    DBObject,
+    ObjectIn,
+    ObjectOut,
+    class_from_schema,
+    registry,
+)
 from ..query import Between, QueryPage, QuerySpec
 from ..records import CurationChange, TimelineEntry, TimelinePage
 from ..sources import MAX_SOURCE_PAGE, SourceQueryPage, SourceQueryRequest, SourceRow
@@ -67,10 +75,25 @@ class CatalogClient:
 
     # -- objects -----------------------------------------------------------------------
     def _wrap(self, records: Sequence[ObjectOut]) -> list[DBObject]:
+        for name in {r.type for r in records} - set(registry.names()):
+            self.learn_class(name)
         objs = [DBObject.from_record(r, self) for r in records]
         for o in objs:
             o._page = objs  # siblings resolve references together, in one request
         return objs
+
+    def learn_class(self, name: str) -> type[DBObject]:
+        """A class someone registered with the catalogue (a user's product, ``POST
+        /classes``), built here from its schema, with the registered classes it derives
+        from: objects of it open at a prompt that never imported the package declaring it.
+        (Its recipe still needs that package, to be made here.)"""
+        if name in registry:
+            return registry.get(name)
+        info = ClassInfo.model_validate(self.request("GET", f"/classes/{name}"))
+        for base in info.spec.bases:
+            if base not in registry:
+                self.learn_class(base)
+        return class_from_schema(info.spec)
 
     def save(self, obj: T) -> T:
         """Register a new object; the instance becomes the stored one."""

@@ -10,13 +10,15 @@ import asyncpg
 
 from awecore.events import CatalogEvent, ObjectCreated, ObjectCurated
 from awecore.lineage import Edge, Node
+from awecore.model import registry
+from awecore.records import ObjectOut
 from awecore.server import Identity as Caller
 from awecore.visibility import Columns, Viewer, visibility_clause
 
 __all__ = ["GraphStore", "OutOfOrder"]
 
 _NODE_COLS = ("n.oid::text AS oid, n.type, n.site, n.creation_date, n.creator, "
-              "n.software_version, n.filename")
+              "n.software_version, n.filename, n.data_id")
 
 
 #: the curation fields a past view shows as they were: (column, its value at creation, type)
@@ -90,18 +92,20 @@ class GraphStore:
         refs = o.refs
         chip = refs.get("chip")
         filt = refs.get("filter")
+        name = o.attributes.get("name")
         await self.conn.execute(
             "INSERT INTO nodes (oid, type, site, creation_date, creator, project, privileges, "
             " is_valid, created_valid, software_version, timestamp_start, timestamp_end, "
             " date_obs, chip, filter, filename, seq, created_privileges, "
-            " created_timestamp_start, created_timestamp_end) "
-            "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$8,$9,$10,$11,$12,$13,$14,$15,$16,$7,$10,$11) "
-            "ON CONFLICT (oid) DO NOTHING",
+            " created_timestamp_start, created_timestamp_end, object_name, data_id) "
+            "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$8,$9,$10,$11,$12,$13,$14,$15,$16,$7,$10,$11,"
+            " $17,$18) ON CONFLICT (oid) DO NOTHING",
             oid, o.type, o.site, o.creation_date, o.creator, o.project, o.privileges,
             o.is_valid, o.software_version, o.timestamp_start, o.timestamp_end,
             _when(o.attributes.get("date_obs")),
             uuid.UUID(chip) if isinstance(chip, str) else None,
-            uuid.UUID(filt) if isinstance(filt, str) else None, o.filename, event.sequence)
+            uuid.UUID(filt) if isinstance(filt, str) else None, o.filename, event.sequence,
+            name if isinstance(name, str) else None, await self._data_id(o))
         rows: list[tuple[uuid.UUID, str, int, uuid.UUID]] = []
         for name, value in refs.items():
             targets = value if isinstance(value, list) else [value]
@@ -110,6 +114,40 @@ class GraphStore:
             await self.conn.executemany(
                 "INSERT INTO edges (src, name, pos, dst) VALUES ($1, $2, $3, $4) "
                 "ON CONFLICT DO NOTHING", rows)
+
+    async def _data_id(self, o: ObjectOut) -> dict[str, str] | None:
+        """What the object is for, by its class's dimensions: the names of its instrument,
+        chip and filter (nodes made before it), its night (of its exposure, or the middle
+        of a calibration's window), its raw frame. None for a class without dimensions."""
+        dimensions: tuple[str, ...] = getattr(
+            registry.get(o.type) if o.type in registry else None, "dimensions", ())
+        if not dimensions:
+            return None
+        refs: dict[str, str] = {d: v for d in ("instrument", "chip", "filter", "raw")
+                                if d in dimensions and isinstance(v := o.refs.get(d), str)}
+        known = {str(r["oid"]): r for r in await self.conn.fetch(
+            "SELECT oid, object_name, date_obs, data_id FROM nodes WHERE oid = ANY($1::uuid[])",
+            [uuid.UUID(v) for v in refs.values()])} if refs else {}
+        out: dict[str, str] = {}
+        for d in dimensions:
+            if d in ("instrument", "chip", "filter") and d in refs:
+                row = known.get(refs[d])
+                out[d] = row["object_name"] if row is not None and row["object_name"] else refs[d]
+            elif d == "night":
+                raw = known.get(refs.get("raw", ""))
+                night = _night(o, raw["date_obs"] if raw is not None else None)
+                if night is not None:
+                    out[d] = night.isoformat()
+            elif d in refs:
+                out[d] = refs[d]
+            elif isinstance(o.attributes.get(d), str):
+                out[d] = str(o.attributes[d])
+        raw_row = known.get(refs.get("raw", ""))
+        inherited = (raw_row["data_id"] or {}) if raw_row is not None else {}
+        for d in dimensions:  # what a product of one raw frame lacks, its raw frame says
+            if d not in out and isinstance(inherited.get(d), str):
+                out[d] = inherited[d]
+        return out
 
     async def _curated(self, event: CatalogEvent) -> None:
         assert isinstance(event.data, ObjectCurated)
@@ -221,3 +259,14 @@ class GraphStore:
         if node["timestamp_start"] is not None:
             return node["timestamp_start"] + (node["timestamp_end"] - node["timestamp_start"]) / 2  # type: ignore[no-any-return]
         return node["creation_date"]  # type: ignore[no-any-return]
+
+
+def _night(o: ObjectOut, raw_time: dt.datetime | None) -> dt.date | None:
+    """The night (noon to noon UTC) of an exposure, its raw frame's, or the middle of a
+    validity window."""
+    when = _when(o.attributes.get("date_obs")) or raw_time
+    if when is None and o.timestamp_start is not None and o.timestamp_end is not None:
+        when = o.timestamp_start + (o.timestamp_end - o.timestamp_start) / 2
+    if when is None:
+        return None
+    return (when.astimezone(dt.UTC) - dt.timedelta(hours=12)).date()
