@@ -126,6 +126,10 @@ async def test_dry_run_then_jobs_made_by_workers(compute: httpx.AsyncClient,
     classes = [j["cls"] for j in submitted["jobs"]]
     assert classes == ["ReadNoise", "BiasFrame", "HotPixelMap", "DomeFlatFrame",
                        "ColdPixelMap"]
+    # each job says what it makes by data ID: a bias has no filter, a dome flat has one
+    ids = {j["cls"]: j["data_id"] for j in submitted["jobs"]}
+    assert ids["BiasFrame"] == {"chip": "ccd50", "night": NIGHT.isoformat()}
+    assert ids["DomeFlatFrame"] == {"chip": "ccd50", "filter": "841", "night": NIGHT.isoformat()}
     # the same target again while it is being made: the same jobs, nothing new
     again = (await compute.post("/jobs", json=body)).json()
     assert {j["id"] for j in again["jobs"]} <= {j["id"] for j in submitted["jobs"]}

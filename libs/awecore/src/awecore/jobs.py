@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from .dimensions import DIMENSIONS, target_values
 from .errors import InvalidRequest
@@ -96,6 +96,15 @@ class JobOut(BaseModel):
     created: dt.datetime
     started: dt.datetime | None
     finished: dt.datetime | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def data_id(self) -> dict[str, str]:
+        """What the job makes, as a data ID: the dimensions a job knows (chip, filter,
+        night, raw frame), those its product has."""
+        values = {"chip": self.chip, "filter": self.filter, "night": self.night.isoformat(),
+                  "raw": self.raw}
+        return {d: v for d, v in values.items() if v is not None}
 
 
 class Submitted(BaseModel):
