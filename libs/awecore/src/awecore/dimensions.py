@@ -46,6 +46,14 @@ class DataId(Mapping[str, str]):
         self._items: tuple[tuple[str, str], ...] = tuple(
             (k, _text(merged[k])) for k in (*known, *other))
 
+    @classmethod
+    def from_items(cls, items: tuple[tuple[str, str], ...]) -> DataId:
+        """A data ID from pairs already in its order, as text (no checks: for callers that
+        build them by the rule of ``__init__``, in hot loops such as a planner's keys)."""
+        made = cls.__new__(cls)
+        made._items = items
+        return made
+
     def __getitem__(self, key: str) -> str:
         for k, v in self._items:
             if k == key:

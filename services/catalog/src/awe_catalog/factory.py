@@ -6,7 +6,7 @@ Factory (``awecore.server.get_factory``) for the service they need.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 from prometheus_client import Counter
@@ -20,6 +20,7 @@ from .services.classes import ClassService, follow_classes
 from .services.objects import ObjectService
 from .services.replication import ReplicationService
 from .services.sources import SourceService
+from .services.tokens import TokenCache, follow_tokens
 from .services.users import UserService
 from .storage.migrations import apply_migrations
 
@@ -45,6 +46,8 @@ class ProcessContext(ServiceContext):
     pool: asyncpg.Pool
     clock: HybridClock
     metrics: CatalogMetrics
+    #: who tokens are, remembered while the process hears of every change (tokens.py)
+    tokens: TokenCache = field(default_factory=TokenCache)
 
     @classmethod
     async def create(cls, settings: CatalogSettings, kit: Kit) -> ProcessContext:
@@ -63,6 +66,7 @@ class ProcessContext(ServiceContext):
             await pool.close()
             raise
         kit.loops.add("classes", lambda stop: follow_classes(pool, stop))
+        kit.loops.add("tokens", lambda stop: follow_tokens(pool, context.tokens, stop))
         return context
 
     async def checks(self) -> dict[str, str]:
@@ -84,7 +88,7 @@ class Factory:
                                   self.context.settings.site)
 
     def users(self) -> UserService:
-        return UserService(self.context.pool)
+        return UserService(self.context.pool, self.context.tokens)
 
     def sources(self) -> SourceService:
         return SourceService(self.context.pool)

@@ -18,7 +18,7 @@ from ..records import CurationChange, ObjectIn, ObjectOut
 from ._problem import raise_for_problem
 from ._request_id import async_request_id_hooks
 
-PAGE_SIZE = 500  # objects per query page (the catalog allows 1000)
+PAGE_SIZE = 1000  # objects per query page (the most the catalog allows)
 GET_MANY = 1000  # oids per POST /objects/get
 
 __all__ = ["AsyncCatalogClient"]

@@ -74,8 +74,9 @@ class Kit:
     loops: Loops
 
 
-def get_factory(request: Request) -> Any:
-    """FastAPI dependency: the service's factory over the process context."""
+async def get_factory(request: Request) -> Any:
+    """FastAPI dependency: the service's factory over the process context (a coroutine:
+    FastAPI runs a plain function in a worker thread, a hop every request would pay)."""
     return request.app.state.factory(request.app.state.context)
 
 

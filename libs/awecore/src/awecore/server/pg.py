@@ -6,6 +6,7 @@ package, applied in name order at start-up, each once, under an advisory lock.
 
 from __future__ import annotations
 
+import asyncio
 from importlib import resources
 
 import asyncpg
@@ -41,12 +42,15 @@ async def create_pool(url: str, min_size: int = 2, max_size: int = 10) -> asyncp
     return pool
 
 
-async def ping(pool: asyncpg.Pool) -> str:
-    """'ok', or why the database does not answer (a readiness check; the caller bounds the
-    time it may take)."""
+async def ping(pool: asyncpg.Pool, seconds: float = 3.0) -> str:
+    """'ok', or why the database does not answer (a readiness check). Bounded by
+    ``seconds``, within the kit's bound on all checks, so a database that hangs is reported
+    as this check's failure rather than as the checks' timeout."""
     try:
-        async with pool.acquire() as conn:
+        async with asyncio.timeout(seconds), pool.acquire() as conn:
             await conn.fetchval("SELECT 1")
+    except TimeoutError:
+        return f"database: no answer within {seconds:g} s"
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         return f"database: {exc!r}"
     return "ok"

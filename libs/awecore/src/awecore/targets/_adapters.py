@@ -27,7 +27,9 @@ from ._ports import Calibration
 
 __all__ = ["BlockingCatalog", "BlockingFiles", "CatalogPorts", "SyncCatalog", "SyncStorage"]
 
-PAGE_SIZE = 500
+#: records per query page when the planner reads everything a query selects: the most the
+#: catalog allows (a plan reads 10^4 raw frames; each page is a round trip)
+PAGE_SIZE = 1000
 #: best calibrations asked at once of a catalogue that answers one per request (older)
 BEST_CONCURRENCY = 8
 #: look-ups per ``POST /calibrations/best`` (the catalogue takes up to MAX_BEST)

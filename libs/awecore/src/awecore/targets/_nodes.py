@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -44,8 +45,30 @@ def midnight(night: dt.date) -> dt.datetime:
 def key_of(cls: str, chip: str, filt: str | None, night: dt.date, raw: str | None = None,
            version: str | None = None, extra: Mapping[str, str] | None = None) -> Key:
     """The key of a product's node: its class and data ID."""
-    return (cls, DataId(extra or {}, chip=chip, filter=filt, night=night, raw=raw,
-                        version=version))
+    if extra:
+        return (cls, DataId(extra, chip=chip, filter=filt, night=night, raw=raw,
+                            version=version))
+    return _plain_key(cls, chip, filt, night, raw, version)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _plain_key(cls: str, chip: str, filt: str | None, night: dt.date, raw: str | None,
+               version: str | None) -> Key:
+    """``key_of`` without extra dimensions, built straight in the order DataId keeps (the
+    universe's: chip, filter, night, raw; then ``version``, beyond it) and remembered: a
+    plan asks for the same keys 10^5 times."""
+    items: list[tuple[str, str]] = []
+    if chip is not None:
+        items.append(("chip", str(chip)))
+    if filt is not None:
+        items.append(("filter", str(filt)))
+    if night is not None:
+        items.append(("night", night.isoformat()))
+    if raw is not None:
+        items.append(("raw", str(raw)))
+    if version is not None:
+        items.append(("version", str(version)))
+    return (cls, DataId.from_items(tuple(items)))
 
 
 def target_key(t: Target) -> Key:

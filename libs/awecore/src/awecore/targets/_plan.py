@@ -215,23 +215,30 @@ class AsyncPlanner(Chooser, Judge):
         moment (the bias, flat, ... of each reduced frame): one request for thousands, before
         the walk asks them one frame at a time."""
         wanted: set[Calibration] = set()
+        #: per class of target: the calibrations a frame of it needs (class, by filter),
+        #: found once (through the products made from the same frame)
+        needs: dict[str, list[tuple[str, bool]]] = {}
 
-        def per_frame(cls: str, chip: str, filt: str | None, when: dt.datetime) -> None:
+        def per_frame(cls: str, out: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
             for inp in RECIPES[cls].inputs:
                 sub = RECIPES.get(inp.cls)
                 if sub is None or inp.raw or inp.each or inp.reference:
                     continue
-                sub_filter = filt if sub.needs_filter else None
                 if sub.raw_path is not None:
-                    per_frame(inp.cls, chip, filt, when)
+                    per_frame(inp.cls, out)
                 elif calibrates(inp.cls):
-                    wanted.add(Calibration(inp.cls, chip, when, sub_filter))
+                    out.append((inp.cls, sub.needs_filter))
+            return out
 
         for t in targets:
             if t.raw is not None and RECIPES[t.cls].raw_path is not None:
                 when = await self._observed(t.raw)
-                if when is not None:
-                    per_frame(t.cls, t.chip, t.filter, when)
+                if when is None:
+                    continue
+                if t.cls not in needs:
+                    needs[t.cls] = per_frame(t.cls, [])
+                for cls, by_filter in needs[t.cls]:
+                    wanted.add(Calibration(cls, t.chip, when, t.filter if by_filter else None))
         await self._bests.many(sorted(wanted, key=lambda c: (c.cls, c.chip, c.time)))
 
     async def _root(self, t: Target, anew: bool) -> Key:

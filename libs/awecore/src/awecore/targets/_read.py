@@ -64,6 +64,9 @@ class Reader:
         self._batch: list[str] = []
         self._in_batch: frozenset[str] = frozenset()
         self._anew: set[Key] = set()  # targets to make even where an up-to-date one exists
+        #: products made from raw frames outside the targets', by (class, path, params):
+        #: asked by many nodes at once (a night's standard frames), fetched together
+        self._made: dict[tuple[str, tuple[str, ...], str], Batcher[str, str | None]] = {}
 
     # -- reading, in batches ----------------------------------------------------------
     def _remember(self, records: Iterable[ObjectOut]) -> None:
@@ -235,7 +238,15 @@ class Reader:
             found = await self._once(("made", cls), lambda: self._find_made(
                 cls, path, self._batch, params))
             return found[raw]
-        return (await self._find_made(cls, path, [raw], params))[raw]
+        which = (cls, path, repr(sorted(params.items())))
+        batcher = self._made.get(which)
+        if batcher is None:
+            async def fetch(raws: list[str]) -> list[str | None]:
+                found = await self._find_made(cls, path, raws, params)
+                return [found[r] for r in raws]
+
+            batcher = self._made[which] = Batcher(fetch, MAX_IN_VALUES)
+        return await batcher.get(raw)
 
     async def _find_made(self, cls: str, path: tuple[str, ...], raws: list[str],
                          params: dict[str, Any]) -> dict[str, str | None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -278,12 +279,16 @@ def _aware(when: dt.datetime | None) -> dt.datetime | None:
     return when.replace(tzinfo=dt.UTC) if when is not None and when.tzinfo is None else when
 
 
+@functools.lru_cache(maxsize=4096)
 def _canonical(value: str) -> str:
     """An oid as the catalogue writes it (a name as it is)."""
     return str(parse_oid(value)) if _is_oid(value) else value
 
 
+@functools.lru_cache(maxsize=4096)
 def _is_oid(value: str) -> bool:
+    """Whether a chip or filter is given by oid (remembered: a planner's request names the
+    same few chips thousands of times, and a name fails parsing by exception)."""
     try:
         parse_oid(value)
     except ValueError:

@@ -19,7 +19,8 @@ from ..models import (
     UserIn,
     UserOut,
 )
-from ..storage.users import UserStore
+from ..storage.users import UserStore, hash_token
+from .tokens import TokenCache
 
 __all__ = ["UserService", "new_token"]
 
@@ -36,18 +37,34 @@ def _require_admin(caller: Caller) -> None:
 
 
 class UserService:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, cache: TokenCache | None = None) -> None:
         self.pool = pool
+        #: the process's callers by token (see services/tokens.py); none: always ask
+        self.cache = cache
 
     async def authenticate(self, token: str | None) -> Caller:
         if not token:
             raise Unauthorized("send your API token as 'Authorization: Bearer <token>' "
                                "(`awe token create`, or AWE_TOKEN from the stack's awe.env)")
+        token_hash = hash_token(token)
+        if self.cache is not None:
+            known = self.cache.get(token_hash)
+            if known is not None:
+                return known
+            generation = self.cache.generation
         async with self.pool.acquire() as conn:
-            caller = await UserStore(conn).caller_for_token(token)
+            caller = await UserStore(conn).caller_for_hash(token_hash)
         if caller is None:
             raise Unauthorized("unknown or revoked token")
+        if self.cache is not None:
+            self.cache.put(token_hash, caller, generation)
         return caller
+
+    def _changed(self) -> None:
+        """Who a token is may have changed (committed): this process forgets at once (the
+        others when they hear the triggers' notification)."""
+        if self.cache is not None:
+            self.cache.forget()
 
     async def bootstrap_admin(self, token: str) -> None:
         """On first start, make the admin user; make sure the configured token works."""
@@ -73,6 +90,7 @@ class UserService:
             await store.add_user(body.name, body.is_admin, body.is_service, project)
             user = await store.get_user(body.name)
         assert user is not None
+        self._changed()
         return user
 
     async def get_user(self, name: str, caller: Caller) -> UserOut:
@@ -93,6 +111,7 @@ class UserService:
             await store.add_member(body.name, caller.name)
             project = await store.get_project(body.name)
         assert project is not None
+        self._changed()
         return project
 
     async def add_member(self, project: str, user: str, caller: Caller) -> ProjectOut:
@@ -106,6 +125,7 @@ class UserService:
             await store.add_member(project, user)
             result = await store.get_project(project)
         assert result is not None
+        self._changed()
         return result
 
     async def create_token(self, body: TokenIn, caller: Caller) -> TokenOut:
@@ -146,6 +166,7 @@ class UserService:
                 raise InvalidRequest(f"{token_id!r} starts more than one token id "
                                      f"({found[0].id}, {found[1].id}, ...): give more of it")
             revoked = await store.revoke_token(found[0].id)
+        self._changed()  # refused from this process's next request on, whoever asks
         if revoked is None:
             raise Conflict(f"token {found[0].id} was revoked already")
         log.info("token revoked", token=revoked.id, user=revoked.user, by=caller.name)

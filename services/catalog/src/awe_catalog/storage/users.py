@@ -28,6 +28,10 @@ class UserStore:
     async def caller_for_token(self, token: str) -> Caller | None:
         """Who a live token belongs to; notes its use (at most once a minute, so a busy
         token does not write a row per request)."""
+        return await self.caller_for_hash(hash_token(token))
+
+    async def caller_for_hash(self, token_hash: str) -> Caller | None:
+        """``caller_for_token`` for a token already hashed."""
         row = await self.conn.fetchrow(
             "WITH used AS (UPDATE tokens SET last_used = now() WHERE token_hash = $1 "
             "  AND NOT revoked AND (last_used IS NULL OR last_used < now() - interval "
@@ -36,7 +40,7 @@ class UserStore:
             "  array(SELECT project_name FROM memberships m WHERE m.user_name = u.name)"
             "  AS projects "
             "FROM tokens t JOIN users u ON u.name = t.user_name "
-            "WHERE t.token_hash = $1 AND NOT t.revoked", hash_token(token))
+            "WHERE t.token_hash = $1 AND NOT t.revoked", token_hash)
         return None if row is None else Caller(**dict(row))
 
     async def get_user(self, name: str) -> UserOut | None:

@@ -133,6 +133,8 @@ class GraphStore:
             if d in ("instrument", "chip", "filter") and d in refs:
                 row = known.get(refs[d])
                 out[d] = row["object_name"] if row is not None and row["object_name"] else refs[d]
+            elif d == o.type.lower() and isinstance(o.attributes.get("name"), str):
+                out[d] = str(o.attributes["name"])  # a chip's own name is its chip
             elif d == "night":
                 raw = known.get(refs.get("raw", ""))
                 night = _night(o, raw["date_obs"] if raw is not None else None)
