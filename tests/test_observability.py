@@ -375,7 +375,8 @@ async def test_readyz_fails_while_the_database_is_away_and_livez_does_not(
                 return r if r.status_code == 503 else None
             down = await until("readyz failing", refused)
             assert down.headers["content-type"] == "application/problem+json"
-            assert down.json()["checks"]["database"].startswith("database:")
+            assert down.json()["checks"].get("database", "").startswith("database:"), \
+                down.json()
             assert (await client.get("/livez")).status_code == 200  # alive all the same
             await superuser.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
             assert await until("readyz again", lambda: _status(client, "/readyz", 200))
