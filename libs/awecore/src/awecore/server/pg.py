@@ -7,11 +7,15 @@ package, applied in name order at start-up, each once, under an advisory lock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
 from importlib import resources
 
 import asyncpg
 import orjson
 import structlog
+
+from .loops import keep_running
 
 __all__ = ["apply_migrations", "create_pool", "ping"]
 
@@ -83,3 +87,45 @@ async def apply_migrations(conn: asyncpg.Connection, package: str, lock: int) ->
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", lock)
     return applied
+
+
+async def listen(pool: asyncpg.Pool, channel: str, what: str, stop: asyncio.Event,
+                 heard: Callable[[object, int, str, str], None],
+                 listening: Callable[[], Awaitable[None]],
+                 deaf: Callable[[], None] = lambda: None) -> None:
+    """Listen on a PostgreSQL channel (for ``what``, as logs name it) until ``stop``,
+    again after a lost connection (with the kit's backoff). Once each connection listens,
+    ``listening`` runs (read what was announced while nobody listened); ``deaf`` runs the
+    moment a connection is lost or given up, so nothing is trusted that only a listener
+    could keep fresh."""
+    async def session(progress: Callable[[], None]) -> None:
+        conn = await pool.acquire()
+        lost = asyncio.Event()
+
+        def terminated(_conn: object) -> None:
+            deaf()
+            lost.set()
+
+        conn.add_termination_listener(terminated)
+        try:
+            await conn.add_listener(channel, heard)
+            await listening()
+            progress()
+            waits = [asyncio.create_task(stop.wait()), asyncio.create_task(lost.wait())]
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waits:
+                    w.cancel()
+            if lost.is_set() and not stop.is_set():
+                raise ConnectionError(f"the connection listening on {channel} was lost")
+        finally:
+            deaf()
+            if not conn.is_closed():
+                with contextlib.suppress(OSError, asyncpg.PostgresError,
+                                         asyncpg.InterfaceError):
+                    await conn.remove_listener(channel, heard)
+            await pool.release(conn)
+
+    await keep_running(stop, what, session,
+                       (OSError, ConnectionError, asyncpg.PostgresError, asyncpg.InterfaceError))

@@ -20,8 +20,7 @@ classes of the plugins it runs (see ``awecore.targets.load_plugins``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import asyncpg
 import structlog
@@ -38,7 +37,7 @@ from awecore.model import (
     registry,
     schema_of,
 )
-from awecore.server import keep_running
+from awecore.server import pg
 
 from ..models import Caller
 from ..storage.classes import CHANNEL, ClassStore, StoredClass
@@ -176,28 +175,7 @@ async def follow_classes(pool: asyncpg.Pool, stop: asyncio.Event) -> None:
             tasks.add(task)
             task.add_done_callback(tasks.discard)
 
-    async def session(progress: Callable[[], None]) -> None:
-        conn = await pool.acquire()
-        lost = asyncio.Event()
-        conn.add_termination_listener(lambda _c: lost.set())
-        try:
-            await conn.add_listener(CHANNEL, heard)
-            await service.load()
-            progress()
-            waits = [asyncio.create_task(stop.wait()), asyncio.create_task(lost.wait())]
-            try:
-                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for w in waits:
-                    w.cancel()
-            if lost.is_set() and not stop.is_set():
-                raise ConnectionError("the connection listening for classes was lost")
-        finally:
-            if not conn.is_closed():
-                with contextlib.suppress(OSError, asyncpg.PostgresError,
-                                         asyncpg.InterfaceError):
-                    await conn.remove_listener(CHANNEL, heard)
-            await pool.release(conn)
+    async def listening() -> None:
+        await service.load()
 
-    await keep_running(stop, "classes", session,
-                       (OSError, ConnectionError, asyncpg.PostgresError, asyncpg.InterfaceError))
+    await pg.listen(pool, CHANNEL, "classes", stop, heard, listening)

@@ -21,13 +21,11 @@ Unknown and revoked tokens are never kept: they are refused by the database ever
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import Callable
 
 import asyncpg
 
-from awecore.server import keep_running
+from awecore.server import pg
 
 from ..models import Caller
 
@@ -90,35 +88,8 @@ async def follow_tokens(pool: asyncpg.Pool, cache: TokenCache, stop: asyncio.Eve
     def heard(_conn: object, _pid: int, _channel: str, _payload: str) -> None:
         cache.forget()
 
-    async def session(progress: Callable[[], None]) -> None:
-        conn = await pool.acquire()
-        lost = asyncio.Event()
+    async def listening() -> None:
+        cache.forget()
+        cache.listening = True
 
-        def terminated(_conn: object) -> None:
-            cache.deaf()
-            lost.set()
-
-        conn.add_termination_listener(terminated)
-        try:
-            await conn.add_listener(CHANNEL, heard)
-            cache.forget()
-            cache.listening = True
-            progress()
-            waits = [asyncio.create_task(stop.wait()), asyncio.create_task(lost.wait())]
-            try:
-                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for w in waits:
-                    w.cancel()
-            if lost.is_set() and not stop.is_set():
-                raise ConnectionError("the connection listening for token changes was lost")
-        finally:
-            cache.deaf()
-            if not conn.is_closed():
-                with contextlib.suppress(OSError, asyncpg.PostgresError,
-                                         asyncpg.InterfaceError):
-                    await conn.remove_listener(CHANNEL, heard)
-            await pool.release(conn)
-
-    await keep_running(stop, "tokens", session,
-                       (OSError, ConnectionError, asyncpg.PostgresError, asyncpg.InterfaceError))
+    await pg.listen(pool, CHANNEL, "tokens", stop, heard, listening, cache.deaf)
