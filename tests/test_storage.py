@@ -312,11 +312,12 @@ async def test_delete_rules(storage: tuple[StorageSettings, dict[str, httpx.Asyn
     assert r.status_code == 403 and "raw data" in r.json()["detail"]
     await ann.put("/files/tmp/mine.fits", content=b"m")
     r = await ben.delete("/files/tmp/mine.fits")
-    assert r.status_code == 403
+    assert r.status_code == 404  # ben may not read it: for him it does not exist
     await ann.put("/files/tmp/used.fits", content=b"u")
     async with httpx.AsyncClient(base_url=catalog_process,
                                  headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as catalog:
-        r = await catalog.post("/objects", json={"type": "BiasFrame", "filename":
+        r = await catalog.post("/objects", json={"type": "BiasFrame", "privileges": 3,
+                                                 "filename":
                                                  f"tmp/used-{os.urandom(3).hex()}.fits"})
     name = r.json()["filename"]
     await ann.put(f"/files/{name}", content=b"u")
@@ -350,8 +351,8 @@ async def test_peer_fetch_between_two_sites(catalog_process: str,
         async with LifespanManager(
                 app, startup_timeout=120, shutdown_timeout=120) as manager, httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=manager.app),  # type: ignore[arg-type]
-                base_url="http://b",
-                headers={"Authorization": f"Bearer {users_over_http['ben']}"}) as b:
+                base_url="http://b",  # ann wrote it (no object owns it): hers to read
+                headers={"Authorization": f"Bearer {users_over_http['ann']}"}) as b:
             r = await b.get("/files/made/at/a.fits")
             assert r.status_code == 200 and r.content == DATA
             assert (root_b / "made/at/a.fits").read_bytes() == DATA  # cached at B

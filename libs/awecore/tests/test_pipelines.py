@@ -261,3 +261,30 @@ def test_magnitude_errors_hold_the_photon_noise() -> None:
     bright, bright_mags = _pulls(gain=None)
     brightest = bright[bright_mags < -14.75]
     assert 1.4826 * np.median(np.abs(brightest - np.median(brightest))) > 3
+
+
+def test_astrometry_survives_cosmic_rays_and_a_crowded_catalogue() -> None:
+    """The pointing is found by the offset most source-star pairs share, not by each
+    source's nearest star: here half the detections are cosmic rays and the catalogue is so
+    dense that a source's nearest star is usually the wrong one, 6" from the truth."""
+    from astropy.table import Table
+
+    rng = np.random.default_rng(5)
+    truth = WCS(naxis=2)
+    truth.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    truth.wcs.crval, truth.wcs.crpix = [150.0, 2.0], [1024.5, 1024.5]
+    truth.wcs.cd = [[-0.2 / 3600, 0], [0, 0.2 / 3600]]
+    x, y = rng.uniform(50, 2000, 5000), rng.uniform(50, 2000, 5000)  # one star per 6"
+    ra, dec = truth.wcs_pix2world(x, y, 0)
+    seen = 150
+    stars = Table({"x": x[:seen] + rng.normal(0, 0.05, seen),
+                   "y": y[:seen] + rng.normal(0, 0.05, seen)})
+    cosmics = Table({"x": rng.uniform(0, 2048, seen), "y": rng.uniform(0, 2048, seen)})
+    sources = Table(np.concatenate([stars.as_array(), cosmics.as_array()]))
+    sources["snr"], sources["flag"] = 100.0, 0
+    header = truth.deepcopy()
+    header.wcs.crval = [150.0 + 6.0 / 3600, 2.0 - 4.0 / 3600]  # the telescope's pointing error
+    solution = p.fit_astrometry(sources, header, ra, dec, radius_arcsec=10.0)
+    centre = truth.pixel_to_world(1024, 1024)
+    assert solution.wcs.pixel_to_world(1024, 1024).separation(centre).arcsec < 0.05
+    assert solution.n_matched >= 120

@@ -856,7 +856,14 @@ def test_data_ids_key_the_plan_and_name_the_targets() -> None:
     # positional or by dimension, the same target; a value twice, or a wrong one, refused
     assert target_values("HotPixelMap", ("instrument", "chip", "night"), None, None, None,
                          None, {"night": "2006-06-06", "chip": "ccd50"}) == (
-        "2006-06-06", "ccd50", None, None)
+        "2006-06-06", "ccd50", None, None, {})
+    # a product across chips and nights is given by filter and tile, without chip or night
+    assert target_values("CoaddedRegriddedFrame", ("instrument", "filter", "tile"), None,
+                         None, None, None, {"filter": "841", "tile": "MINI_150.00_2.00"}) == (
+        None, None, "841", None, {"tile": "MINI_150.00_2.00"})
+    with pytest.raises(InvalidRequest, match="across chips and nights"):
+        target_values("CoaddedRegriddedFrame", ("instrument", "filter", "tile"), NIGHT,
+                      "ccd50", "841", None, {"tile": "MINI_150.00_2.00"})
     assert target_values("HotPixelMap", (), NIGHT, "ccd50", None, None,
                          {"chip": "ccd50"})[1] == "ccd50"
     for data_id, why in (({"chip": "ccd51"}, "chip is given twice: ccd50 and ccd51"),

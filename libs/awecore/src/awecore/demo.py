@@ -17,12 +17,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
+from astropy.io import fits
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -40,10 +43,12 @@ from awecore.cli._data import _expand as survey_files
 from awecore.cli._lineage import render_tree
 from awecore.client import ComputeClient, LineageClient, StorageClient
 from awecore.ingest import Ingester
-from awecore.jobs import PlanIn, TargetRef
+from awecore.jobs import PlanIn, TargetIn, TargetRef
 from awecore.model import (
     AstrometricParameters,
     BiasFrame,
+    CoaddedRegriddedFrame,
+    CoaddSourceList,
     ColdPixelMap,
     DBObject,
     DomeFlatFrame,
@@ -59,9 +64,12 @@ from awecore.model import (
     SourceList,
     TwilightFlatFrame,
 )
+from awecore.pipelines import coadd_noise
 from awecore.sim import PRESETS, SURVEY_FILE, NightPlan, SurveyPlan, simulate_survey
 from awecore.sources import Source
 from awecore.stack import Stack
+from awecore.targets import depth
+from awecore.tiles import tiles_at
 from awecore.verify import verify_catalogue
 
 console = Console()
@@ -256,6 +264,98 @@ def show_lineage(env: dict[str, str], catalog: awe.CatalogClient) -> None:
     lineage.close()
 
 
+def show_coadd(stack: Stack, env: dict[str, str], catalog: awe.CatalogClient) -> None:
+    """Ask the compute service for the coadd of the sky tile at the centre of the survey's
+    first field (filter 841): it selects every exposure of both nights whose chips touch the
+    tile, reuses their reduced frames and source lists, solves the tile's astrometry and
+    photometry jointly, regrids and stacks them; then its source list. A PNG preview is
+    written beside the state, and the coadd's depth and source density are printed beside a
+    single exposure's."""
+    survey = json.loads((survey_folder(stack) / SURVEY_FILE).read_text())
+    first = next(f for f in survey["fields"].values() if f["kind"] == "science")
+    tile = tiles_at(float(first["ra"]), float(first["dec"]), "MINI")[0]
+    compute = ComputeClient(env["AWE_COMPUTE_URL"], env["AWE_TOKEN"])
+    for cls in ("CoaddedRegriddedFrame", "CoaddSourceList"):
+        with console.status(f"planning the {cls} of tile {tile.name}..."):
+            submitted = compute.submit(TargetIn(cls=cls, data_id={"tile": tile.name,
+                                                                  "filter": "841"}))
+        wait_for(compute, [j.id for j in submitted.jobs], f"workers making {cls}")
+    compute.close()
+    coadd = CoaddedRegriddedFrame.get(tile=tile.name, filter="841")
+    sources = CoaddSourceList.get(tile=tile.name, filter="841")
+    assert coadd.record is not None and sources.record is not None
+    storage = StorageClient(env["AWE_STORAGE_URL"], env["AWE_TOKEN"])
+    with fits.open(io.BytesIO(storage.get(str(coadd.record.filename)))) as hdul:
+        image = np.asarray(hdul[0].data, dtype=np.float32)
+        count = np.asarray(hdul["COUNT"].data)
+    frames = catalog.get_records(list(coadd.record.refs["regridded_frames"]))
+    one = next(iter(frames.values()))
+    single = np.asarray(fits.getdata(io.BytesIO(storage.get(str(one.filename)))),
+                        dtype=np.float32)
+    single_weight = fits.getdata(io.BytesIO(storage.get(str(one.attributes[
+        "weight_filename"]))))
+    storage.close()
+    reduced = catalog.get_records([str(one.refs["reduced"])])[str(one.refs["reduced"])]
+    lists = SourceList.frame == reduced.oid
+    one_list = next(iter(lists), None)
+    scale = float(tile_astrometry_scale(catalog, one))
+    table = Table("", "coadd", "one exposure (one chip)")
+    area_coadd = float((count > 0).sum()) * (scale / 60) ** 2
+    area_single = float((single_weight > 0).sum()) * (scale / 60) ** 2
+    n_single = one_list.number_of_sources if one_list is not None else 0
+    table.add_row("frames stacked", str(coadd.record.attributes["n_frames"]), "1")
+    table.add_row("5-sigma depth (mag, 3 px aperture)",
+                  f"{coadd.record.attributes.get('depth', float('nan')):.2f}",
+                  f"{depth(coadd_noise(single, single_weight)) or float('nan'):.2f}")
+    table.add_row("sources per arcmin^2",
+                  f"{sources.number_of_sources / max(area_coadd, 1e-9):.1f}",
+                  f"{n_single / max(area_single, 1e-9):.1f}")
+    table.add_row("outliers rejected (cosmic rays, ...)",
+                  str(coadd.record.attributes.get("n_rejected", 0)), "-")
+    console.print(table)
+    console.print(f"coadd {coadd.record.oid} of tile {tile.name} ({image.shape[1]} x "
+                  f"{image.shape[0]} pixels); its source list has "
+                  f"{sources.number_of_sources} sources")
+    picture = preview(stack.dir / f"coadd-{tile.name}.png", image, count, tile.name)
+    console.print(f"the preview: {picture}")
+
+
+def wait_for(compute: ComputeClient, ids: list[str], what: str) -> None:
+    if not ids:
+        return
+    with Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as bar:
+        task = bar.add_task(what, total=len(ids))
+        compute.wait(ids, lambda done, _n: bar.update(task, completed=done))
+
+
+def tile_astrometry_scale(catalog: awe.CatalogClient, regridded: awe.ObjectOut) -> float:
+    """The pixel scale (arcsec) of a tile's grid, as its joint astrometry recorded it."""
+    oid = str(regridded.refs["astrom"])
+    return float(catalog.get_records([oid])[oid].attributes["pixel_scale"])
+
+
+def preview(path: Path, image: np.ndarray, count: np.ndarray, name: str) -> Path:
+    """A coadd and its exposure-count map side by side, to a PNG (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from astropy.visualization import ZScaleInterval
+    from matplotlib import pyplot as plt
+
+    low, high = ZScaleInterval().get_limits(image[count > 0] if (count > 0).any() else image)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 5))
+    left.imshow(image, origin="lower", cmap="gray", vmin=low, vmax=high)
+    left.set_title(f"coadd {name}")
+    shown = right.imshow(count, origin="lower", cmap="viridis")
+    right.set_title("exposures per pixel")
+    fig.colorbar(shown, ax=right, fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
 def main() -> None:
     console.rule("[bold]AWE demo")
     with console.status("starting the local stack (PostgreSQL, broker, catalog, relay, "
@@ -332,6 +432,9 @@ def main() -> None:
     console.print(f"changelog: {catalog.changes(limit=1).last_sequence} changes; the outbox "
                   f"relay publishes them to awe.{env['AWE_SITE']}.catalog.changes; "
                   f"{len(DBObject.select())} objects in all")
+
+    console.rule("A coadd of the demo's field: both nights, every chip, one sky tile")
+    show_coadd(stack, env, catalog)
 
     console.rule("Every file checked against the catalogue (awe verify)")
     storage = StorageClient(env["AWE_STORAGE_URL"], env["AWE_TOKEN"])

@@ -126,12 +126,15 @@ def parse_data_id(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:
 
 def target_values(cls: str, dimensions: tuple[str, ...], night: Any, chip: Any,
                   filter: Any, raw: Any, data_id: Mapping[str, Any] | None
-                  ) -> tuple[Any, str, str | None, str | None]:
-    """A target's (night, chip, filter, raw), as the planner takes it, from values given by
-    position and a data ID (its dimensions by name: ``night`` (or ``date``), ``chip``,
-    ``filter``, ``raw``; ``instrument`` is named by the chip). A value given twice,
+                  ) -> tuple[Any, str | None, str | None, str | None, dict[str, str]]:
+    """A target's (night, chip, filter, raw, and the dimensions beyond these: a sky tile),
+    as the planner takes it, from values given by position and a data ID (its dimensions by
+    name: ``night`` (or ``date``), ``chip``, ``filter``, ``raw``, ``tile``; ``instrument``
+    is named by the chip, or for a product over a tile, by itself). A value given twice,
     differently, a name that is no dimension (of the class, when it declares its
-    ``dimensions``), or a target without night or chip is refused, saying which."""
+    ``dimensions``), or a target without night or chip (unless it is made across chips and
+    nights: a class without a chip dimension, or a tile given where the class is unknown)
+    is refused, saying which."""
     given = {k: v for k, v in (data_id or {}).items() if v is not None}
     if "date" in given:
         given.setdefault("night", given.pop("date"))
@@ -143,8 +146,6 @@ def target_values(cls: str, dimensions: tuple[str, ...], night: Any, chip: Any,
     if beyond:
         raise InvalidRequest(f"{cls} has no dimension {', '.join(beyond)}; its dimensions "
                              f"are {', '.join(dimensions)}")
-    if "tile" in given:
-        raise InvalidRequest(f"{cls} is not made by sky tile (no recipe does that yet)")
     values = {"night": night, "chip": chip, "filter": filter, "raw": raw}
     for name, value in values.items():
         other = given.get(name)
@@ -153,10 +154,19 @@ def target_values(cls: str, dimensions: tuple[str, ...], night: Any, chip: Any,
         if value is not None and _text(value) != _text(other):
             raise InvalidRequest(f"{name} is given twice: {_text(value)} and {_text(other)}")
         values[name] = other
+    extra = {k: _text(v) for k, v in given.items() if k not in values}
+    across = ("chip" not in dimensions) if dimensions else "tile" in extra
+    if across:
+        if values["night"] is not None or values["chip"] is not None:
+            raise InvalidRequest(f"{cls} is made across chips and nights: give its "
+                                 "filter and tile (a data ID filter=..., tile=...), not a "
+                                 "night or chip")
+        return None, None, values["filter"], values["raw"], extra
+    extra.pop("instrument", None)  # named by the chip
     if values["night"] is None or values["chip"] is None:
         raise InvalidRequest(f"{cls}: give the night and the chip (a data ID night=..., "
                              "chip=...)")
-    return values["night"], str(values["chip"]), values["filter"], values["raw"]
+    return values["night"], str(values["chip"]), values["filter"], values["raw"], extra
 
 
 class CalibrationWanted(BaseModel):

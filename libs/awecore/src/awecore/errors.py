@@ -17,9 +17,11 @@ __all__ = [
     "InvalidObject",
     "InvalidQuery",
     "InvalidRequest",
+    "MethodNotAllowed",
     "NotFound",
     "PayloadTooLarge",
     "QCRefused",
+    "RequestTimeout",
     "ServiceUnavailable",
     "Unauthorized",
     "error_class",
@@ -73,6 +75,23 @@ class NotFound(AweError):
     error = "not_found"
     status_code = 404
     title = "Not found"
+
+
+class MethodNotAllowed(AweError):
+    """The path exists, the method does not (the response's Allow header lists those that
+    do)."""
+
+    error = "method_not_allowed"
+    status_code = 405
+    title = "Method not allowed"
+
+
+class RequestTimeout(AweError):
+    """The request's body stopped arriving: the connection is closed, nothing is kept."""
+
+    error = "request_timeout"
+    status_code = 408
+    title = "Request timeout"
 
 
 class Conflict(AweError):

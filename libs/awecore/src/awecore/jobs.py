@@ -34,18 +34,27 @@ class TargetRef(BaseModel):
     raw: str | None = Field(default=None, max_length=40)
     data_id: dict[str, str] | None = Field(
         default=None, max_length=len(DIMENSIONS),
-        description="dimension -> value: night (YYYY-MM-DD), chip, filter, raw (an oid); "
-        "instrument is named by the chip")
+        description="dimension -> value: night (YYYY-MM-DD), chip, filter, raw (an oid), "
+        "tile (a sky tile: a product across chips and nights); instrument is named by the "
+        "chip, or by itself for a product over a tile")
+
+    @property
+    def extra(self) -> dict[str, str]:
+        """The data ID's dimensions beyond night, chip, filter and raw frame (a tile)."""
+        return {k: str(v) for k, v in (self.data_id or {}).items()
+                if k not in ("night", "date", "chip", "filter", "raw")}
 
     @model_validator(mode="after")
     def _merge_data_id(self) -> TargetRef:
         """Fill the fields from the data ID; refuse an unknown dimension, a value given
         twice differently, or a target without night or chip."""
         try:
-            night, self.chip, self.filter, self.raw = target_values(
+            night, self.chip, self.filter, self.raw, extra = target_values(
                 self.cls, (), self.date, self.chip, self.filter, self.raw, self.data_id)
-            self.date = night if isinstance(night, dt.date) else dt.date.fromisoformat(
-                str(night))
+            self.date = night if isinstance(night, dt.date) or night is None else \
+                dt.date.fromisoformat(str(night))
+            if extra:
+                self.data_id = {**(self.data_id or {}), **extra}
         except InvalidRequest as exc:
             raise ValueError(exc.detail) from None
         except ValueError:
@@ -80,10 +89,12 @@ class JobsIn(BaseModel):
 class JobOut(BaseModel):
     id: str
     cls: str
-    chip: str
+    chip: str | None
     filter: str | None
-    night: dt.date
+    night: dt.date | None
     raw: str | None
+    dims: dict[str, str] = Field(default_factory=dict, description="dimensions beyond chip, "
+                                 "filter, night and raw frame: a sky tile")
     params: dict[str, Any]
     reasons: list[str]
     product: str
@@ -102,8 +113,9 @@ class JobOut(BaseModel):
     def data_id(self) -> dict[str, str]:
         """What the job makes, as a data ID: the dimensions a job knows (chip, filter,
         night, raw frame), those its product has."""
-        values = {"chip": self.chip, "filter": self.filter, "night": self.night.isoformat(),
-                  "raw": self.raw}
+        values = {"chip": self.chip, "filter": self.filter,
+                  "night": self.night.isoformat() if self.night else None, "raw": self.raw,
+                  **self.dims}
         return {d: v for d, v in values.items() if v is not None}
 
 

@@ -18,6 +18,27 @@ The rule, for a viewer and an object:
 Objects from ``REPLICATED_FROM`` on are copied to the other sites (federation), which is
 why that level is the same as the one every signed-in user sees.
 
+The same module says who may do what else, so that storage, compute, lineage and federation
+decide alike (each rule below is built on ``may_see``):
+
+* a **file** is read by whoever may see an object that owns it (whose ``filename`` or weight
+  map it is; a raw file's object is its raw frame); a file no object owns yet (a product
+  being made) only by the account that wrote it (``may_read_file``);
+* files under ``raw/`` are written only by ingest, i.e. admins and service accounts
+  (``may_write_file``);
+* an object is **curated** by its creator (at its own site) or an admin (``may_curate``);
+* a **job** is seen by who submitted it and by who was handed it by a later submission of
+  the same product; only its submitter cancels or retries it (``may_see_job``,
+  ``may_manage_job``, ``jobs_sql``);
+* a **path** between objects, or a walk through the graph, is answered only if the viewer
+  may see every object on it (``may_see_path``); what a walk reaches and the viewer may
+  not see is named ``HIDDEN_OID``, never by its oid;
+* site operations (federation catch-up) are for admins and service accounts
+  (``may_operate``).
+
+Refusals for what the viewer may not see are "not found", never "forbidden": a 403 would
+confirm that the thing exists.
+
 Contracts layer: standard library only.
 """
 
@@ -29,8 +50,18 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, NamedTuple, Protocol
 
-__all__ = ["REPLICATED_FROM", "Bind", "Columns", "Guarded", "Privilege", "Viewer",
-           "binder", "may_see", "replicates", "visibility_clause", "visible_sql"]
+__all__ = ["HIDDEN_OID", "RAW_FILES", "REPLICATED_FROM", "Bind", "Columns", "Guarded",
+           "Privilege", "Viewer", "binder", "jobs_sql", "may_curate", "may_manage_job",
+           "may_operate", "may_read_file", "may_see", "may_see_job", "may_see_path",
+           "may_write_file", "replicates", "visibility_clause", "visible_sql"]
+
+#: what stands for an object the viewer may not see where a visible one names it (a
+#: reference, a lineage input): the nil UUID, so the field keeps its type and following it
+#: finds nothing
+HIDDEN_OID = "00000000-0000-0000-0000-000000000000"
+#: the prefix of raw data in storage (``awecore.files.RAW_PREFIX``; stated here too because
+#: this module imports nothing of the package)
+RAW_FILES = "raw/"
 
 
 class Privilege(IntEnum):
@@ -134,6 +165,69 @@ def may_see(viewer: Viewer, obj: Guarded) -> bool:
         return False
     return obj.creator == viewer.name or (
         obj.privileges >= Privilege.PROJECT and obj.project in viewer.projects)
+
+
+def may_see_path(viewer: Viewer, objects: Sequence[Guarded]) -> bool:
+    """A chain between objects (or a walk through them) is the viewer's only if every
+    object on it is: otherwise the answer would name what the viewer may not see."""
+    return all(may_see(viewer, o) for o in objects)
+
+
+def may_read_file(viewer: Viewer, owners: Sequence[Guarded], writer: str | None) -> bool:
+    """A stored file: readable by whoever may see one of the objects that own it; a file no
+    object owns (yet) only by the account that ``writer`` names (it wrote the bytes)."""
+    if viewer.is_admin:
+        return True
+    if owners:
+        return any(may_see(viewer, o) for o in owners)
+    return viewer.name is not None and writer == viewer.name
+
+
+def may_write_file(viewer: Viewer, name: str) -> bool:
+    """Raw data is written by ingest only (admins, service accounts): a user who could write
+    under a raw name could squat the name a night's raw file will have."""
+    return viewer.is_admin or (viewer.name is not None and not name.startswith(RAW_FILES))
+
+
+def may_curate(viewer: Viewer, obj: Guarded) -> bool:
+    """Who may change an object's validity, window, privileges or comments: an admin, or
+    its creator at the object's own site (a same-named user elsewhere is someone else)."""
+    if viewer.is_admin:
+        return True
+    return (viewer.name is not None and obj.creator == viewer.name
+            and (viewer.site is None or obj.site == viewer.site))
+
+
+def may_see_job(viewer: Viewer, submitted_by: str, shared_with: Sequence[str] = ()) -> bool:
+    """A job is its submitter's; a later submission that needed the same product was handed
+    the running job, so that submitter sees it too."""
+    return viewer.is_admin or (viewer.name is not None and (
+        submitted_by == viewer.name or viewer.name in shared_with))
+
+
+def may_manage_job(viewer: Viewer, submitted_by: str) -> bool:
+    """Cancelling or retrying a job touches everyone waiting for it: its submitter or an
+    admin only."""
+    return viewer.is_admin or (viewer.name is not None and submitted_by == viewer.name)
+
+
+def may_operate(viewer: Viewer) -> bool:
+    """Operations on the site itself (federation catch-up): admins and service accounts."""
+    return viewer.is_admin
+
+
+def jobs_sql(viewer: Viewer, bind: Bind, submitted_by: str = "submitted_by",
+             shared_with: str = "shared_with") -> str:
+    """``may_see_job`` as an SQL condition over a jobs table's columns."""
+    for column in (submitted_by, shared_with):
+        if not _COLUMN.match(column):
+            raise ValueError(f"{column!r} is not a column name")
+    if viewer.is_admin:
+        return "TRUE"
+    if viewer.name is None:
+        return "FALSE"
+    name = bind("name", viewer.name)
+    return f"({submitted_by} = {name} OR {name} = ANY({shared_with}))"
 
 
 # -- the rule as SQL -----------------------------------------------------------------------

@@ -32,6 +32,10 @@ async def create_pool(settings: CatalogSettings) -> asyncpg.Pool:
                                 settings.pool_max_size)
 
 
+#: connections for the best-calibration look-ups (see ProcessContext.lookups)
+LOOKUP_CONNECTIONS = 4
+
+
 class CatalogMetrics:
     """The catalog's own metrics, on the app's registry (beside the kit's HTTP metrics)."""
 
@@ -46,6 +50,11 @@ class ProcessContext(ServiceContext):
     pool: asyncpg.Pool
     clock: HybridClock
     metrics: CatalogMetrics
+    #: connections that plan a statement once (pg.create_pool's ``generic``), for the
+    #: best-calibration look-up: one statement over arrays of requests, whose plan is the
+    #: same whatever is asked (one index probe per request); planned anew each call it
+    #: cost three times its execution. None: the look-ups use ``pool``.
+    lookups: asyncpg.Pool | None = None
     #: who tokens are, remembered while the process hears of every change (tokens.py)
     tokens: TokenCache = field(default_factory=TokenCache)
 
@@ -65,6 +74,13 @@ class ProcessContext(ServiceContext):
         except BaseException:
             await pool.close()
             raise
+        try:
+            context.lookups = await pg.create_pool(
+                settings.database(), min(1, settings.pool_min_size),
+                min(LOOKUP_CONNECTIONS, settings.pool_max_size), generic=True)
+        except BaseException:
+            await pool.close()
+            raise
         kit.loops.add("classes", lambda stop: follow_classes(pool, stop))
         kit.loops.add("tokens", lambda stop: follow_tokens(pool, context.tokens, stop))
         return context
@@ -73,6 +89,8 @@ class ProcessContext(ServiceContext):
         return {"database": await pg.ping(self.pool)}
 
     async def aclose(self) -> None:
+        if self.lookups is not None:
+            await self.lookups.close()
         await self.pool.close()
 
 
@@ -81,7 +99,8 @@ class Factory:
         self.context = context
 
     def objects(self) -> ObjectService:
-        return ObjectService(self.context.pool, self.context.clock, self.context.settings.site)
+        return ObjectService(self.context.pool, self.context.clock, self.context.settings.site,
+                             self.context.lookups)
 
     def replication(self) -> ReplicationService:
         return ReplicationService(self.context.pool, self.context.clock,

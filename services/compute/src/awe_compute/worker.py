@@ -36,6 +36,7 @@ from prometheus_client import Counter, Histogram
 
 from awecore.client import AsyncCatalogClient, AsyncStorageClient, using_request_id
 from awecore.errors import AweError
+from awecore.model import SourceList, registry
 from awecore.server import (
     Heartbeat,
     Metrics,
@@ -53,6 +54,9 @@ from .services.queue import JobQueue
 from .storage.jobs import JobStore
 
 __all__ = ["Worker", "main"]
+
+#: classes whose product is not done when registered: its sources are loaded after
+_SOURCE_LISTS = frozenset(registry.subclass_names(SourceList))
 
 log = structlog.get_logger("awe.compute.worker")
 
@@ -84,13 +88,15 @@ class Worker:
             product = str(job["product"])
             # registered by an earlier try: done (a source list may still lack its sources,
             # so it is made again, and the maker only loads what is missing)
-            if job["cls"] != "SourceList" and product in await catalog.get_records([product]):
+            sources = str(job["cls"]) in _SOURCE_LISTS
+            if not sources and product in await catalog.get_records([product]):
                 return "registered by an earlier try"
-            node = Node(str(job["cls"]), str(job["chip"]),
+            node = Node(str(job["cls"]), str(job["chip"]) if job["chip"] else None,
                         job["filter"] if job["filter"] else None,  # type: ignore[arg-type]
                         job["night"], job["raw"] if job["raw"] else None,  # type: ignore[arg-type]
                         raws=dict(job["raws"]),  # type: ignore[call-overload]
-                        params=dict(job["params"]))  # type: ignore[call-overload]
+                        params=dict(job["params"]),  # type: ignore[call-overload]
+                        extra=dict(job.get("dims") or {}))  # type: ignore[call-overload]
             ports = CatalogPorts(catalog)
             await AsyncMaker(ports, ports, storage, cache=self.cache,
                              rules=self.settings.calibration_rules).make_one(

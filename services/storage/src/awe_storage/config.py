@@ -46,3 +46,6 @@ class StorageSettings(ServiceSettings):
     s3: S3Settings = S3Settings()
     max_upload_bytes: int = 2 * 1024**3
     peers: list[Peer] = []
+    owners_cache_seconds: float = Field(
+        default=5.0, ge=0, description="how long the owners of a file name (the catalogue "
+        "objects that decide who may read it) are kept before the catalogue is asked again")

@@ -11,6 +11,7 @@ from awecore.server import Kit, ServiceContext, TokenAuthenticator
 from .backends import Backend, LocalBackend, S3Backend
 from .config import StorageSettings
 from .metering import MeteredBackend
+from .services.access import FileOwners
 from .services.events import FileEvents
 from .services.files import FileService
 
@@ -24,6 +25,7 @@ class ProcessContext(ServiceContext):
     catalog: AsyncCatalogClient
     auth: TokenAuthenticator
     events: FileEvents
+    owners: FileOwners
 
     @classmethod
     async def create(cls, settings: StorageSettings, kit: Kit) -> ProcessContext:
@@ -38,7 +40,8 @@ class ProcessContext(ServiceContext):
         events = FileEvents(settings.site, settings.kafka_or_none("awe-storage"))
         await events.start()
         return cls(settings, MeteredBackend(backend, kit.metrics), catalog,
-                   TokenAuthenticator(catalog, settings.auth_cache_seconds), events)
+                   TokenAuthenticator(catalog, settings.auth_cache_seconds), events,
+                   FileOwners(catalog, settings.owners_cache_seconds))
 
     async def details(self) -> dict[str, Any]:
         s = self.settings
@@ -60,4 +63,5 @@ class Factory:
         scratch = s.root / ".tmp"
         scratch.mkdir(parents=True, exist_ok=True)
         return FileService(self.context.backend, scratch, s.site, s.max_upload_bytes,
-                           self.context.catalog, s.peers, self.context.events)
+                           self.context.catalog, s.peers, self.context.events,
+                           self.context.owners)

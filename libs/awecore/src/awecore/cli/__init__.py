@@ -28,6 +28,7 @@ from . import (
     _query,
     _stack,
     _targets,
+    _tiles,
     _verify,
 )
 
@@ -70,6 +71,7 @@ _data.register(app)
 _lineage.register(app)
 _federation.register(app)
 _targets.register(app)
+_tiles.register(app)
 _verify.register(app)
 
 

@@ -1,4 +1,4 @@
-"""``awe simulate night``, ``awe simulate survey`` and ``awe ingest``: raw data in."""
+"""``awe simulate night``, ``survey`` and ``tile``, and ``awe ingest``: raw data in."""
 
 from __future__ import annotations
 
@@ -106,6 +106,72 @@ def simulate_survey(
     if refcat:
         console.print(f"reference catalogue {refcat['name']} in {out / refcat['file']}")
     console.print(f"the survey in {out / 'survey.json'}; ingest it all with `awe ingest {out}`")
+
+
+@simulate_app.command("tile")
+def simulate_tile(
+    out: Annotated[Path, typer.Option(help="folder for the nights (one YYYY-MM-DD folder "
+                                           "each), refcat.fits, survey.json, tile_truth.json")],
+    tile: Annotated[str | None, typer.Option(help="a sky tile, e.g. MINI_149.98_2.00 "
+                                                  "(`awe tiles --ra --dec` names them)")] = None,
+    ra: Annotated[float | None, typer.Option(help="or the field's centre: RA (deg)")] = None,
+    dec: Annotated[float | None, typer.Option(help="and Dec (deg)")] = None,
+    nights: Annotated[int, typer.Option(min=1, max=100, help="consecutive nights")] = 2,
+    exposures: Annotated[int, typer.Option(min=1, max=100, help="dithered exposures per "
+                                                                "night and filter")] = 4,
+    dither: Annotated[float, typer.Option(min=0, max=600, help="largest dither offset in RA "
+                                                               "and Dec (arcsec)")] = 25.0,
+    seed: Annotated[int, typer.Option(min=0, help="same seed, same files")] = 1,
+    preset: Annotated[str, typer.Option("--preset", "--instrument",
+                                        help=INSTRUMENT_HELP)] = "tiny",
+    filters: Annotated[str | None, typer.Option(
+        help="filters observed, separated by commas (default: the camera's first)")] = None,
+    calib_nights: Annotated[str, typer.Option(
+        help="nights with calibrations (biases, flats, the standard field), numbered from "
+             "1: e.g. 1,3")] = "1",
+    transparency: Annotated[float, typer.Option(
+        min=0, max=2, help="largest cloud loss of an exposure (mag)")] = 0.05,
+    cosmics: Annotated[bool, typer.Option(help="cosmic rays in the science exposures")] = True,
+    trail: Annotated[bool, typer.Option(help="one satellite trail in one exposure")] = True,
+    start: Annotated[str, typer.Option(help="the first night, YYYY-MM-DD")] = "2005-03-10",
+) -> None:
+    """Write dithered exposures of one sky tile over several nights (cosmic rays, one
+    satellite trail, clouds), calibrations on some nights, and the truth of every star and
+    exposure in tile_truth.json."""
+    from ..sim import NightPlan, simulate_tile
+
+    centre = ra is not None and dec is not None
+    if (tile is not None) == (centre or ra is not None or dec is not None) or \
+            (tile is None and not centre):
+        raise typer.BadParameter("give --tile NAME, or --ra and --dec", param_hint="--tile")
+    spec = _instrument(preset, None, None)
+    try:
+        numbers = tuple(int(v) for v in calib_nights.split(",") if v.strip())
+    except ValueError:
+        raise typer.BadParameter(f"night numbers separated by commas, e.g. 1,3; got "
+                                 f"{calib_nights!r}", param_hint="--calib-nights") from None
+    names = [f.strip() for f in filters.split(",") if f.strip()] if filters else None
+    plan, n_filters = NightPlan(), len(spec.filters)
+    calibrations = plan.n_bias + (plan.n_dome + plan.n_twilight + 1) * n_filters
+    total = (len({n for n in numbers if 1 <= n <= nights}) * calibrations
+             + nights * exposures * len(names or [None]))
+    with Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=console) as bar:
+        task = bar.add_task("tile", total=total)
+        try:
+            truth = simulate_tile(out, spec, seed, ra=ra, dec=dec, tile=tile, nights=nights,
+                                  exposures=exposures, dither_arcsec=dither, filters=names,
+                                  calib_nights=numbers, cosmics=cosmics, trail=trail,
+                                  transparency=transparency, start=_date(start, "--start"),
+                                  plan=plan, progress=lambda _: bar.advance(task))
+        except (ValueError, KeyError) as exc:
+            raise typer.BadParameter(str(exc).strip("'\"")) from None
+    t = truth["tile"]
+    console.print(f"{t['field']} ({t['ra']:.5f}, {t['dec']:.5f}): {len(truth['exposures'])} "
+                  f"science exposures of {spec.n_chips} chips over {nights} night(s) in {out}, "
+                  f"{len(truth['stars'])} stars")
+    console.print(f"the truth in {out / 'tile_truth.json'}; ingest it all with "
+                  f"`awe ingest {out}`")
 
 
 def _instrument(instrument: str, chips: str | None, size: str | None) -> InstrumentSpec:

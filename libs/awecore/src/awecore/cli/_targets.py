@@ -50,17 +50,17 @@ def get(
     from ..model import registry
 
     dimensions = registry.get(cls).dimensions if cls in registry else ()
-    night, chip, filter, raw = target_values(cls, dimensions, date, chip, filter, raw,
-                                             parse_data_id(data_id or []))
-    date = str(night)
-    plan = targets.plan(cls, date, chip, filter, raw)
+    night, chip, filter, raw, extra = target_values(cls, dimensions, date, chip, filter, raw,
+                                                    parse_data_id(data_id or []))
+    date = str(night) if night is not None else None
+    plan = targets.plan(cls, date, chip, filter, raw, extra=extra)
     for node in plan.nodes.values():
         style = "green" if node.action == "use" else "yellow"
         console.print(f"[{style}]{node.describe()}[/]", highlight=False)
     if dry_run:
         console.print(f"{len(plan.to_make)} to make")
         return
-    obj = targets.get(cls, date, chip, filter, raw)
+    obj = targets.get(cls, date, chip, filter, raw, extra=extra)
     assert obj.record is not None
     console.print(f"[bold]{cls}[/] {obj.record.oid} {obj.record.filename or ''}")
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
+from astropy.wcs import WCS
 
 from ..errors import InvalidRequest
 from ..files import check_name, name_part
@@ -103,6 +104,29 @@ def _sha256(source: Path | bytes) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
+def chip_footprint(header: fits.Header, data: tuple[slice, slice]) -> str | None:
+    """The corners of a chip's light-sensitive pixels on the sky by its header's WCS, as
+    "ra dec;ra dec;ra dec;ra dec" (degrees): which sky tiles the chip touches, known without
+    reading its pixels. None when the header has no celestial WCS."""
+    if "CTYPE1" not in header or "CRVAL1" not in header:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            wcs = WCS(header, naxis=2)
+            if not wcs.has_celestial:
+                return None
+            rows, cols = data
+            x = np.array([cols.start, cols.stop - 1, cols.stop - 1, cols.start], dtype=float)
+            y = np.array([rows.start, rows.start, rows.stop - 1, rows.stop - 1], dtype=float)
+            ra, dec = wcs.wcs_pix2world(x, y, 0)
+    except (ValueError, KeyError, MemoryError, TypeError):
+        return None
+    if not (np.all(np.isfinite(ra)) and np.all(np.isfinite(dec))):
+        return None
+    return ";".join(f"{r % 360:.6f} {d:.6f}" for r, d in zip(ra, dec, strict=True))
+
+
 def read_exposure(source: Path | bytes, original_name: str) -> RawExposure:
     """Validate and split; raises IngestError with the reason a person can act on. Whether
     every chip is there is for :func:`check_complete` to say."""
@@ -168,6 +192,9 @@ def read_exposure(source: Path | bytes, original_name: str) -> RawExposure:
             if bias is not None:
                 attributes["overscan_section"] = format_section(bias)
                 attributes["overscan_level"] = overscan_level(hdu.data, bias)
+            footprint = chip_footprint(hdu.header, data)
+            if footprint is not None:
+                attributes["footprint"] = footprint
             for key, value in (("ra", ra), ("dec", dec), ("airmass", t.airmass()),
                                ("gain", t.gain(hdu.header))):
                 if value is not None:

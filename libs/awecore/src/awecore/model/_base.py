@@ -216,8 +216,8 @@ class DBObject:
             filter: str | None = None, raw: str | None = None,
             params: dict[str, Any] | None = None, **data_id: Any) -> _T:
         """The best up-to-date object of this class for the data ID, made if needed."""
-        date, chip, filter, raw = _target(cls, date, chip, filter, raw, data_id)
-        obj = targets().get(cls, date, chip, filter, raw, params)
+        date, chip, filter, raw, extra = _target(cls, date, chip, filter, raw, data_id)
+        obj = targets().get(cls, date, chip, filter, raw, params, extra=extra)
         assert isinstance(obj, cls)
         return obj
 
@@ -226,23 +226,23 @@ class DBObject:
              raw: str | None = None, params: dict[str, Any] | None = None,
              **data_id: Any) -> Any:
         """A dry run of get(): what would be used, what made, and why."""
-        date, chip, filter, raw = _target(cls, date, chip, filter, raw, data_id)
-        return targets().plan(cls, date, chip, filter, raw, params)
+        date, chip, filter, raw, extra = _target(cls, date, chip, filter, raw, data_id)
+        return targets().plan(cls, date, chip, filter, raw, params, extra=extra)
 
     @classmethod
     def exists(cls, date: Any = None, chip: str | None = None, filter: str | None = None,
                raw: str | None = None, **data_id: Any) -> bool:
         """Whether a valid object of this target exists (up to date or not)."""
-        date, chip, filter, raw = _target(cls, date, chip, filter, raw, data_id)
-        return targets().exists(cls, date, chip, filter, raw)
+        date, chip, filter, raw, extra = _target(cls, date, chip, filter, raw, data_id)
+        return targets().exists(cls, date, chip, filter, raw, extra=extra)
 
     @classmethod
     def make(cls: builtins.type[_T], date: Any = None, chip: str | None = None,
              filter: str | None = None, raw: str | None = None,
              params: dict[str, Any] | None = None, **data_id: Any) -> _T:
         """Make the target anew, and whatever beneath it is missing or stale."""
-        date, chip, filter, raw = _target(cls, date, chip, filter, raw, data_id)
-        obj = targets().make(cls, date, chip, filter, raw, params)
+        date, chip, filter, raw, extra = _target(cls, date, chip, filter, raw, data_id)
+        obj = targets().make(cls, date, chip, filter, raw, params, extra=extra)
         assert isinstance(obj, cls)
         return obj
 
@@ -272,10 +272,10 @@ class DBObject:
 
 
 def _target(cls: type[DBObject], date: Any, chip: str | None, filter: str | None,
-            raw: str | None, data_id: dict[str, Any]) -> tuple[Any, str, str | None,
-                                                              str | None]:
-    """A target's (night, chip, filter, raw) from positional values and a data ID (see
-    ``awecore.dimensions.target_values``)."""
+            raw: str | None, data_id: dict[str, Any]
+            ) -> tuple[Any, str | None, str | None, str | None, dict[str, str]]:
+    """A target's (night, chip, filter, raw, and dimensions beyond these: a tile) from
+    positional values and a data ID (see ``awecore.dimensions.target_values``)."""
     return target_values(cls.__name__, cls.dimensions, date, chip, filter, raw, data_id)
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "BiasFrame",
     "CalFile",
     "Chip",
+    "CoaddSourceList",
     "CoaddedRegriddedFrame",
     "ColdPixelMap",
     "DataObject",
@@ -40,6 +41,8 @@ __all__ = [
     "ReferenceCatalog",
     "RegriddedFrame",
     "SourceList",
+    "TileAstrometry",
+    "TilePhotometry",
     "TwilightFlatFrame",
 ]
 
@@ -125,6 +128,8 @@ class RawFrame(Frame, abstract=True):
     data_section = Scalar(str, "light-sensitive pixels in the stored file, [x1:x2,y1:y2]")
     overscan_section = Scalar(str, "overscan or prescan columns measuring the bias level")
     overscan_level = Scalar(float, "bias level measured in the overscan", unit="adu")
+    footprint = Scalar(str, "corners of the light-sensitive pixels on the sky by the header's "
+                            "WCS: 'ra dec;ra dec;ra dec;ra dec' (deg)")
 
 
 class RawBiasFrame(RawFrame):
@@ -265,12 +270,88 @@ class SourceList(DataObject, ProcessTarget):
     number_of_sources = Scalar(int)
 
 
+# -- survey products: over a sky tile, across nights and chips (awecore.tiles) ------------
+class TileAstrometry(DataObject, ProcessTarget):
+    """One astrometric solution for every exposure and chip that overlaps a sky tile: the
+    per-chip solutions corrected jointly, so that a star seen on several chips and
+    exposures lands on one position (and on the reference catalogue's). The file is a table
+    with one row per reduced frame (its corrected WCS); the residuals are attributes."""
+    dimensions: ClassVar[tuple[str, ...]] = ("instrument", "filter", "tile")
+
+    instrument = Ref("Instrument")
+    filter = Ref("Filter")
+    tile = Scalar(str, "sky tile name, e.g. KIDS_150.1_2.0 (awecore.tiles)")
+    astrom = Ref("AstrometricParameters", many=True)
+    refcat = Ref("ReferenceCatalog")
+    n_frames = Scalar(int)
+    n_pairs = Scalar(int, "matched pairs of one star on two frames")
+    rms_overlap_before = Scalar(float, "per-chip solutions, on the overlaps", unit="arcsec")
+    rms_overlap = Scalar(float, "the joint solution, on the overlaps", unit="arcsec")
+    rms_reference_before = Scalar(float, "per-chip solutions, to the reference", unit="arcsec")
+    rms_reference = Scalar(float, "the joint solution, to the reference", unit="arcsec")
+    pixel_scale = Scalar(float, "of the tile's grid: the instrument's", unit="arcsec")
+
+
+class TilePhotometry(DataObject, ProcessTarget):
+    """Relative zeropoints of every exposure and chip on a sky tile from the stars they
+    share (least squares, as ubercal), anchored to the nights' standard-star zeropoints. The
+    file is a table with one row per reduced frame; the residuals are attributes."""
+    dimensions: ClassVar[tuple[str, ...]] = ("instrument", "filter", "tile")
+
+    instrument = Ref("Instrument")
+    filter = Ref("Filter")
+    tile = Scalar(str, "sky tile name")
+    astrom = Ref("TileAstrometry")
+    sourcelists = Ref("SourceList", many=True)
+    n_frames = Scalar(int)
+    n_stars = Scalar(int, "stars measured on two frames or more")
+    shift = Scalar(float, "the common level moved to the clearest exposure's (clouds only "
+                          "dim): the mean cloud loss", unit="mag")
+    rms = Scalar(float, "residual of the overlaps after the fit", unit="mag")
+
+
 class RegriddedFrame(Frame, ProcessTarget):
-    dimensions: ClassVar[tuple[str, ...]] = ("instrument", "chip", "filter", "night", "raw")
+    """A reduced frame resampled onto its sky tile's grid (only the part it covers: the
+    file's WCS places it), its flux scaled to the coadd's zeropoint, its weights with it."""
+    dimensions: ClassVar[tuple[str, ...]] = ("instrument", "chip", "filter", "night", "raw",
+                                             "tile")
     reduced = Ref("ReducedScienceFrame")
-    astrom = Ref("AstrometricParameters")
+    astrom = Ref("TileAstrometry")
+    photom = Ref("TilePhotometry")
+    tile = Scalar(str, "sky tile name")
+    x0 = Scalar(int, "first column of the tile's grid this frame covers", unit="pix")
+    y0 = Scalar(int, "first row of the tile's grid this frame covers", unit="pix")
+    zeropoint = Scalar(float, "magnitude of 1 unit of pixel value (common to a tile)",
+                       unit="mag")
+    flux_scale = Scalar(float, "what the reduced frame's ADU were multiplied by")
+    pixel_area_ratio = Scalar(float, "tile pixel area over the chip's")
+    background = Scalar(float, "sky level subtracted before resampling", unit="adu")
+    poisson = Scalar(float, "a source's photon-noise variance per unit of pixel value")
+    weight_filename = Scalar(str, "weight map in storage")
+    weight_checksum = Scalar(str, "sha256 of the stored weight map")
 
 
 class CoaddedRegriddedFrame(Frame, ProcessTarget):
+    """Every regridded frame of a tile and filter, across nights and chips, stacked: the
+    inverse-variance weighted mean with outliers across exposures rejected. The file holds
+    the image and an exposure-count map (extension COUNT); the weights are beside it."""
     dimensions: ClassVar[tuple[str, ...]] = ("instrument", "filter", "tile")
     regridded_frames = Ref("RegriddedFrame", many=True)
+    tile = Scalar(str, "sky tile name")
+    zeropoint = Scalar(float, "magnitude of 1 unit of pixel value", unit="mag")
+    n_frames = Scalar(int, "regridded frames stacked")
+    noise = Scalar(float, "background rms where every frame overlaps")
+    depth = Scalar(float, "5-sigma point-source limit", unit="mag")
+    n_rejected = Scalar(int, "values rejected as outliers (cosmic rays, trails, ...)")
+    poisson = Scalar(float, "a source's photon-noise variance per unit of pixel value")
+    weight_filename = Scalar(str, "weight map in storage")
+    weight_checksum = Scalar(str, "sha256 of the stored weight map")
+
+
+class CoaddSourceList(SourceList):
+    """The sources of a coadd: in the source table like a frame's, ``Source`` queries and
+    cone searches find them."""
+    dimensions: ClassVar[tuple[str, ...]] = ("instrument", "filter", "tile")
+    frame = Ref("CoaddedRegriddedFrame")
+    tile = Scalar(str, "sky tile name")
+    depth = Scalar(float, "5-sigma point-source limit of the coadd", unit="mag")

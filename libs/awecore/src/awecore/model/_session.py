@@ -48,20 +48,24 @@ class Session(Protocol):
 class Targets(Protocol):
     """The planner and maker behind ``Class.get/plan/exists/make`` and ``obj.uptodate()``."""
 
-    def get(self, cls: type[DBObject], date: str | dt.date, chip: str,
+    def get(self, cls: type[DBObject], date: str | dt.date | None, chip: str | None,
             filter: str | None = None, raw: str | None = None,
-            params: dict[str, Any] | None = None) -> DBObject: ...
+            params: dict[str, Any] | None = None, *,
+            extra: dict[str, str] | None = None) -> DBObject: ...
 
-    def plan(self, cls: type[DBObject], date: str | dt.date, chip: str,
+    def plan(self, cls: type[DBObject], date: str | dt.date | None, chip: str | None,
              filter: str | None = None, raw: str | None = None,
-             params: dict[str, Any] | None = None) -> Any: ...
+             params: dict[str, Any] | None = None, *,
+             extra: dict[str, str] | None = None) -> Any: ...
 
-    def exists(self, cls: type[DBObject], date: str | dt.date, chip: str,
-               filter: str | None = None, raw: str | None = None) -> bool: ...
+    def exists(self, cls: type[DBObject], date: str | dt.date | None, chip: str | None,
+               filter: str | None = None, raw: str | None = None, *,
+               extra: dict[str, str] | None = None) -> bool: ...
 
-    def make(self, cls: type[DBObject], date: str | dt.date, chip: str,
+    def make(self, cls: type[DBObject], date: str | dt.date | None, chip: str | None,
              filter: str | None = None, raw: str | None = None,
-             params: dict[str, Any] | None = None) -> DBObject: ...
+             params: dict[str, Any] | None = None, *,
+             extra: dict[str, str] | None = None) -> DBObject: ...
 
     def uptodate(self, obj: DBObject) -> Any: ...
 

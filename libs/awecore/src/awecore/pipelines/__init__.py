@@ -22,6 +22,14 @@ from ._calib import (
     read_noise,
     twilight_flat,
 )
+from ._coadd import Coadd, coadd, coadd_noise
+from ._global import (
+    AstrometrySolution,
+    ChipCatalog,
+    PhotometrySolution,
+    global_astrometry,
+    global_photometry,
+)
 from ._overscan import (
     Section,
     format_section,
@@ -42,6 +50,7 @@ from ._qc import (
     qc_sources,
 )
 from ._reduce import SATURATION, reduce_science
+from ._regrid import Regridded, inverse_variance_weight, regrid
 from ._sources import extract_sources
 
 SOFTWARE_VERSION = "0.3.0"
@@ -51,17 +60,27 @@ __all__ = [
     "SATURATION",
     "SOFTWARE_VERSION",
     "AstrometricSolution",
+    "AstrometrySolution",
+    "ChipCatalog",
+    "Coadd",
     "ImageStats",
+    "PhotometrySolution",
+    "Regridded",
     "Section",
     "Zeropoint",
+    "coadd",
+    "coadd_noise",
     "cold_pixel_map",
     "dome_flat",
     "extract_sources",
     "fit_astrometry",
     "fit_zeropoint",
     "format_section",
+    "global_astrometry",
+    "global_photometry",
     "hot_pixel_map",
     "imstat",
+    "inverse_variance_weight",
     "master_bias",
     "master_flat",
     "match_sources",
@@ -77,6 +96,7 @@ __all__ = [
     "qc_sources",
     "read_noise",
     "reduce_science",
+    "regrid",
     "section_from_counts",
     "twilight_flat",
     "wcs_attributes",

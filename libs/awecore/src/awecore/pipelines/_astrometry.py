@@ -60,7 +60,7 @@ def fit_astrometry(sources: Table, initial: WCS, ra: np.ndarray, dec: np.ndarray
     six parameters, so that the fit's own uncertainty is measured) only the pointing is
     corrected: the camera's scale and rotation are kept."""
     bright = sources[(sources["snr"] >= min_snr) & (sources["flag"] == 0)]
-    wcs = initial
+    wcs = _voted(bright, initial, ra, dec, radius_arcsec)
     n_params = 2
     for step, radius in enumerate((radius_arcsec, 2 * final_radius_arcsec,
                                    final_radius_arcsec)):
@@ -80,6 +80,37 @@ def fit_astrometry(sources: Table, initial: WCS, ra: np.ndarray, dec: np.ndarray
             wcs = fit_wcs_from_points(xy, world, projection=wcs)
     residual = wcs.pixel_to_world(*xy).separation(world).arcsec
     return AstrometricSolution(wcs, float(np.sqrt(np.mean(residual**2))), len(src), n_params)
+
+
+def _voted(bright: Table, wcs: WCS, ra: np.ndarray, dec: np.ndarray, radius: float,
+           tolerance: float = 1.0) -> WCS:
+    """The WCS moved by the pointing offset most pairs agree on: every source paired with
+    every catalogue star within ``radius``, each pair's offset a vote, the offset with the
+    most votes within ``tolerance`` arcsec taken (their median). Nearest-neighbour pairs
+    alone fail where cosmic rays or a dense catalogue pair most sources with the wrong star;
+    the true offset is still the one most pairs share. Unchanged when fewer than 2 pairs."""
+    if len(bright) == 0 or len(ra) == 0:
+        return wcs
+    measured = wcs.pixel_to_world(np.asarray(bright["x"]), np.asarray(bright["y"]))
+    ref = SkyCoord(ra * u.deg, dec * u.deg)
+    i_ref, i_src, _, _ = measured.search_around_sky(ref, radius * u.arcsec)
+    if len(i_src) < 2:
+        return wcs
+    east, north = measured[i_src].spherical_offsets_to(ref[i_ref])
+    e, n = east.arcsec, north.arcsec
+    near = np.hypot(e[:, None] - e[None, :], n[:, None] - n[None, :]) < tolerance \
+        if len(e) <= 4000 else None
+    if near is None:  # very many pairs: vote on a grid instead
+        cells = np.round(np.stack([e, n]) / tolerance).astype(int)
+        _, inverse, counts = np.unique(cells, axis=1, return_inverse=True, return_counts=True)
+        best = np.asarray(inverse).ravel() == int(np.argmax(counts))
+    else:
+        best = near[int(np.argmax(near.sum(axis=1)))]
+    out = wcs.deepcopy()
+    centre = SkyCoord(*out.wcs.crval, unit="deg").spherical_offsets_by(
+        float(np.median(e[best])) * u.arcsec, float(np.median(n[best])) * u.arcsec)
+    out.wcs.crval = [centre.ra.deg, centre.dec.deg]
+    return out
 
 
 def _shifted(wcs: WCS, xy: tuple[np.ndarray, np.ndarray], world: SkyCoord) -> WCS:

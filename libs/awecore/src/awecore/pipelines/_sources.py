@@ -13,13 +13,17 @@ __all__ = ["extract_sources"]
 
 
 def extract_sources(image: np.ndarray, weight: np.ndarray, threshold: float = 3.0,
-                    radius: float = 5.0, minarea: int = 5, gain: float | None = None) -> Table:
+                    radius: float = 5.0, minarea: int = 5, gain: float | None = None,
+                    variance: np.ndarray | None = None) -> Table:
     """Sources above ``threshold`` x the background rms, with circular-aperture fluxes (ADU).
 
     Columns: x, y (0-based pixels), flux, fluxerr, snr, flag. Pixels of weight 0 are masked
     from detection and flagged in photometry. With the frame's ``gain`` (e-/ADU) the flux
     error holds the source's own photon noise beside the background's; without it a bright
-    star's error is only the sky's, several times too small."""
+    star's error is only the sky's, several times too small. ``variance`` (per pixel, e.g.
+    1 / a coadd's inverse-variance weights) replaces the background's global rms in the flux
+    errors: a resampled image's pixel rms understates the noise of an aperture, whose pixels
+    are correlated, and its depth varies across it."""
     sep = _sep()
     data = np.ascontiguousarray(image, dtype=np.float64)
     mask = np.ascontiguousarray(weight <= 0)
@@ -27,8 +31,11 @@ def extract_sources(image: np.ndarray, weight: np.ndarray, threshold: float = 3.
     subtracted = data - background.back()
     found = sep.extract(subtracted, threshold, err=background.globalrms, mask=mask,
                         minarea=minarea)
+    err: float | np.ndarray = background.globalrms
+    if variance is not None:
+        err = np.ascontiguousarray(np.sqrt(np.clip(variance, 0, None)), dtype=np.float64)
     flux, fluxerr, flag = sep.sum_circle(subtracted, found["x"], found["y"], radius,
-                                         err=background.globalrms, mask=mask, gain=gain)
+                                         err=err, mask=mask, gain=gain)
     table = Table({"x": found["x"], "y": found["y"], "flux": flux, "fluxerr": fluxerr,
                    "flag": flag | found["flag"]})
     table["snr"] = np.where(fluxerr > 0, flux / np.where(fluxerr > 0, fluxerr, 1), 0.0)

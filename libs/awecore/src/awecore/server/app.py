@@ -35,7 +35,8 @@ from ..errors import ServiceUnavailable
 from .logs import configure_logging
 from .loops import Loops
 from .metrics import CONTENT_TYPE_LATEST, Metrics
-from .middleware import BodyLimit, RequestContext
+from .middleware import BodyGuard, BodyLimit, RequestContext
+from .openapi import install_openapi
 from .problems import install_error_handlers, problem_response
 from .settings import ServiceSettings
 
@@ -159,7 +160,9 @@ def service_app(settings: ServiceSettings, *, service: str, title: str, summary:
     app.include_router(_operations(service, settings))
     app.include_router(router)
     install_error_handlers(app)
+    install_openapi(app)
     if max_body_bytes is not None:
         app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(BodyGuard, seconds=settings.body_timeout_seconds)
     app.add_middleware(RequestContext, metrics=metrics)
     return app

@@ -1,7 +1,9 @@
-"""ASGI middleware of every service: request ids, access logs, HTTP metrics, body limits."""
+"""ASGI middleware of every service: request ids, access logs, HTTP metrics, body limits,
+body timeouts."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -10,11 +12,11 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..client import using_request_id
-from ..errors import PayloadTooLarge
+from ..errors import InvalidRequest, PayloadTooLarge, RequestTimeout
 from .metrics import Metrics
-from .problems import problem_response
+from .problems import problem_response, unexpected_response
 
-__all__ = ["BodyLimit", "RequestContext"]
+__all__ = ["BodyGuard", "BodyLimit", "RequestContext"]
 
 log = structlog.get_logger("awe.access")
 #: what a caller's X-Request-ID may be; anything else is replaced by a fresh id
@@ -25,7 +27,11 @@ _QUIET = ("/livez", "/readyz", "/health", "/metrics")
 
 class RequestContext:
     """Take the caller's ``X-Request-ID`` (or make one), echo it, bind it for the logs and
-    for the calls the request makes to other services; log and count each request."""
+    for the calls the request makes to other services; log and count each request.
+
+    It also answers an exception no handler took (a problem document: 400, 503 or 500,
+    :func:`~awecore.server.problems.unexpected_response`) before it reaches uvicorn, which
+    would close the keep-alive connection after such a response."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -38,12 +44,13 @@ class RequestContext:
         sent = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = sent if _ID.match(sent) else uuid.uuid4().hex
         status = 500
+        started = False
         start = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, started = message["status"], True
                 message["headers"] = [*message.get("headers", []),
                                       (b"x-request-id", request_id.encode())]
             await send(message)
@@ -51,7 +58,14 @@ class RequestContext:
         with structlog.contextvars.bound_contextvars(request_id=request_id), \
                 using_request_id(request_id):
             try:
+                if "\x00" in scope["path"] or b"%00" in scope["query_string"]:
+                    # no text PostgreSQL stores may hold one: refused once, here
+                    raise InvalidRequest("a NUL character (%00) is not allowed in a URL")
                 await self.app(scope, receive, send_with_id)
+            except Exception as exc:
+                if started:  # too late for a problem document: uvicorn ends the stream
+                    raise
+                await unexpected_response(exc, scope["path"])(scope, receive, send_with_id)
             finally:
                 elapsed = time.perf_counter() - start
                 route = getattr(scope.get("route"), "path", "unmatched")
@@ -115,3 +129,49 @@ class BodyLimit:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+
+class BodyGuard:
+    """A request body that stops arriving is refused, and a refused body ends the
+    connection.
+
+    Each piece of a body must come within ``seconds`` (a declared Content-Length that never
+    arrives would otherwise hold a connection, and a handler, forever): else the request
+    fails with a 408 problem. A response sent before the whole body was read (a refusal
+    after the first block, a timeout) says ``Connection: close``, so the server stops
+    reading what the client still sends instead of draining it.
+    """
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "DELETE", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        done = b"transfer-encoding" not in headers and \
+            headers.get(b"content-length", b"0") in (b"0", b"")
+        seconds = self.seconds
+
+        async def timed_receive() -> Message:
+            nonlocal done
+            if done:
+                return await receive()
+            try:
+                async with asyncio.timeout(seconds):
+                    message = await receive()
+            except TimeoutError:
+                raise RequestTimeout(f"no part of the request body arrived for {seconds:g} s; "
+                                     "the connection is closed and nothing was kept") from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                done = True
+            return message
+
+        async def closing_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and not done:
+                message["headers"] = [*message.get("headers", []), (b"connection", b"close")]
+            await send(message)
+
+        await self.app(scope, timed_receive, closing_send)

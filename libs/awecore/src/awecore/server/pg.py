@@ -7,7 +7,6 @@ package, applied in name order at start-up, each once, under an advisory lock.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from importlib import resources
 
@@ -36,12 +35,28 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
                               schema="pg_catalog", format="binary")
 
 
-async def create_pool(url: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+async def _as_it_is(_conn: asyncpg.Connection) -> None:
+    """A connection goes back to the pool without asyncpg's reset query (``RESET ALL;
+    UNLISTEN *; ...``): that was a round trip to the database on every request, as long as
+    a small query. asyncpg still rolls back a transaction left open and drops the listener
+    callbacks first. Nothing here leaves session state on a pooled connection (no ``SET``;
+    advisory locks are the transaction's or unlocked in a ``finally``; ``listen`` unlistens
+    or closes its connection): code that changes a session undoes it before releasing."""
+
+
+async def create_pool(url: str, min_size: int = 2, max_size: int = 10, *,
+                      generic: bool = False) -> asyncpg.Pool:
+    """A pool whose connections plan each statement with its actual values; with
+    ``generic``, once per connection (for statements whose plan cannot depend on their
+    values, such as look-ups whose requests arrive as arrays: planning them again on every
+    call cost three times their execution)."""
     pool = await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, init=_init_connection,
+        url, min_size=min_size, max_size=max_size, init=_init_connection, reset=_as_it_is,
         # asyncpg prepares every statement; a generic plan ignores which chip or filter is
-        # asked for and picks poor joins, so always plan with the actual values
-        server_settings={"plan_cache_mode": "force_custom_plan"})
+        # asked for and picks poor joins, so always plan with the actual values (unless
+        # the caller says the plan is the same whatever the values)
+        server_settings={"plan_cache_mode": "force_generic_plan" if generic
+                         else "force_custom_plan"})
     assert pool is not None
     return pool
 
@@ -122,9 +137,10 @@ async def listen(pool: asyncpg.Pool, channel: str, what: str, stop: asyncio.Even
         finally:
             deaf()
             if not conn.is_closed():
-                with contextlib.suppress(OSError, asyncpg.PostgresError,
-                                         asyncpg.InterfaceError):
+                try:
                     await conn.remove_listener(channel, heard)
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                    conn.terminate()  # it may still listen: never back to the pool so
             await pool.release(conn)
 
     await keep_running(stop, what, session,

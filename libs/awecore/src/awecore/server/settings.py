@@ -63,6 +63,10 @@ class ServiceSettings(BaseSettings):
         default=1, ge=1, description="copies of each partition of the topics this service "
         "creates: 1 for the local broker, 3 for a cluster of three brokers or more")
     session_timeout_ms: int = Field(default=6000, ge=1000)
+    # HTTP
+    body_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="how long a request body may pause before the "
+        "request fails with 408 and its connection is closed")
 
     @classmethod
     def settings_customise_sources(

@@ -27,6 +27,7 @@ from ..client import (
     current,
     settings_from_env,
 )
+from ..dimensions import DataId
 from ..errors import InvalidRequest, NotFound, QCRefused, ServiceUnavailable
 from ..jobs import TargetIn
 from ..model import DBObject
@@ -46,17 +47,58 @@ from ._plugins import (
 from ._ports import Calibration, CatalogReader, CatalogWriter, FileStore
 from ._recipes import RECIPES, Input, Inputs, Made, Recipe
 from ._rules import CalibrationRules, Rule
+from ._survey import SURVEY_RECIPES, ZEROPOINT, depth, tile_frames
 from ._sync import Maker, Planner
 
-__all__ = ["ENTRY_POINT_GROUP", "RECIPES", "AsyncMaker", "AsyncPlanner", "Calibration",
-           "CalibrationRules", "CatalogPorts", "CatalogReader", "CatalogWriter", "FileStore",
-           "Input", "Inputs", "Key", "Made", "Maker", "MakerCache", "Node", "Plan", "Planner",
-           "Plugin", "Recipe", "Rule", "Target", "UpToDate", "aregister_classes", "exists", "get",
-           "load_plugins", "make", "midnight", "night_of", "night_window", "plan",
-           "product_name", "register_classes", "register_recipe", "uptodate"]
+RECIPES.update({r.cls: r for r in SURVEY_RECIPES})
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "RECIPES",
+    "ZEROPOINT",
+    "AsyncMaker",
+    "AsyncPlanner",
+    "Calibration",
+    "CalibrationRules",
+    "CatalogPorts",
+    "CatalogReader",
+    "CatalogWriter",
+    "FileStore",
+    "Input",
+    "Inputs",
+    "Key",
+    "Made",
+    "Maker",
+    "MakerCache",
+    "Node",
+    "Plan",
+    "Planner",
+    "Plugin",
+    "Recipe",
+    "Rule",
+    "Target",
+    "UpToDate",
+    "aregister_classes",
+    "depth",
+    "exists",
+    "get",
+    "load_plugins",
+    "make",
+    "midnight",
+    "night_of",
+    "night_window",
+    "plan",
+    "product_name",
+    "register_classes",
+    "register_recipe",
+    "tile_frames",
+    "uptodate",
+]
 
 
-def _night(date: str | dt.date | dt.datetime) -> dt.date:
+def _night(date: str | dt.date | dt.datetime | None) -> dt.date | None:
+    if date is None:
+        return None
     if isinstance(date, dt.datetime):
         return date.date()
     if isinstance(date, dt.date):
@@ -68,14 +110,15 @@ def _night(date: str | dt.date | dt.datetime) -> dt.date:
                              "e.g. 2003-02-14") from None
 
 
-def plan(cls: str | type[DBObject], date: str | dt.date, chip: str,
+def plan(cls: str | type[DBObject], date: str | dt.date | None, chip: str | None,
          filter: str | None = None, raw: str | None = None,
          params: dict[str, Any] | None = None, catalog: CatalogClient | None = None,
-         anew: bool = False) -> Plan:
-    """What getting the target would use and make, and why (a dry run)."""
+         anew: bool = False, *, extra: dict[str, str] | None = None) -> Plan:
+    """What getting the target would use and make, and why (a dry run). ``extra``: the
+    data ID's dimensions beyond night, chip, filter and raw frame (``{"tile": ...}``)."""
     name = cls if isinstance(cls, str) else cls.__name__
     planner = Planner(catalog or current(), {name: params} if params else None)
-    return planner.plan(name, chip, _night(date), filter, raw, anew)
+    return planner.plan(name, chip, _night(date), filter, raw, anew, extra)
 
 
 @dataclass
@@ -94,13 +137,15 @@ class UpToDate:
             f"{self.oid} is out of date: " + "; ".join(self.reasons)
 
 
-def exists(cls: str | type[DBObject], date: str | dt.date, chip: str,
+def exists(cls: str | type[DBObject], date: str | dt.date | None, chip: str | None,
            filter: str | None = None, raw: str | None = None,
-           catalog: CatalogClient | None = None) -> bool:
+           catalog: CatalogClient | None = None, *,
+           extra: dict[str, str] | None = None) -> bool:
     """Whether a valid object of the target exists at all (up to date or not)."""
     name = cls if isinstance(cls, str) else cls.__name__
     planner = Planner(catalog or current())
-    return planner.existing(Target(name, chip, _night(date), filter, raw)) is not None
+    return planner.existing(Target(name, chip, _night(date), filter, raw,
+                                   DataId(extra or {}))) is not None
 
 
 def uptodate(obj: DBObject, catalog: CatalogClient | None = None) -> UpToDate:
@@ -135,25 +180,28 @@ async def _plan_of(planner: AsyncPlanner, record: ObjectOut) -> Plan | UpToDate:
                                      f"it cannot be made anew: {exc}"])
 
 
-def make(cls: str | type[DBObject], date: str | dt.date, chip: str, filter: str | None = None,
-         raw: str | None = None, params: dict[str, Any] | None = None,
-         catalog: CatalogClient | None = None, storage: StorageClient | None = None,
-         progress: bool = True) -> DBObject:
+def make(cls: str | type[DBObject], date: str | dt.date | None, chip: str | None,
+         filter: str | None = None, raw: str | None = None,
+         params: dict[str, Any] | None = None, catalog: CatalogClient | None = None,
+         storage: StorageClient | None = None, progress: bool = True, *,
+         extra: dict[str, str] | None = None) -> DBObject:
     """Make the target anew (and, recursively, whatever beneath it is missing or stale)."""
-    return get(cls, date, chip, filter, raw, params, catalog, storage, progress, anew=True)
+    return get(cls, date, chip, filter, raw, params, catalog, storage, progress, anew=True,
+               extra=extra)
 
 
-def get(cls: str | type[DBObject], date: str | dt.date, chip: str, filter: str | None = None,
-        raw: str | None = None, params: dict[str, Any] | None = None,
-        catalog: CatalogClient | None = None, storage: StorageClient | None = None,
-        progress: bool = True, anew: bool = False) -> DBObject:
+def get(cls: str | type[DBObject], date: str | dt.date | None, chip: str | None,
+        filter: str | None = None, raw: str | None = None,
+        params: dict[str, Any] | None = None, catalog: CatalogClient | None = None,
+        storage: StorageClient | None = None, progress: bool = True, anew: bool = False,
+        *, extra: dict[str, str] | None = None) -> DBObject:
     """The best up-to-date target, made (recursively) if missing or stale."""
     catalog = catalog or current()
     env = settings_from_env()
     if env.get("AWE_COMPUTE_URL") and storage is None:
         return _get_by_compute(env, catalog, cls, date, chip, filter, raw, params, progress,
-                               anew)
-    the_plan = plan(cls, date, chip, filter, raw, params, catalog, anew)
+                               anew, extra)
+    the_plan = plan(cls, date, chip, filter, raw, params, catalog, anew, extra=extra)
     root = the_plan.nodes[the_plan.root]
     if root.action == "refuse":
         raise QCRefused(root.describe())
@@ -177,14 +225,16 @@ def get(cls: str | type[DBObject], date: str | dt.date, chip: str, filter: str |
 
 
 def _get_by_compute(env: dict[str, str], catalog: CatalogClient, cls: str | type[DBObject],
-                    date: str | dt.date, chip: str, filter: str | None, raw: str | None,
-                    params: dict[str, Any] | None, progress: bool, anew: bool) -> DBObject:
+                    date: str | dt.date | None, chip: str | None, filter: str | None,
+                    raw: str | None, params: dict[str, Any] | None, progress: bool,
+                    anew: bool, extra: dict[str, str] | None = None) -> DBObject:
     """Submit to the compute service and wait for its workers (with a progress bar)."""
     compute = ComputeClient(env["AWE_COMPUTE_URL"], env.get("AWE_TOKEN"))
     name = cls if isinstance(cls, str) else cls.__name__
     try:
         submitted = compute.submit(TargetIn(cls=name, date=_night(date), chip=chip,
-                                            filter=filter, raw=raw, params=params, anew=anew))
+                                            filter=filter, raw=raw, params=params, anew=anew,
+                                            data_id=extra or None))
         ids = [j.id for j in submitted.jobs]
         if ids and progress:
             from rich.progress import Progress

@@ -143,6 +143,7 @@ class Chooser(Reader):
             return tonight, f"no valid {cls} exists"
         sub_filter = filt if RECIPES[anchor.cls].needs_filter else None
         node = self._nodes[await self._calibration(anchor.cls, chip, sub_filter, when)]
+        assert node.night is not None, "a calibration's node has its night"
         night, away = node.night, abs((node.night - tonight).days)
         what = f"{anchor.ref} {node.oid}" if node.oid else f"{anchor.ref} (to be made)"
         if away > distance or not covers(*await self._made_window(cls, chip, night), when):

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 from astropy.io import fits
+from astropy.table import Table
 
 from ..errors import ChecksumMismatch, Conflict, InvalidRequest, NotFound, QCRefused
 from ..files import name_part
@@ -46,9 +47,13 @@ FETCH_CONCURRENCY = 4
 _RAW_TYPES = frozenset(registry.subclass_names(RawFrame))
 
 
-def product_name(cls: str, chip: str, night: str, oid: str) -> str:
+def product_name(cls: str, chip: str | None, night: str | None, oid: str,
+                 tile: str | None = None) -> str:
     """Where a product's file is stored: by class, chip (any name: see files.name_part),
-    night and its own oid, so no two products can share a file."""
+    night (or, for a product across chips and nights, its sky tile) and its own oid, so no
+    two products can share a file."""
+    if chip is None or night is None:
+        return f"products/{cls}/{name_part(tile or 'all')}/{oid}.fits"
     return f"products/{cls}/{name_part(chip)}/{night}/{oid}.fits"
 
 
@@ -56,12 +61,23 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _fits(image: np.ndarray, header: dict[str, Any]) -> bytes:
+def _fits(image: np.ndarray | None, header: dict[str, Any],
+          extensions: dict[str, np.ndarray] | None = None,
+          table: dict[str, Any] | None = None) -> bytes:
     buf = io.BytesIO()
     hdu = fits.PrimaryHDU(image)
     for key, value in header.items():
         hdu.header[key] = value
-    hdu.writeto(buf)
+    hdus: list[Any] = [hdu]
+    for name, data in (extensions or {}).items():
+        ext = fits.ImageHDU(data, name=name)
+        for key, value in header.items():
+            if key not in ("AWETYPE",):
+                ext.header[key] = value
+        hdus.append(ext)
+    if table is not None:
+        hdus.append(fits.BinTableHDU(Table(table), name="TABLE"))
+    fits.HDUList(hdus).writeto(buf)
     return buf.getvalue()
 
 
@@ -159,14 +175,17 @@ def _compute(recipe: Recipe, node: Node, refs: dict[str, str | list[str]], loade
              oid: str) -> tuple[Made, list[tuple[str, bytes, str]]]:
     """The CPU part of making a product, run in a thread: the recipe, then its files
     encoded, each with its sha256."""
-    made = recipe.make(Inputs(refs, loader, node.filter), node.params)
+    made = recipe.make(Inputs(refs, loader, node.filter, dict(node.extra)), node.params)
     files: list[tuple[str, bytes, str]] = []
-    if made.image is not None:
-        name = product_name(node.cls, node.chip, node.night.isoformat(), oid)
-        data = _fits(made.image, {"AWEOID": oid, "AWETYPE": node.cls})
+    if made.image is not None or made.table is not None:
+        name = product_name(node.cls, node.chip,
+                            node.night.isoformat() if node.night else None, oid,
+                            node.extra.get("tile"))
+        header = {"AWEOID": oid, "AWETYPE": node.cls, **made.header}
+        data = _fits(made.image, header, made.extensions, made.table)
         files.append((name, data, _sha256(data)))
         if made.weight is not None:
-            weight = _fits(made.weight, {"AWEOID": oid, "AWETYPE": "weight"})
+            weight = _fits(made.weight, {**header, "AWETYPE": "weight"})
             files.append((name.removesuffix(".fits") + ".weight.fits", weight,
                           _sha256(weight)))
     return made, files
@@ -274,6 +293,17 @@ class AsyncMaker:
             self._cache.names[key] = name
         return self._cache.names[key] or None
 
+    def _instrument_of(self, refs: dict[str, str | list[str]]) -> str | None:
+        """The instrument of a product that names none itself: its chip's, or that of the
+        first input that has one (a coadd's: its frames')."""
+        for value in refs.values():
+            for oid in value if isinstance(value, list) else [value]:
+                record = self._records.get(oid)
+                ref = record.refs.get("instrument") if record is not None else None
+                if isinstance(ref, str):
+                    return ref
+        return None
+
     async def make(self, plan: Plan, progress: Callable[[Node], None] | None = None) -> str:
         """Make every node the plan marks, inputs first; returns the root's oid."""
         for node in plan.to_make:
@@ -352,7 +382,9 @@ class AsyncMaker:
         """Make one product from its inputs' oids, under a chosen oid (so that a job done
         twice registers one object: the second registration is refused)."""
         recipe = RECIPES[node.cls]
-        refs: dict[str, str | list[str]] = {"chip": await self._named(Chip, node.chip)}
+        refs: dict[str, str | list[str]] = {}
+        if node.chip is not None:
+            refs["chip"] = await self._named(Chip, node.chip)
         if node.filter is not None:
             refs["filter"] = await self._named(Filter, node.filter)
         refs.update(node.raws)
@@ -363,9 +395,16 @@ class AsyncMaker:
             self._remember(await self.catalog.get_records(missing))
         sources, inherited, left_out = self._qc(node, sources)
         refs.update(sources)
+        fields = registry.get(node.cls).fields
+        if node.chip is None and "instrument" in fields and "instrument" not in refs:
+            # a product across chips (a coadd) names its frames' instrument itself
+            instrument = self._instrument_of(refs)
+            if instrument is not None:
+                refs["instrument"] = instrument
         try:
             await self._prefetch({o for v in refs.values()
-                                  for o in (v if isinstance(v, list) else [v])})
+                                  for o in (v if isinstance(v, list) else [v])
+                                  if o != refs.get("instrument")})
             made, files = await asyncio.to_thread(
                 _compute, recipe, node, refs, _Loader(self, asyncio.get_running_loop()), oid)
         finally:
@@ -375,11 +414,13 @@ class AsyncMaker:
             "process_params": node.params, "software_version": SOFTWARE_VERSION,
             "quality_flags": made.quality_flags,
         }
-        attributes = dict(made.attributes)
+        attributes = {**{k: v for k, v in node.extra.items() if k in fields},
+                      **made.attributes}
         attributes["inherited_flags"] = int(inherited)
         if left_out:
             record["comments"] = "QC policy: " + "; ".join(left_out)
-        if issubclass(registry.get(node.cls), CalFile):
+        if issubclass(registry.get(node.cls), CalFile) and node.chip is not None \
+                and node.night is not None:
             start, end = self.rules.window(node.cls, node.night,
                                            await self._instrument(str(refs["chip"])))
             record.update(timestamp_start=start, timestamp_end=end)
@@ -388,8 +429,8 @@ class AsyncMaker:
         if files:
             name, data, sha256 = files[0]
             record.update(filename=name, file_size=len(data), checksum=sha256)
-            assert made.image is not None
-            self._pixels[oid] = np.asarray(made.image, dtype=np.float32)
+            if made.image is not None:
+                self._pixels[oid] = np.asarray(made.image, dtype=np.float32)
         if len(files) > 1:
             attributes["weight_filename"], _, attributes["weight_checksum"] = files[1]
         record["attributes"] = attributes

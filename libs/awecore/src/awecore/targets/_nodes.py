@@ -42,7 +42,8 @@ def midnight(night: dt.date) -> dt.datetime:
     return night_window(night)[0] + dt.timedelta(hours=12)
 
 
-def key_of(cls: str, chip: str, filt: str | None, night: dt.date, raw: str | None = None,
+def key_of(cls: str, chip: str | None, filt: str | None, night: dt.date | None,
+           raw: str | None = None,
            version: str | None = None, extra: Mapping[str, str] | None = None) -> Key:
     """The key of a product's node: its class and data ID."""
     if extra:
@@ -52,7 +53,8 @@ def key_of(cls: str, chip: str, filt: str | None, night: dt.date, raw: str | Non
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _plain_key(cls: str, chip: str, filt: str | None, night: dt.date, raw: str | None,
+def _plain_key(cls: str, chip: str | None, filt: str | None, night: dt.date | None,
+               raw: str | None,
                version: str | None) -> Key:
     """``key_of`` without extra dimensions, built straight in the order DataId keeps (the
     universe's: chip, filter, night, raw; then ``version``, beyond it) and remembered: a
@@ -74,7 +76,7 @@ def _plain_key(cls: str, chip: str, filt: str | None, night: dt.date, raw: str |
 def target_key(t: Target) -> Key:
     recipe = RECIPES[t.cls]
     return key_of(t.cls, t.chip, t.filter if recipe.needs_filter else None, t.night,
-                  t.raw if recipe.raw_path is not None else None)
+                  t.raw if recipe.raw_path is not None else None, extra=t.extra)
 
 
 def nights(n: int) -> str:
@@ -114,9 +116,9 @@ _CALIBRATES: dict[str, bool] = {}
 @dataclass
 class Node:
     cls: str
-    chip: str
+    chip: str | None  # None for a product over a sky tile (of many chips)
     filter: str | None
-    night: dt.date
+    night: dt.date | None  # None for a product across nights (over a sky tile)
     raw: str | None = None  # the raw frame of what is made from one (reduced frame, ...)
     action: str = "use"  # or "make", or "refuse" (the QC policy: see _policy)
     oid: str | None = None  # the object used, or made
@@ -153,9 +155,13 @@ class Node:
 
     @property
     def what(self) -> str:
-        """The target in words: class, chip/filter, night and raw frame."""
-        what = f"{self.cls} {self.chip}" + (f"/{self.filter}" if self.filter else "")
-        return what + f" {self.night}" + (f" raw {self.raw}" if self.raw else "")
+        """The target in words: class, chip/filter, night and raw frame (and a tile)."""
+        what = self.cls + (f" {self.chip}" if self.chip else "")
+        what += (f"/{self.filter}" if self.chip and self.filter else
+                 f" {self.filter}" if self.filter else "")
+        what += (f" {self.night}" if self.night else "") + (
+            f" raw {self.raw}" if self.raw else "")
+        return what + "".join(f" {k} {v}" for k, v in sorted(self.extra.items()))
 
     def describe(self) -> str:
         what = self.what
@@ -168,13 +174,15 @@ class Node:
 @dataclass(frozen=True)
 class Target:
     """What to get: a class for a night and chip (and filter; and raw frame for a product
-    made from one)."""
+    made from one), or for the dimensions beyond these (``extra``: a sky tile, with the
+    filter, and no chip or night: a product across nights and chips)."""
 
     cls: str
-    chip: str
-    night: dt.date
+    chip: str | None
+    night: dt.date | None
     filter: str | None = None
     raw: str | None = None
+    extra: DataId = field(default_factory=DataId)
 
 
 @dataclass

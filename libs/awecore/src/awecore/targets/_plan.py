@@ -34,14 +34,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..dimensions import DataId
+from ..dimensions import DIMENSIONS, DataId
 from ..errors import InvalidRequest, NotFound
 from ..model import Chip, DBObject, Filter, RawScienceFrame, registry
 from ..query import MAX_IN_VALUES, Compare, In, OrderBy, QuerySpec
 from ..records import ObjectOut
+from ..tiles import tile
 from ._choose import Chooser
 from ._nodes import (
     LOOKUP,
@@ -61,6 +62,23 @@ from ._ports import Calibration
 from ._recipes import RECIPES, Input
 from ._stale import Judge
 
+
+def extra_for(cls: str, values: Mapping[str, str]) -> dict[str, str] | None:
+    """The values of a data ID's dimensions beyond chip, filter, night and raw frame that a
+    product of ``cls`` has (its instrument only where it has no chip to name it)."""
+    dims = dimensions_of(cls)
+    kept = {k: v for k, v in values.items() if k in dims
+            and not (k == "instrument" and "chip" in dims)}
+    return kept or None
+
+
+def dimensions_of(cls: str) -> tuple[str, ...]:
+    """The dimensions a class declares (for a class that declares none, those of a product
+    of one chip and night: it is made for a tile only if it says so)."""
+    found = registry.get(cls).dimensions if cls in registry else ()
+    return found or tuple(d for d in DIMENSIONS if d != "tile")
+
+
 __all__ = ["AsyncPlanner", "Key", "Node", "Plan", "Target", "calibrates", "key_of", "midnight",
            "night_of", "night_window"]
 
@@ -72,11 +90,12 @@ class AsyncPlanner(Chooser, Judge):
 
 
     # -- checking targets ---------------------------------------------------------------
-    async def plan(self, cls: str | type[DBObject], chip: str, night: dt.date,
+    async def plan(self, cls: str | type[DBObject], chip: str | None, night: dt.date | None,
                    filter: str | None = None, raw: str | None = None,
-                   anew: bool = False) -> Plan:
+                   anew: bool = False, extra: dict[str, str] | None = None) -> Plan:
         name = cls if isinstance(cls, str) else cls.__name__
-        return await self.plan_many([Target(name, chip, night, filter, raw)], anew)
+        return await self.plan_many([Target(name, chip, night, filter, raw,
+                                            DataId(extra or {}))], anew)
 
     async def check(self, target: Target) -> None:
         """Refuse a target that cannot be: an unknown class, a missing filter or raw frame,
@@ -86,6 +105,26 @@ class AsyncPlanner(Chooser, Judge):
             raise InvalidRequest(f"AWE cannot make {target.cls}; it makes {', '.join(RECIPES)}")
         if recipe.needs_filter and target.filter is None:
             raise InvalidRequest(f"{target.cls} depends on a filter: give one")
+        dims = dimensions_of(target.cls)
+        beyond = sorted(set(target.extra) - set(dims))
+        if beyond:
+            raise InvalidRequest(f"{target.cls} has no dimension {', '.join(beyond)}; its "
+                                 f"dimensions are {', '.join(dims)}")
+        if "tile" in target.extra:
+            tile(target.extra["tile"])  # a name of the tiling, or refused saying why
+        elif "tile" in dims:
+            raise InvalidRequest(f"a {target.cls} is made for a sky tile: give it (tile=; "
+                                 "`awe tiles --ra RA --dec DEC` says which cover a position)")
+        if "chip" not in dims:  # across chips and nights (a sky tile's)
+            if target.chip is not None or target.night is not None:
+                raise InvalidRequest(f"a {target.cls} is made across chips and nights: give "
+                                     "its " + ", ".join(d for d in dims if d != "instrument")
+                                     + ", not a chip or night")
+            if target.filter is not None:
+                await self._known(Filter, target.filter)
+            return
+        if target.chip is None or target.night is None:
+            raise InvalidRequest(f"{target.cls}: give the night and the chip")
         await self._known(Chip, target.chip)
         if recipe.needs_filter and target.filter is not None:
             await self._known(Filter, target.filter)
@@ -142,9 +181,13 @@ class AsyncPlanner(Chooser, Judge):
         if recipe.raw_path is not None:
             assert target.raw is not None
             return await self._made_from(target.cls, recipe.raw_path, target.raw,
-                                         self._params(target.cls))
+                                         self._params(target.cls), target.extra)
+        if target.night is None:
+            return await self._made_for(target.cls, target.filter, target.extra,
+                                        self._params(target.cls))
         if not calibrates(target.cls):
             return None
+        assert target.chip is not None
         return await self._best(target.cls, target.chip,
                                 target.filter if recipe.needs_filter else None,
                                 midnight(target.night), self._params(target.cls))
@@ -155,6 +198,14 @@ class AsyncPlanner(Chooser, Judge):
         recipe = RECIPES.get(record.type)
         if recipe is None:
             raise InvalidRequest(f"a {record.type} is not made by AWE: it has no target")
+        dims = dimensions_of(record.type)
+        extra = DataId({d: record.attributes.get(d) for d in dims
+                        if d not in ("instrument", "chip", "filter", "night", "raw")})
+        if "chip" not in dims:
+            ref = record.refs.get("filter")
+            filt = (str((await self._object(str(ref))).attributes["name"])
+                    if isinstance(ref, str) else None)
+            return Target(record.type, None, None, filt, None, extra)
         await self._objects_of([str(record.refs[r]) for r in ("chip", "filter")
                                 if isinstance(record.refs.get(r), str)])
         chip = str((await self._object(str(record.refs["chip"]))).attributes["name"])
@@ -167,7 +218,7 @@ class AsyncPlanner(Chooser, Judge):
             night = night_of(when)
         else:
             night = await self.made_night(record)
-        return Target(record.type, chip, night, filt, raw)
+        return Target(record.type, chip, night, filt, raw, extra)
 
     # -- planning ---------------------------------------------------------------------
     async def plan_many(self, targets: Sequence[Target], anew: bool = False) -> Plan:
@@ -185,7 +236,7 @@ class AsyncPlanner(Chooser, Judge):
         await self._objects_of([str(self._objects[r].refs[k]) for r in self._batch
                                 if r in self._objects for k in ("chip", "filter")
                                 if isinstance(self._objects[r].refs.get(k), str)])
-        await self._prefetch_names({t.chip for t in targets},
+        await self._prefetch_names({t.chip for t in targets if t.chip is not None},
                                    {t.filter for t in targets if t.filter is not None})
         for t in targets:
             await self.check(t)
@@ -193,7 +244,7 @@ class AsyncPlanner(Chooser, Judge):
         # one target of each chip, filter, night and class first, together: they walk what
         # the others share (the calibrations, each asked for once a batch); the others then
         # find every shared node made, and are walked without waiting on the catalogue
-        first: dict[tuple[str, str, str | None, dt.date], int] = {}
+        first: dict[tuple[str, str | None, str | None, dt.date | None], int] = {}
         for i, t in enumerate(targets):
             first.setdefault((t.cls, t.chip, t.filter, t.night), i)
         lead = sorted(first.values())
@@ -231,7 +282,8 @@ class AsyncPlanner(Chooser, Judge):
             return out
 
         for t in targets:
-            if t.raw is not None and RECIPES[t.cls].raw_path is not None:
+            if t.raw is not None and t.chip is not None \
+                    and RECIPES[t.cls].raw_path is not None:
                 when = await self._observed(t.raw)
                 if when is None:
                     continue
@@ -245,14 +297,17 @@ class AsyncPlanner(Chooser, Judge):
         recipe = RECIPES[t.cls]
         filt = t.filter if recipe.needs_filter else None
         if recipe.raw_path is None and calibrates(t.cls):
+            assert t.chip is not None and t.night is not None
             return await self._calibration(t.cls, t.chip, filt, midnight(t.night), anew)
         if anew:
             self._anew.add(target_key(t))
         return await self._node(t.cls, t.chip, filt, t.night,
-                                t.raw if recipe.raw_path is not None else None)
+                                t.raw if recipe.raw_path is not None else None,
+                                extra=extra_for(t.cls, t.extra))
 
-    async def _node(self, cls: str, chip: str, filt: str | None, night: dt.date,
-                    raw: str | None, *, existing: str | None = LOOKUP,
+    async def _node(self, cls: str, chip: str | None, filt: str | None,
+                    night: dt.date | None, raw: str | None, *,
+                    existing: str | None = LOOKUP,
                     why: str | None = None, version: str | None = None,
                     keep: str | None = None, extra: dict[str, str] | None = None) -> Key:
         """The node of a product (built once per plan, whoever asks): ``existing`` is the
@@ -261,13 +316,16 @@ class AsyncPlanner(Chooser, Judge):
         return await self._once(("node", key), lambda: self._build(
             cls, chip, filt, night, raw, existing, why, version, keep, extra or {}))
 
-    async def _build(self, cls: str, chip: str, filt: str | None, night: dt.date,
-                     raw: str | None, existing: str | None, why: str | None,
+    async def _build(self, cls: str, chip: str | None, filt: str | None,
+                     night: dt.date | None, raw: str | None, existing: str | None, why: str | None,
                      version: str | None, keep: str | None, extra: dict[str, str]) -> Key:
         recipe = RECIPES[cls]
         node = Node(cls, chip, filt, night, raw, params=self._params(cls), version=version,
-                    time=midnight(night), extra=extra)
+                    time=midnight(night) if night is not None else None, extra=extra)
         position = None  # where on the sky: what a reference catalogue must cover
+        if "tile" in extra:
+            on = tile(extra["tile"])
+            position = (on.ra, on.dec)
         if raw is not None and recipe.raw_path is not None:
             position = await self._position(raw)
             node.time = await self._observed(raw) or node.time
@@ -306,7 +364,7 @@ class AsyncPlanner(Chooser, Judge):
                                   " one made anew would not cover the moment it serves, and "
                                   f"{keep}")
                 node.action, node.reasons = "use", []
-        if node.action == "make" and calibrates(cls):
+        if node.action == "make" and calibrates(cls) and chip is not None and night is not None:
             node.window = await self._made_window(cls, chip, night)
         self._nodes[node.key] = node
         return node.key
@@ -322,8 +380,16 @@ class AsyncPlanner(Chooser, Judge):
             if len(found_ids) < inp.least:
                 raise NotFound(f"cannot make {node.what}: {len(found_ids)} {inp.cls} "
                                f"selected, {inp.least} needed")
+            # the chips and filters of what was selected, in one query each (the walk
+            # beneath finds raw frames by chip)
+            await self._prefetch_names({d["chip"] for d in found_ids if "chip" in d},
+                                       {d["filter"] for d in found_ids if "filter" in d})
+            await self._objects_of(sorted({d["raw"] for d in found_ids if "raw" in d}))
             return [await self._node_of(inp.cls, d) for d in sorted(found_ids)], None
         if inp.raw or inp.each:
+            if chip is None or night is None:
+                raise InvalidRequest(f"{node.cls} is made across chips and nights: it cannot "
+                                     f"take a night's {inp.each or inp.cls}")
             found = await self._raws(inp.each or inp.cls, chip, node.filter, night)
             if len(found) < inp.least:
                 raise NotFound(f"cannot make {node.cls} for {chip} on {night}: {len(found)} "
@@ -335,12 +401,20 @@ class AsyncPlanner(Chooser, Judge):
         sub = RECIPES.get(inp.cls)
         if sub is None:
             raise InvalidRequest(f"{node.cls} is made from {inp.cls}, which AWE cannot make")
+        dims = dimensions_of(inp.cls)
+        extra = extra_for(inp.cls, node.extra)
+        if "chip" not in dims:  # a product across chips and nights (of the node's tile)
+            return await self._node(inp.cls, None, sub_filter, None, None, extra=extra), None
+        if chip is None or night is None:
+            raise InvalidRequest(f"{node.cls} is made across chips and nights, so it cannot "
+                                 f"take one {inp.cls}: select them (Input.select)")
         if sub.raw_path is not None:
-            return await self._node(inp.cls, chip, sub_filter, night, node.raw), None
+            return await self._node(inp.cls, chip, sub_filter, night, node.raw,
+                                    extra=extra), None
         if calibrates(inp.cls):
             assert node.time is not None
             return await self._calibration(inp.cls, chip, sub_filter, node.time), None
-        return await self._node(inp.cls, chip, sub_filter, night, None), None
+        return await self._node(inp.cls, chip, sub_filter, night, None, extra=extra), None
 
     async def _node_of(self, cls: str, data_id: DataId) -> Key:
         """The node of a product given by its data ID (the dimensions beyond chip, filter,
@@ -350,9 +424,12 @@ class AsyncPlanner(Chooser, Judge):
         known = {"chip", "filter", "night", "raw"}
         night = data_id.get("night")
         when = dt.date.fromisoformat(night) if night else None
+        extra = extra_for(cls, {k: v for k, v in data_id.items() if k not in known})
+        if "chip" not in dimensions_of(cls):
+            return await self._node(cls, None, data_id.get("filter"), None, None,
+                                    extra=extra or None)
         if when is None or "chip" not in data_id:
             raise InvalidRequest(f"{cls} {data_id}: the planner needs a night and a chip")
-        extra = {k: v for k, v in data_id.items() if k not in known}
         if calibrates(cls) and RECIPES[cls].raw_path is None and not extra:
             return await self._calibration(cls, data_id["chip"], data_id.get("filter"),
                                            midnight(when))
@@ -362,7 +439,10 @@ class AsyncPlanner(Chooser, Judge):
     async def _existing(self, node: Node) -> str | None:
         recipe = RECIPES[node.cls]
         if recipe.raw_path is not None and node.raw is not None:
-            return await self._made_from(node.cls, recipe.raw_path, node.raw, node.params)
+            return await self._made_from(node.cls, recipe.raw_path, node.raw, node.params,
+                                         node.extra)
+        if node.chip is None or node.night is None:
+            return await self._made_for(node.cls, node.filter, node.extra, node.params)
         if not calibrates(node.cls):
             return None
         return await self._best(node.cls, node.chip, node.filter, midnight(node.night),

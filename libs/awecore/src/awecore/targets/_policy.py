@@ -23,6 +23,8 @@ REFUSED: dict[str, QC] = {
     "SourceList": QC.POOR_ASTROMETRY,
     # a standard frame whose stars cannot be placed cannot give a zeropoint
     "PhotometricParameters": QC.POOR_ASTROMETRY,
+    # a tile's joint solution leaves out frames whose own solution failed
+    "TileAstrometry": QC.POOR_ASTROMETRY,
 }
 
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 from ..errors import AweError, NotFound
+from ..model import Ref, registry
 from ..query import MAX_IN_VALUES, And, Between, Compare, In, OrderBy, QuerySpec
 from ..records import ObjectOut
 from ..staleness import (
@@ -33,7 +34,7 @@ from ._ports import Calibration, CatalogReader
 from ._recipes import RECIPES
 from ._rules import CalibrationRules, night_window
 
-__all__ = ["Reader", "night_path"]
+__all__ = ["Reader", "dimension_conditions", "night_path"]
 
 
 class Reader:
@@ -230,31 +231,36 @@ class Reader:
         return ((record.process_params or {}) == params, record.creation_date, record.oid)
 
     async def _made_from(self, cls: str, path: tuple[str, ...], raw: str,
-                         params: dict[str, Any]) -> str | None:
+                         params: dict[str, Any], extra: Mapping[str, str] | None = None
+                         ) -> str | None:
         """The newest valid product of ``cls`` made (directly or not) from a raw frame (made
-        with ``params`` if there is one). For the targets' own raw frames, one query per
-        class answers for all of them."""
+        with ``params`` if there is one), for the dimensions beyond the raw frame's given in
+        ``extra`` (a sky tile). For the targets' own raw frames, one query per class (and
+        extra dimensions) answers for all of them."""
+        conds = dimension_conditions(cls, extra)
+        dims = tuple(sorted((extra or {}).items()))
         if raw in self._in_batch:
-            found = await self._once(("made", cls), lambda: self._find_made(
-                cls, path, self._batch, params))
+            found = await self._once(("made", cls, dims), lambda: self._find_made(
+                cls, path, self._batch, params, conds))
             return found[raw]
-        which = (cls, path, repr(sorted(params.items())))
+        which = (cls, path, repr((sorted(params.items()), dims)))
         batcher = self._made.get(which)
         if batcher is None:
             async def fetch(raws: list[str]) -> list[str | None]:
-                found = await self._find_made(cls, path, raws, params)
+                found = await self._find_made(cls, path, raws, params, conds)
                 return [found[r] for r in raws]
 
             batcher = self._made[which] = Batcher(fetch, MAX_IN_VALUES)
         return await batcher.get(raw)
 
     async def _find_made(self, cls: str, path: tuple[str, ...], raws: list[str],
-                         params: dict[str, Any]) -> dict[str, str | None]:
+                         params: dict[str, Any], conds: tuple[Any, ...] = ()
+                         ) -> dict[str, str | None]:
         newest: dict[str, ObjectOut] = {}
         for i in range(0, len(raws), MAX_IN_VALUES):
             spec = QuerySpec(cls=cls, where=And(items=(
                 In(path=path, values=tuple(raws[i:i + MAX_IN_VALUES])),
-                Compare(op="eq", path=("is_valid",), value=1))))
+                Compare(op="eq", path=("is_valid",), value=1), *conds)))
             records = await self.catalog.find(spec)
             for record, made_from in zip(records, await self._follow(records, path),
                                          strict=True):
@@ -265,6 +271,24 @@ class Reader:
                     newest[made_from] = record
         self._remember(newest.values())
         return {r: (newest[r].oid if r in newest else None) for r in raws}
+
+    async def _made_for(self, cls: str, filt: str | None, extra: Mapping[str, str],
+                        params: dict[str, Any]) -> str | None:
+        """The newest valid product of ``cls`` for a data ID without chip, night or raw
+        frame (a filter and a sky tile: a product across nights and chips), made with
+        ``params`` if there is one."""
+        conds: list[Any] = [Compare(op="eq", path=("is_valid",), value=1),
+                            *dimension_conditions(cls, extra)]
+        if filt is not None:
+            conds.append(Compare(op="eq", path=("filter", "name"), value=filt))
+        spec = QuerySpec(cls=cls, where=And(items=tuple(conds)),
+                         order_by=(OrderBy(path=("creation_date",), descending=True),))
+        found = [r for r in await self.catalog.find(spec, limit=100) if r.type == cls]
+        if not found:
+            return None
+        best = max(found, key=lambda r: self._rank(r, params))
+        self._objects[best.oid] = best
+        return best.oid
 
     async def _follow(self, records: list[ObjectOut], path: tuple[str, ...]
                       ) -> list[str | None]:
@@ -387,3 +411,20 @@ def night_path(cls: str) -> tuple[str, ...] | None:
             if sub is not None:
                 return (inp.ref, *sub)
     return None
+
+
+def dimension_conditions(cls: str, extra: Mapping[str, str] | None) -> tuple[Any, ...]:
+    """Query conditions that select products of ``cls`` by the dimensions of a data ID
+    beyond chip, filter, night and raw frame: each is an attribute of the product of the
+    same name (``tile``), or a reference named by its name (``instrument``)."""
+    if not extra or cls not in registry:
+        return ()
+    fields = registry.get(cls).fields
+    conds: list[Any] = []
+    for name, value in sorted(extra.items()):
+        field = fields.get(name)
+        if field is None:
+            continue
+        path = (name, "name") if isinstance(field, Ref) else (name,)
+        conds.append(Compare(op="eq", path=path, value=value))
+    return tuple(conds)

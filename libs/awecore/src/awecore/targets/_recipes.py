@@ -56,6 +56,12 @@ class Made:
     sources: dict[str, list[Any]] | None = None  # rows for the catalog's source table
     quality_flags: int = 0  # what automatic QC found (pipelines.QC)
     weight: np.ndarray | None = None  # stored beside the image
+    #: FITS cards for the image's header (and the weight's): a WCS, units
+    header: dict[str, Any] = field(default_factory=dict)
+    #: more images in the product's file, by extension name (a coadd's COUNT map)
+    extensions: dict[str, np.ndarray] = field(default_factory=dict)
+    #: a table instead of (or beside) an image: columns by name, stored as extension TABLE
+    table: dict[str, Any] | None = None
 
 
 class Loader(Protocol):
@@ -85,10 +91,12 @@ class Inputs:
     """A recipe's inputs by reference name; each is loaded when first asked for."""
 
     def __init__(self, refs: dict[str, str | list[str]], load: Loader,
-                 filter: str | None = None) -> None:
+                 filter: str | None = None, dims: dict[str, str] | None = None) -> None:
         self.refs = refs
         self.load = load
         self.filter = filter  # the product's filter, by name
+        #: the product's dimensions beyond chip, filter, night and raw frame (its sky tile)
+        self.dims = dims or {}
 
     def oid(self, ref: str) -> str:
         value = self.refs[ref]

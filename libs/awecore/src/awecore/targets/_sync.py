@@ -31,9 +31,10 @@ class Planner:
                  rules: CalibrationRules | None = None) -> None:
         self.core = AsyncPlanner(BlockingCatalog(catalog), params, rules)
 
-    def plan(self, cls: str | type[DBObject], chip: str, night: dt.date,
-             filter: str | None = None, raw: str | None = None, anew: bool = False) -> Plan:
-        return run(self.core.plan(cls, chip, night, filter, raw, anew))
+    def plan(self, cls: str | type[DBObject], chip: str | None, night: dt.date | None,
+             filter: str | None = None, raw: str | None = None, anew: bool = False,
+             extra: dict[str, str] | None = None) -> Plan:
+        return run(self.core.plan(cls, chip, night, filter, raw, anew, extra))
 
     def plan_many(self, targets: list[Target], anew: bool = False) -> Plan:
         return run(self.core.plan_many(targets, anew))

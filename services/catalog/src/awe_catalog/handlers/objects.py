@@ -24,8 +24,12 @@ from .deps import get_caller, get_factory
 router = APIRouter(tags=["objects"])
 
 
+_TAKEN: dict[int | str, dict[str, Any]] = {
+    409: {"description": "an object with this oid exists already"}}
+
+
 @router.post("/objects", response_model=ObjectOut, status_code=201,
-             summary="Register one object")
+             summary="Register one object", responses=_TAKEN)
 async def create_object(body: ObjectIn, caller: Caller = Depends(get_caller),
                         factory: Factory = Depends(get_factory)) -> ObjectOut:
     (created,) = await factory.objects().create([body], caller)
@@ -34,7 +38,8 @@ async def create_object(body: ObjectIn, caller: Caller = Depends(get_caller),
 
 
 @router.post("/objects/batch", response_model=BatchOut, status_code=201,
-             summary="Register many objects in one transaction (all or none)")
+             summary="Register many objects in one transaction (all or none)",
+             responses=_TAKEN)
 async def create_batch(body: BatchIn, caller: Caller = Depends(get_caller),
                        factory: Factory = Depends(get_factory)) -> BatchOut:
     limit = factory.context.settings.max_batch

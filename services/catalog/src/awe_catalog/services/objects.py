@@ -30,6 +30,7 @@ from awecore.records import CurationChange, TimelinePage
 
 from ..models import Caller
 from ..storage.calibrations import CalibrationStore, Wanted
+from ..storage.hidden import hide_refs
 from ..storage.history import HistoryStore
 from ..storage.objects import ObjectStore
 from ..storage.timeline import TimelineStore
@@ -47,10 +48,13 @@ def _oid(value: str) -> str:
 
 
 class ObjectService:
-    def __init__(self, pool: asyncpg.Pool, clock: HybridClock, site: str) -> None:
+    def __init__(self, pool: asyncpg.Pool, clock: HybridClock, site: str,
+                 lookups: asyncpg.Pool | None = None) -> None:
         self.pool = pool
         self.clock = clock
         self.site = site
+        #: where best-calibration look-ups run (connections that plan them once)
+        self.lookups = lookups or pool
 
     # -- writing -----------------------------------------------------------------------
     def _prepare(self, items: Sequence[ObjectIn], caller: Caller,
@@ -112,10 +116,7 @@ class ObjectService:
             try:
                 await store.insert(objects)
             except asyncpg.UniqueViolationError as exc:
-                if "filename" in (exc.constraint_name or ""):
-                    raise Conflict(f"a stored object already has that filename: {exc.detail}") \
-                        from None
-                raise Conflict(f"an object with that oid exists already: {exc.detail}") from None
+                raise _taken(exc) from None
             await self._check_refs(store, objects, caller)
             await store.record_created(objects)
             await store.notify()
@@ -193,7 +194,8 @@ class ObjectService:
     # -- reading -----------------------------------------------------------------------
     async def get(self, oid: str, caller: Caller) -> ObjectOut:
         async with self.pool.acquire() as conn:
-            found = await ObjectStore(conn).get_many([_oid(oid)], caller)
+            found = await hide_refs(
+                conn, await ObjectStore(conn).get_many([_oid(oid)], caller), caller)
         if not found:
             raise NotFound(f"no object {oid} (or it is not visible to you)")
         return found[0]
@@ -208,7 +210,8 @@ class ObjectService:
             except ValueError:
                 missing.append(oid)
         async with self.pool.acquire() as conn:
-            found = await ObjectStore(conn).get_many(clean, caller) if clean else []
+            found = await hide_refs(
+                conn, await ObjectStore(conn).get_many(clean, caller), caller) if clean else []
         have = {o.oid for o in found}
         missing.extend(o for o in clean if o not in have)
         return found, missing
@@ -216,7 +219,8 @@ class ObjectService:
     async def query(self, spec: QuerySpec, caller: Caller, offset: int, limit: int) -> QueryPage:
         async with self.pool.acquire() as conn:
             # one row more tells whether another page exists without a count
-            rows = await ObjectStore(conn).query(spec, caller, offset, limit + 1)
+            rows = await hide_refs(
+                conn, await ObjectStore(conn).query(spec, caller, offset, limit + 1), caller)
         more = len(rows) > limit
         return QueryPage(objects=rows[:limit], offset=offset, limit=limit,
                          next_offset=offset + limit if more else None)
@@ -260,10 +264,25 @@ class ObjectService:
                        w.time if w.time.tzinfo else w.time.replace(tzinfo=dt.UTC),
                        _is_oid(w.chip), w.filter is not None and _is_oid(w.filter))
                 for i, w in enumerate(wanted) for t in types[w.cls]]
-        async with self.pool.acquire() as conn:
+        async with self.lookups.acquire() as conn:
             found = await CalibrationStore(conn).best(
                 rows, registry.subclass_names(Chip), registry.subclass_names(Filter), caller)
+            shown = await hide_refs(conn, list(found.values()), caller)
+            found = dict(zip(found, shown, strict=True))
         return [found.get(i) for i in range(len(wanted))]
+
+
+def _taken(exc: asyncpg.UniqueViolationError) -> Conflict:
+    """A registration that takes an oid or filename in use. The answer is the same whether
+    the caller may see the object that holds it or not, and says nothing of that object
+    (not its type, creator or project): the caller learns only that the value they sent is
+    taken, which it would also learn by trying any value that is. Oids are random UUIDs, so
+    this tells nothing of objects one has not been shown."""
+    if "filename" in (exc.constraint_name or ""):
+        return Conflict("an object with a filename in the request exists already (a file "
+                        "is the file of one object); choose another name")
+    return Conflict("an object with an oid in the request exists already; leave oid out and "
+                    "the catalogue chooses one")
 
 
 def _calibration_class(name: str) -> type[DBObject]:

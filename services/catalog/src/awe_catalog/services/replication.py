@@ -135,7 +135,7 @@ class ReplicationService:
         self.clock.observe(data.hlc)
         return "applied"
 
-    async def digest(self, min_privileges: int = REPLICATED_FROM) -> Digest:
+    async def digest(self, caller: Caller, min_privileges: int = REPLICATED_FROM) -> Digest:
         async with self.pool.acquire() as conn:
-            n, digest = await ObjectStore(conn).digest(min_privileges)
+            n, digest = await ObjectStore(conn).digest(min_privileges, caller)
         return Digest(site=self.site, objects=n, digest=digest, min_privileges=min_privileges)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from awecore.errors import Conflict, Forbidden, InvalidRequest
+from awecore.model import SourceList, registry
 from awecore.query import QuerySpec
 from awecore.sources import SourceColumns, SourceConeRequest, SourcePage, SourceQueryPage
 
@@ -38,7 +39,7 @@ class SourceService:
                    objects: ObjectService) -> int:
         """Load the sources of SourceList ``oid``: by its creator (or an admin), once."""
         sourcelist = await objects.get(oid, caller)
-        if sourcelist.type != "SourceList":
+        if sourcelist.type not in registry.subclass_names(SourceList):
             raise InvalidRequest(f"{oid} is a {sourcelist.type}, not a SourceList")
         if not (caller.sees_all or sourcelist.creator == caller.name):
             raise Forbidden(f"only {sourcelist.creator} may load the sources of {oid}")

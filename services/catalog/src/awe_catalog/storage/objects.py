@@ -112,14 +112,17 @@ class ObjectStore:
             [uuid.UUID(o) for o in oids], *params,
         ))
 
-    async def digest(self, min_privileges: int) -> tuple[int, str]:
-        """A hash over the shared objects and their curation state, for comparing sites."""
+    async def digest(self, min_privileges: int, caller: Caller) -> tuple[int, str]:
+        """A hash over the shared objects and their curation state, for comparing sites:
+        of those the caller may see (a count of what one may not see would tell it exists;
+        the sites' service accounts see everything)."""
+        vis, params = visibility(caller, "o", 2)
         row = await self.conn.fetchrow(
             "SELECT count(*) AS n, md5(coalesce(string_agg(concat_ws('|', oid, type, site, "
             "  is_valid, privileges, extract(epoch FROM timestamp_start), "
             "  extract(epoch FROM timestamp_end), comments), ',' ORDER BY oid), '')) AS digest "
-            "FROM objects WHERE privileges >= $1",
-            min_privileges)
+            f"FROM objects o WHERE privileges >= $1 AND {vis}",
+            min_privileges, *params)
         return int(row["n"]), str(row["digest"])
 
     async def get_many(self, oids: Sequence[str], caller: Caller,

@@ -64,6 +64,11 @@ def _ident(name: str) -> str:
     return name
 
 
+def _is_oid(field: Field) -> bool:
+    """The object's own id: a text field of the model, a uuid column in the table."""
+    return isinstance(field, Scalar) and field.is_column and field.name == "oid"
+
+
 class SqlQuery:
     def __init__(self, sql: str, params: list[Any]) -> None:
         self.sql = sql
@@ -186,10 +191,17 @@ class _Compiler:
             raise wrong
         if "\x00" in value:
             raise InvalidQuery(f"{shown}: text values cannot contain NUL characters")
+        if _is_oid(field):  # a uuid column: compared as one, so its index serves
+            try:
+                return uuid.UUID(value)
+            except ValueError:
+                raise InvalidQuery(f"{shown} is an oid; {value!r} is not one") from None
         return value
 
     def array_type(self, field: Field) -> str:
-        return "uuid" if isinstance(field, Ref) else _CAST[field.type_name]  # type: ignore[attr-defined]
+        if isinstance(field, Ref) or _is_oid(field):
+            return "uuid"
+        return _CAST[field.type_name]  # type: ignore[attr-defined]
 
     # -- expressions -------------------------------------------------------------------
     def expr(self, node: Expr, predicate: Callable[[tuple[str, ...], Leaf], str]) -> str:
@@ -240,8 +252,10 @@ class _Compiler:
 
     def _like(self, node: Like) -> Leaf:
         def leaf(sql: str, field: Field, shown: str) -> str:
-            if not isinstance(field, Scalar) or field.type_name != "str":
-                raise InvalidQuery(f"{shown}: like() applies to text attributes only")
+            if not isinstance(field, Scalar) or field.type_name != "str" or _is_oid(field):
+                raise InvalidQuery(f"{shown}: like() applies to text attributes only"
+                                   + (" (an oid is a UUID: compare it with ==)"
+                                      if _is_oid(field) else ""))
             pattern = self.coerce(field, node.pattern, shown)
             escaped = (pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
                        .replace("*", "%").replace("?", "_"))

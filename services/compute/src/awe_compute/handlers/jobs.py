@@ -11,6 +11,9 @@ from awecore.server import Identity, get_factory, get_identity
 from ..factory import Factory
 
 router = APIRouter()
+# Jobs belong to who submitted them (and to who a later submission of the same product was
+# handed them): every read below passes the caller, and a job the caller may not see is
+# "not found" (awecore.visibility.may_see_job); cancel and retry are the submitter's.
 
 
 def get_token(request: Request) -> str:
@@ -24,7 +27,10 @@ def get_token(request: Request) -> str:
 async def submit(body: TargetIn, caller: Identity = Depends(get_identity),
                  token: str = Depends(get_token),
                  factory: Factory = Depends(get_factory)) -> Submitted:
-    return await factory.jobs().submit(body, caller, token)
+    jobs = factory.jobs()
+    submitted = await jobs.submit(body, caller, token)
+    await jobs.share(submitted, caller)
+    return submitted
 
 
 @router.post("/jobs/plan", response_model=Submitted, status_code=201, tags=["jobs"],
@@ -32,14 +38,17 @@ async def submit(body: TargetIn, caller: Identity = Depends(get_identity),
 async def submit_plan(body: PlanIn, caller: Identity = Depends(get_identity),
                       token: str = Depends(get_token),
                       factory: Factory = Depends(get_factory)) -> Submitted:
-    return await factory.jobs().submit_plan(body, caller, token)
+    jobs = factory.jobs()
+    submitted = await jobs.submit_plan(body, caller, token)
+    await jobs.share(submitted, caller)
+    return submitted
 
 
 @router.post("/jobs/lookup", response_model=list[JobOut], tags=["jobs"],
              summary="Many jobs by id, in the order asked")
 async def lookup(body: JobsIn, caller: Identity = Depends(get_identity),
                  factory: Factory = Depends(get_factory)) -> list[JobOut]:
-    return await factory.jobs().lookup(body.ids)
+    return await factory.jobs().lookup(body.ids, caller)
 
 
 @router.get("/jobs", response_model=JobPage, tags=["jobs"], summary="Jobs, newest first")
@@ -49,21 +58,21 @@ async def page(status: Literal["waiting", "ready", "running", "done", "failed",
                                                                        le=1000),
                caller: Identity = Depends(get_identity),
                factory: Factory = Depends(get_factory)) -> JobPage:
-    return await factory.jobs().page(status, offset, limit)
+    return await factory.jobs().page(status, offset, limit, caller)
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, tags=["jobs"],
             summary="One job (its id, or a unique start of it)")
 async def get(job_id: str, caller: Identity = Depends(get_identity),
               factory: Factory = Depends(get_factory)) -> JobOut:
-    return (await factory.jobs().get(job_id))[0]
+    return (await factory.jobs().get(job_id, caller))[0]
 
 
 @router.get("/jobs/{job_id}/log", response_class=PlainTextResponse, tags=["jobs"],
             summary="What the workers wrote, tracebacks included")
 async def job_log(job_id: str, caller: Identity = Depends(get_identity),
                   factory: Factory = Depends(get_factory)) -> str:
-    return (await factory.jobs().get(job_id))[1]
+    return (await factory.jobs().get(job_id, caller))[1]
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobOut, tags=["jobs"],
@@ -79,4 +88,4 @@ async def cancel(job_id: str, caller: Identity = Depends(get_identity),
              summary="Requeue a failed or cancelled job, and the jobs that failed with it")
 async def retry(job_id: str, caller: Identity = Depends(get_identity),
                 factory: Factory = Depends(get_factory)) -> JobOut:
-    return await factory.jobs().retry(job_id)
+    return await factory.jobs().retry(job_id, caller)

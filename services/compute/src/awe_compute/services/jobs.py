@@ -9,11 +9,13 @@ from typing import Any
 import asyncpg
 
 from awecore.client import AsyncCatalogClient
+from awecore.dimensions import DataId
 from awecore.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from awecore.ids import new_oid
 from awecore.jobs import JobOut, JobPage, PlanIn, Submitted, TargetIn, TargetRef
 from awecore.server import Identity
 from awecore.targets import AsyncPlanner, CalibrationRules, CatalogPorts, Key, Plan, Target
+from awecore.visibility import Viewer, may_manage_job, may_see_job
 
 from ..storage.jobs import JobStore, job_out
 from .queue import JobQueue
@@ -23,9 +25,9 @@ __all__ = ["JobService"]
 
 def _target(t: TargetRef) -> Target:
     """The planner's target of a request (given by fields or data ID: the request's model
-    has merged them, and refused one without night or chip)."""
-    assert t.date is not None and t.chip is not None
-    return Target(t.cls, t.chip, t.date, t.filter, t.raw)
+    has merged them, and refused one without night or chip unless it is made across
+    chips and nights, over a sky tile)."""
+    return Target(t.cls, t.chip, t.date, t.filter, t.raw, DataId(t.extra))
 
 
 class JobService:
@@ -91,6 +93,7 @@ class JobService:
                         row = await store.insert({
                             "id": job_id, "key": key, "cls": node.cls, "chip": node.chip,
                             "filter": node.filter, "night": node.night, "raw": node.raw,
+                            "dims": dict(node.extra),
                             "params": node.params, "reasons": node.reasons, "inputs": inputs,
                             "raws": node.raws, "product": oid, "deps": deps,
                             "status": "waiting" if deps else "ready", "submitted_by": caller.name})
@@ -108,11 +111,12 @@ class JobService:
         oids = [product.get(k) or plan.nodes[k].oid for k in plan.roots]
         return Submitted(plan=described, target=oids[0], targets=oids, jobs=jobs)
 
-    async def resolve(self, text: str) -> str:
+    async def resolve(self, text: str, caller: Identity | None = None) -> str:
         """The full id of the one job whose id starts with ``text`` (ids are shown in full
-        but may be typed short); NotFound if none, InvalidRequest if several."""
+        but may be typed short) among those ``caller`` may see (None: all); NotFound if
+        none, InvalidRequest if several."""
         async with self.pool.acquire() as conn:
-            found = await JobStore(conn).resolve(text)
+            found = await JobStore(conn).resolve(text, _viewer(caller))
         if not found:
             raise NotFound(f"no job {text}")
         if len(found) > 1:
@@ -120,41 +124,52 @@ class JobService:
                                  f"{found[1]}, ...): give more of it")
         return found[0]
 
-    async def get(self, job_id: str) -> tuple[JobOut, str]:
-        """One job (``job_id`` may be a unique prefix) and its log."""
-        job_id = await self.resolve(job_id)
+    async def get(self, job_id: str, caller: Identity | None = None) -> tuple[JobOut, str]:
+        """One job (``job_id`` may be a unique prefix) and its log; NotFound unless
+        ``caller`` may see it (``awecore.visibility.may_see_job``; None: the service)."""
+        job_id = await self.resolve(job_id, caller)
         async with self.pool.acquire() as conn:
             row = await JobStore(conn).get(job_id)
-        if row is None:
+        viewer = _viewer(caller)
+        if row is None or (viewer is not None and not may_see_job(
+                viewer, row["submitted_by"], row["shared_with"])):
             raise NotFound(f"no job {job_id}")
         return job_out(row), row["log"]
 
-    async def lookup(self, ids: list[str]) -> list[JobOut]:
-        """Many jobs at once (what a waiting client polls), in the order asked."""
+    async def lookup(self, ids: list[str], caller: Identity | None = None) -> list[JobOut]:
+        """Many jobs at once (what a waiting client polls), in the order asked; those
+        ``caller`` may not see are missing."""
         try:
             wanted = [uuid.UUID(i) for i in ids]
         except ValueError:
             raise InvalidRequest("job ids are UUIDs") from None
         async with self.pool.acquire() as conn:
             rows = {r["id"]: r for r in await JobStore(conn).get_many(wanted)}
+        viewer = _viewer(caller)
+        if viewer is not None:
+            rows = {k: r for k, r in rows.items()
+                    if may_see_job(viewer, r["submitted_by"], r["shared_with"])}
         missing = [i for i, u in zip(ids, wanted, strict=True) if str(u) not in rows]
         if missing:
             raise NotFound(f"no job {missing[0]}" + (f" (and {len(missing) - 1} more)"
                                                     if len(missing) > 1 else ""))
         return [job_out(rows[str(u)]) for u in wanted]
 
-    async def page(self, status: str | None, offset: int, limit: int) -> JobPage:
+    async def page(self, status: str | None, offset: int, limit: int,
+                   caller: Identity | None = None) -> JobPage:
+        """Jobs newest first, of those ``caller`` may see (None: all)."""
         async with self.pool.acquire() as conn:
-            rows = await JobStore(conn).page(status, offset, limit + 1)
+            rows = await JobStore(conn).page(status, offset, limit + 1, _viewer(caller))
         return JobPage(jobs=[job_out(r) for r in rows[:limit]],
                        next_offset=offset + limit if len(rows) > limit else None)
 
     async def cancel(self, job_id: str, caller: Identity) -> JobOut:
         """Cancel a job that has not finished, and what waits for it. A running job is
         marked at once; its worker's result is then refused (jobs are shared between
-        targets, so only the one who submitted it or an admin may)."""
-        job, _ = await self.get(job_id)
-        if job.submitted_by != caller.name and not caller.sees_all:
+        targets, so only the one who submitted it or an admin may; to anyone who may not
+        see it, it does not exist)."""
+        job, _ = await self.get(job_id, caller)
+        if not may_manage_job(Viewer.of(caller), job.submitted_by):
             raise Forbidden(f"job {job.id} was submitted by {job.submitted_by}: only they "
                             "or an admin may cancel it")
         async with self.pool.acquire() as conn, conn.transaction():
@@ -163,9 +178,13 @@ class JobService:
                                "finished can be cancelled")
         return (await self.get(job.id))[0]
 
-    async def retry(self, job_id: str) -> JobOut:
-        """Requeue a failed or cancelled job, and the jobs that failed with it."""
-        job, _ = await self.get(job_id)
+    async def retry(self, job_id: str, caller: Identity | None = None) -> JobOut:
+        """Requeue a failed or cancelled job, and the jobs that failed with it (its
+        submitter or an admin; NotFound for who may not see it)."""
+        job, _ = await self.get(job_id, caller)
+        if caller is not None and not may_manage_job(Viewer.of(caller), job.submitted_by):
+            raise Forbidden(f"job {job.id} was submitted by {job.submitted_by}: only they "
+                            "or an admin may retry it")
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 status = await JobStore(conn).retry(job.id)
@@ -179,6 +198,14 @@ class JobService:
             await self.queue.announce([job.id])
         return (await self.get(job.id))[0]
 
+    async def share(self, submitted: Submitted, caller: Identity) -> None:
+        """A submission handed jobs that others submitted (the same product was being made
+        already): the caller may follow them too."""
+        others = [j.id for j in submitted.jobs if j.submitted_by != caller.name]
+        if others:
+            async with self.pool.acquire() as conn:
+                await JobStore(conn).share(others, caller.name)
+
     async def reap(self) -> list[str]:
         """Requeue jobs of lost workers and announce every ready job again."""
         async with self.pool.acquire() as conn:
@@ -188,3 +215,8 @@ class JobService:
         if ready:
             await self.queue.announce(ready)
         return ready
+
+
+def _viewer(caller: Identity | None) -> Viewer | None:
+    """The viewer whose jobs a request may touch; None: the service itself (all jobs)."""
+    return None if caller is None else Viewer.of(caller)

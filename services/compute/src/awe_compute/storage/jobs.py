@@ -12,12 +12,27 @@ from awecore.client import current_request_id
 from awecore.errors import Conflict
 from awecore.ids import prefix_range
 from awecore.jobs import JobOut
+from awecore.visibility import Viewer, binder, jobs_sql
 
 __all__ = ["JobStore", "job_out"]
 
-_COLS = ("id::text AS id, cls, chip, filter, night, raw, params, reasons, product::text AS "
+_COLS = ("id::text AS id, cls, chip, filter, night, raw, dims, params, reasons, "
+         "product::text AS "
          "product, deps::text[] AS deps, status, worker, attempts, error, submitted_by, "
          "created, started, finished")
+
+
+def _whose(viewer: Viewer | None, first: int) -> tuple[str, list[Any]]:
+    """The jobs ``viewer`` may see (``awecore.visibility.jobs_sql``) as a condition whose
+    parameters start at ``$first``; None: every job (the service's own use)."""
+    if viewer is None:
+        return "TRUE", []
+    params: list[Any] = []
+
+    def param(value: Any) -> str:
+        params.append(value)
+        return f"${first + len(params) - 1}"
+    return jobs_sql(viewer, binder(param)), params
 
 
 def job_out(row: asyncpg.Record) -> JobOut:
@@ -34,7 +49,8 @@ class JobStore:
             "('waiting', 'ready', 'running')", key)
 
     async def get_many(self, ids: list[uuid.UUID]) -> list[asyncpg.Record]:
-        return list(await self.conn.fetch(f"SELECT {_COLS} FROM jobs WHERE id = ANY($1)", ids))
+        return list(await self.conn.fetch(f"SELECT {_COLS}, shared_with FROM jobs "
+                                          "WHERE id = ANY($1)", ids))
 
     async def done_since(self, key: str, since: dt.datetime) -> str | None:
         """The product of a job for ``key`` that finished after ``since`` (a plan made
@@ -52,33 +68,45 @@ class JobStore:
                  f" (request {request_id or '-'})\n")
         row = await self.conn.fetchrow(
             f"INSERT INTO jobs (id, key, cls, chip, filter, night, raw, params, reasons, "
-            f" inputs, raws, product, deps, status, submitted_by, request_id, log) VALUES ($1, "
-            f" $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::uuid[], $14, $15, $16, $17)"
-            f" RETURNING {_COLS}",
+            f" inputs, raws, product, deps, status, submitted_by, request_id, log, dims) "
+            f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::uuid[], $14, "
+            f" $15, $16, $17, $18) RETURNING {_COLS}",
             uuid.UUID(job["id"]), job["key"], job["cls"], job["chip"], job["filter"],
             job["night"], job["raw"], job["params"], job["reasons"], job["inputs"],
             job["raws"], uuid.UUID(job["product"]), [uuid.UUID(d) for d in job["deps"]],
-            job["status"], job["submitted_by"], request_id, first)
+            job["status"], job["submitted_by"], request_id, first, job.get("dims") or {})
         assert row is not None
         return row
 
     async def get(self, job_id: str) -> asyncpg.Record | None:
-        return await self.conn.fetchrow(f"SELECT {_COLS}, inputs, raws, log FROM jobs "
-                                        "WHERE id = $1", uuid.UUID(job_id))
+        return await self.conn.fetchrow(f"SELECT {_COLS}, inputs, raws, log, shared_with "
+                                        "FROM jobs WHERE id = $1", uuid.UUID(job_id))
 
-    async def page(self, status: str | None, offset: int, limit: int) -> list[asyncpg.Record]:
+    async def page(self, status: str | None, offset: int, limit: int,
+                   viewer: Viewer | None = None) -> list[asyncpg.Record]:
+        """Jobs, newest first: those ``viewer`` may see (None: all)."""
+        whose, params = _whose(viewer, 4)
         return list(await self.conn.fetch(
-            f"SELECT {_COLS} FROM jobs WHERE ($1::text IS NULL OR status = $1) "
-            "ORDER BY created DESC, id LIMIT $2 OFFSET $3", status, limit, offset))
+            f"SELECT {_COLS} FROM jobs WHERE ($1::text IS NULL OR status = $1) AND {whose} "
+            "ORDER BY created DESC, id LIMIT $2 OFFSET $3", status, limit, offset, *params))
 
-    async def resolve(self, text: str) -> list[str]:
-        """At most two ids of jobs whose id starts with ``text`` (ids are typed short)."""
+    async def resolve(self, text: str, viewer: Viewer | None = None) -> list[str]:
+        """At most two ids of jobs whose id starts with ``text`` (ids are typed short), of
+        the jobs ``viewer`` may see (others neither match nor make a prefix ambiguous)."""
         span = prefix_range(text)
         if span is None:
             return []
-        rows = await self.conn.fetch("SELECT id::text FROM jobs WHERE id BETWEEN $1 AND $2 "
-                                     "ORDER BY id LIMIT 2", *span)
+        whose, params = _whose(viewer, 3)
+        rows = await self.conn.fetch(f"SELECT id::text FROM jobs WHERE id BETWEEN $1 AND $2 "
+                                     f"AND {whose} ORDER BY id LIMIT 2", *span, *params)
         return [r[0] for r in rows]
+
+    async def share(self, job_ids: list[str], name: str) -> None:
+        """Hand these jobs to ``name`` too (a submission of theirs was given them)."""
+        await self.conn.execute(
+            "UPDATE jobs SET shared_with = shared_with || $2::text WHERE id = ANY($1::uuid[]) "
+            "AND submitted_by <> $2 AND NOT $2 = ANY(shared_with)",
+            [uuid.UUID(i) for i in job_ids], name)
 
     async def claim(self, job_id: str, worker: str, lease: float) -> asyncpg.Record | None:
         """Take a ready job for this worker, for ``lease`` seconds; None if not claimable."""

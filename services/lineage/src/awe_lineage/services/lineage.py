@@ -13,6 +13,7 @@ from awecore.ids import parse_oid
 from awecore.lineage import Graph, Impact, Path, StaleEdge, Staleness
 from awecore.server import Identity as Caller
 from awecore.staleness import InputState, covers, input_reasons, moment, own_reasons
+from awecore.visibility import HIDDEN_OID
 
 from ..storage.graph import GraphStore
 
@@ -65,9 +66,14 @@ class LineageService:
         return Impact(root=graph.root, total=len(graph.nodes) - 1, by_class=by_class)
 
     async def path(self, src: str, dst: str, caller: Caller) -> Path:
+        """The chain between two objects, only if the caller may see both ends (the walk
+        itself passes only through what the caller may see): the same 404 otherwise, so the
+        answer never confirms an object the caller may not see."""
         src, dst = _oid(src), _oid(dst)
         async with self.pool.acquire() as conn:
             store = GraphStore(conn)
+            if await store.node(src, caller) is None or await store.node(dst, caller) is None:
+                raise NotFound(f"no chain of references between {src} and {dst}")
             chain = await store.path(src, dst, caller)
             if chain is None:
                 back = await store.path(dst, src, caller)
@@ -80,7 +86,9 @@ class LineageService:
 
     async def staleness(self, oid: str, caller: Caller) -> Staleness:
         """Whether ``oid`` is out of date, and why, input by input: the rule of
-        :mod:`awecore.staleness` on the facts of the graph."""
+        :mod:`awecore.staleness` on the facts of the graph. An input the caller may not
+        see is shown as ``HIDDEN_OID`` of type "hidden", neither walked through nor named
+        (nor is a newer calibration the caller may not see)."""
         oid = _oid(oid)
         async with self.pool.acquire() as conn:
             store = GraphStore(conn)
@@ -90,19 +98,23 @@ class LineageService:
             newest = await store.newest_version(node["type"])
             reasons = own_reasons(node["type"], node["software_version"], newest,
                                   invalidated=node["is_valid"] == 0)
-            edges = await self._edges(store, node, depth=0)
+            edges = await self._edges(store, node, caller, depth=0)
         stale = bool(reasons) or any(e.reasons for e in edges)
         return Staleness(oid=oid, type=node["type"], stale=stale, reasons=reasons, edges=edges)
 
-    async def _edges(self, store: GraphStore, node: asyncpg.Record,
+    async def _edges(self, store: GraphStore, node: asyncpg.Record, caller: Caller,
                      depth: int) -> list[StaleEdge]:
         when = await store.observation_time(node)
         out = []
-        for inp in await store.inputs(node["oid_text"]):
+        for inp in await store.inputs(node["oid_text"], caller):
+            if inp["oid_text"] is None:  # an input the caller may not see
+                out.append(StaleEdge(name=inp["name"], input=HIDDEN_OID, input_type="hidden",
+                                     reasons=[]))
+                continue
             # a calibration is no longer the best when a newer valid one covers the time
-            newer = (await store.newer_calibration(inp, when)
+            newer = (await store.newer_calibration(inp, when, caller)
                      if inp["timestamp_start"] is not None else None)
-            upstream = (await self._edges(store, inp, depth + 1)
+            upstream = (await self._edges(store, inp, caller, depth + 1)
                         if depth < MAX_DEPTH and not inp["type"].startswith("Raw") else [])
             stale_up = [e for e in upstream if e.reasons]
             # a calibration is never used outside its window: one moved off the time is stale

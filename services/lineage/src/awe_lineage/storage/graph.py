@@ -223,21 +223,28 @@ class GraphStore:
             return None
         return list(zip(row["trail"], ["", *row["names"]], strict=True))
 
-    async def inputs(self, oid: str) -> list[asyncpg.Record]:
+    async def inputs(self, oid: str, caller: Caller) -> list[asyncpg.Record]:
+        """The inputs of ``oid``; one the caller may not see comes as its edge's name alone
+        (every node column NULL, ``oid_text`` too)."""
+        vis, params = self._visible(caller, "v", 2)
         return list(await self.conn.fetch(
-            "SELECT e.name, n.*, n.oid::text AS oid_text FROM edges e "
-            "JOIN nodes n ON n.oid = e.dst WHERE e.src = $1 ORDER BY e.name, e.pos",
-            uuid.UUID(oid)))
+            f"SELECT e.name, n.*, n.oid::text AS oid_text FROM edges e "
+            f"JOIN nodes v ON v.oid = e.dst LEFT JOIN nodes n ON n.oid = e.dst AND {vis} "
+            f"WHERE e.src = $1 ORDER BY e.name, e.pos",
+            uuid.UUID(oid), *params))
 
-    async def newer_calibration(self, input_: asyncpg.Record, when: dt.datetime) -> str | None:
-        """A valid calibration of the same kind, chip and filter for ``when``, made later."""
+    async def newer_calibration(self, input_: asyncpg.Record, when: dt.datetime,
+                                caller: Caller) -> str | None:
+        """A valid calibration of the same kind, chip and filter for ``when``, made later,
+        that the caller may see."""
+        vis, params = self._visible(caller, "n", 7)
         row = await self.conn.fetchrow(
-            "SELECT oid::text FROM nodes WHERE type = $1 AND chip IS NOT DISTINCT FROM $2 "
-            "AND filter IS NOT DISTINCT FROM $3 AND is_valid = 1 AND timestamp_start <= $4 "
-            "AND timestamp_end >= $4 AND (creation_date, oid) > ($5, $6) "
-            "ORDER BY creation_date DESC LIMIT 1",
+            f"SELECT oid::text FROM nodes n WHERE type = $1 AND chip IS NOT DISTINCT FROM $2 "
+            f"AND filter IS NOT DISTINCT FROM $3 AND is_valid = 1 AND timestamp_start <= $4 "
+            f"AND timestamp_end >= $4 AND (creation_date, oid) > ($5, $6) AND {vis} "
+            f"ORDER BY creation_date DESC LIMIT 1",
             input_["type"], input_["chip"], input_["filter"], when, input_["creation_date"],
-            input_["oid"])
+            input_["oid"], *params)
         return None if row is None else str(row[0])
 
     async def newest_version(self, type_: str) -> str | None:

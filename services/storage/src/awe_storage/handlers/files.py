@@ -8,7 +8,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 
-from awecore.errors import AweError, InvalidRequest
+from awecore.errors import AweError, Forbidden, InvalidRequest
 from awecore.files import FileInfo, FilePage, Verification
 from awecore.server import Identity as Caller
 
@@ -63,7 +63,9 @@ class _Counted:
                              "the name holds these very bytes already (same sha256): an "
                              "idempotent retry; the stored file's FileInfo"},
                        409: {"description": "the name holds other bytes; the detail names "
-                             "both checksums"}})
+                             "both checksums"},
+                       413: {"description": "larger than the upload limit (refused by its "
+                             "Content-Length, or as it streams)"}})
 async def put_file(name: str, request: Request, response: Response,
                    caller: Caller = Depends(get_caller),
                    factory: Factory = Depends(get_factory),
@@ -82,12 +84,14 @@ async def put_file(name: str, request: Request, response: Response,
 
 
 @router.get("/files/{name:path}", summary="Read a file (streamed; HTTP Range supported)",
-            response_class=StreamingResponse)
+            response_class=StreamingResponse,
+            responses={206: {"description": "the part of the file the Range asked for"},
+                       416: {"description": "a Range this service cannot serve"}})
 async def get_file(name: str, request: Request, caller: Caller = Depends(get_caller),
                    factory: Factory = Depends(get_factory),
                    range: str | None = Header(default=None)) -> Response:
     files = factory.files()
-    info = await files.info(name, hop=request.headers.get(PEER_HOP) == "1")
+    info = await files.readable(name, caller, hop=request.headers.get(PEER_HOP) == "1")
     headers = content_headers(info)
     span = _range(range, info.size)
     if span is None:
@@ -104,7 +108,7 @@ async def get_file(name: str, request: Request, caller: Caller = Depends(get_cal
 @router.head("/files/{name:path}", summary="Size and checksum of a file")
 async def head_file(name: str, caller: Caller = Depends(get_caller),
                     factory: Factory = Depends(get_factory)) -> Response:
-    info = await factory.files().info(name)
+    info = await factory.files().readable(name, caller)
     return Response(headers={**content_headers(info), "content-length": str(info.size)})
 
 
@@ -122,14 +126,14 @@ async def list_files(prefix: str = Query(default="", max_length=512),
                      limit: int = Query(default=1000, ge=1, le=10000),
                      caller: Caller = Depends(get_caller),
                      factory: Factory = Depends(get_factory)) -> FilePage:
-    return await factory.files().list(prefix, after, limit)
+    return await factory.files().list(prefix, after, limit, caller)
 
 
 @router.post("/verify/{name:path}", response_model=Verification,
              summary="Re-read a stored file and compare it with its checksum")
 async def verify(name: str, caller: Caller = Depends(get_caller),
                  factory: Factory = Depends(get_factory)) -> Verification:
-    return await factory.files().verify(name)
+    return await factory.files().verify(name, caller)
 
 
 class IngestOut(BaseModel):
@@ -146,9 +150,17 @@ async def ingest(request: Request, filename: str = Query(max_length=256,
                                                          description="the original file name"),
                  caller: Caller = Depends(get_caller),
                  factory: Factory = Depends(get_factory)) -> IngestOut:
+    """Raw data enters the archive only here, and only from admins and service accounts
+    (refused before a byte of the body is read): a user could otherwise squat the raw
+    names of a night to come (``awecore.visibility.may_write_file``)."""
+    if not caller.sees_all:
+        raise Forbidden("ingest writes raw data: only an admin or a service account may "
+                        "ingest")
     token = request.headers["authorization"].split(" ", 1)[1]
     settings = factory.context.settings
+    declared = request.headers.get("content-length")
     report = await ingest_upload(factory.files(), settings.catalog_url, token, caller,
-                                 filename, request.stream(), settings.max_upload_bytes)
+                                 filename, request.stream(), settings.max_upload_bytes,
+                                 int(declared) if declared and declared.isdigit() else None)
     return IngestOut(file=filename, frames=report.frames, already_there=report.skipped,
                      bytes=report.bytes, oids=report.oids)

@@ -26,9 +26,11 @@ from awecore.errors import (
 from awecore.files import RAW_PREFIX, FileInfo, FilePage, Verification, check_name, url_path
 from awecore.query import Compare, QuerySpec
 from awecore.server import Identity as Caller
+from awecore.visibility import Viewer, may_read_file, may_write_file
 
 from ..backends import Backend, Stored
 from ..config import Peer
+from .access import FileOwners
 from .events import FileEvents
 
 __all__ = ["CorruptFile", "FileService", "truncated"]
@@ -70,8 +72,11 @@ class CorruptFile(Exception):
 
 class FileService:
     def __init__(self, backend: Backend, scratch: Path, site: str, max_upload: int,
-                 catalog: AsyncCatalogClient, peers: list[Peer], events: FileEvents) -> None:
+                 catalog: AsyncCatalogClient, peers: list[Peer], events: FileEvents,
+                 owners: FileOwners | None = None) -> None:
         self.backend = backend
+        #: who owns a file, for deciding who may read it (awecore.visibility's rule)
+        self.owners = owners if owners is not None else FileOwners(catalog)
         self.scratch = scratch
         self.site = site
         self.max_upload = max_upload
@@ -93,8 +98,13 @@ class FileService:
         Write once, verified: a name that is taken already keeps its file, and the upload
         succeeds only if it holds the same bytes (same sha256: an idempotent retry), giving
         the stored FileInfo; other bytes are a Conflict naming both checksums. Returns the
-        FileInfo and whether this upload stored it."""
+        FileInfo and whether this upload stored it. Raw names are written by ingest only
+        (admins and service accounts): a user could otherwise squat the name of a raw file
+        to come."""
         check_name(name)
+        if not may_write_file(Viewer.of(caller), name):
+            raise Forbidden(f"{name}: raw data ({RAW_PREFIX}) is written only by ingest, by "
+                            "an admin or a service account")
         if declared is not None and declared > self.max_upload:
             raise PayloadTooLarge(f"{declared} bytes exceeds the upload limit of "
                                   f"{self.max_upload} bytes")
@@ -136,7 +146,7 @@ class FileService:
         check_name(name)
         if name.startswith(RAW_PREFIX):
             raise Forbidden(f"{name} is raw data, and raw data is never deleted")
-        info = await self.info(name)
+        info = await self.readable(name, caller)
         if not (caller.is_admin or caller.name == info.owner):
             raise Forbidden(f"only {info.owner} or an admin may delete {name}")
         spec = QuerySpec(cls="DataObject", where=Compare(op="eq", path=("filename",), value=name))
@@ -154,6 +164,14 @@ class FileService:
         if info is None and not hop:
             info = await self._from_peers(name)
         if info is None:
+            raise NotFound(f"no file {name}")
+        return info
+
+    async def readable(self, name: str, caller: Caller, hop: bool = False) -> FileInfo:
+        """The file's FileInfo if ``caller`` may read it; NotFound (the same as for a
+        missing file: a refusal would confirm it exists) if not."""
+        info = await self.info(name, hop)
+        if not await self.owners.readable(caller, name, info.owner):
             raise NotFound(f"no file {name}")
         return info
 
@@ -179,8 +197,8 @@ class FileService:
         if held is not None:
             yield held
 
-    async def verify(self, name: str) -> Verification:
-        info = await self.info(name, hop=True)
+    async def verify(self, name: str, caller: Caller) -> Verification:
+        info = await self.readable(name, caller, hop=True)
         digest, size = hashlib.sha256(), 0
         async for chunk in self.backend.read(name):
             digest.update(chunk)
@@ -191,10 +209,28 @@ class FileService:
         return Verification(name=name, ok=ok, expected_sha256=info.sha256,
                             actual_sha256=digest.hexdigest(), size=size)
 
-    async def list(self, prefix: str, after: str | None, limit: int) -> FilePage:
+    async def list(self, prefix: str, after: str | None, limit: int,
+                   caller: Caller) -> FilePage:
+        """A page of the names under ``prefix`` that the caller may read. The page is cut
+        from the backend's listing before filtering, so it may hold fewer than ``limit``
+        files (even none) while ``next_after`` says more follow."""
         files = await self.backend.list(prefix, after, limit + 1)
         more = len(files) > limit
-        return FilePage(files=files[:limit], next_after=files[limit - 1].name if more else None)
+        page = files[:limit]
+        if not caller.sees_all and page:
+            owners = await self.owners.of([f.name for f in page])
+            viewer = Viewer.of(caller)
+            kept = []
+            for f in page:
+                if owners[f.name]:
+                    ok = may_read_file(viewer, owners[f.name], None)
+                else:  # nobody owns it yet: its writer's (one look-up, for these only)
+                    info = await self.backend.info(f.name)
+                    ok = info is not None and may_read_file(viewer, (), info.owner)
+                if ok:
+                    kept.append(f)
+            return FilePage(files=kept, next_after=files[limit - 1].name if more else None)
+        return FilePage(files=page, next_after=files[limit - 1].name if more else None)
 
     # -- peers -------------------------------------------------------------------------
     async def _from_peers(self, name: str) -> FileInfo | None:
