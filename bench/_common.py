@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from awecore.stack import PostgresServer, ServiceProcess, Stack, StackSettings, free_port
 
-TOKEN = "awe_bench_admin_token"
+TOKEN = "awe_" + secrets.token_urlsafe(32)  # the catalog refuses a short or default one
 
 
 def percentile(values: list[float], p: float) -> float:

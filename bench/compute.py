@@ -31,6 +31,7 @@ import datetime as dt
 import io
 import itertools
 import os
+import secrets
 import shutil
 import statistics
 import sys
@@ -58,7 +59,7 @@ from awecore.model import RawScienceFrame
 from awecore.sim import PRESETS, NightPlan, simulate_night
 from awecore.stack import PostgresServer, ServiceProcess, Stack, StackSettings, free_port
 
-TOKEN = "awe_bench_admin_token"
+TOKEN = "awe_" + secrets.token_urlsafe(32)  # the catalog refuses a short or default one
 NIGHT = dt.date(2003, 2, 14)
 PARTS = ("synthetic", "service", "sources")
 

@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import os
 import random
+import secrets
 import shutil
 import statistics
 import sys
@@ -27,7 +28,7 @@ from awecore.ids import new_oid
 from awecore.server import pg
 from awecore.stack import PostgresServer, ServiceProcess, free_port
 
-TOKEN = "awe_bench_admin_token"
+TOKEN = "awe_" + secrets.token_urlsafe(32)  # the catalog refuses a short or default one
 CHIPS = 32
 NIGHT = dt.datetime(2003, 2, 14, tzinfo=dt.UTC)
 UP = ("WITH RECURSIVE up(oid) AS (SELECT $1::uuid UNION SELECT e.dst FROM edges e "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -23,7 +24,7 @@ from awecore.ingest import Ingester, expand
 from awecore.sim import PRESETS, NightPlan, simulate_night
 from awecore.stack import PostgresServer, ServiceProcess, free_port
 
-TOKEN = "awe_bench_admin_token"
+TOKEN = "awe_" + secrets.token_urlsafe(32)  # the catalog refuses a short or default one
 
 
 def rate_line(what: str, ours: float, base: float, mb: float, baseline: str) -> None:

@@ -7,6 +7,7 @@ as real processes (uvicorn, the relay) where the bus or the Python client must c
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -23,7 +24,9 @@ from awe_catalog.config import CatalogSettings
 from awe_catalog.main import create_app
 from awecore.stack import Broker, PostgresServer, ServiceProcess, free_port
 
-ADMIN_TOKEN = "awe_test_admin_token"
+#: the bootstrap admin's token: random per session, as the local stack makes it (the catalog
+#: refuses a short or default one at start-up)
+ADMIN_TOKEN = "awe_" + secrets.token_urlsafe(32)
 # clients in tests read only what the tests set, never a developer's .awe/awe.env
 os.environ["AWE_STATE_DIR"] = tempfile.mkdtemp(prefix="awe-test-state-")
 #: the environment of a CLI run by a test: nothing else leaks in
@@ -65,6 +68,7 @@ def catalog_settings(postgres: PostgresServer, broker: Broker) -> CatalogSetting
         max_batch=5000,
         max_body_bytes=8 * 1024 * 1024,
         relay_poll_seconds=0.2,
+        relay_lag_limit=0,  # the session's catalog runs without its relay: lag not checked
         log_level="WARNING",
     )
 
@@ -131,6 +135,7 @@ def service_env(settings: CatalogSettings) -> dict[str, str]:
         "AWE_CATALOG_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
         "AWE_CATALOG_ADMIN_TOKEN": ADMIN_TOKEN,
         "AWE_CATALOG_RELAY_POLL_SECONDS": "0.2",
+        "AWE_CATALOG_RELAY_LAG_LIMIT": "0",  # tests start the relay only where they need it
         "AWE_CATALOG_LOG_LEVEL": "DEBUG",
     }
 

@@ -44,6 +44,9 @@ class FakeAdmin:
     async def create_topics(self, topics: list[Any]) -> None:
         FakeAdmin.made.extend(topics)
 
+    async def describe_topics(self, names: list[str]) -> list[dict[str, Any]]:
+        return [{"topic": n, "error_code": 0, "partitions": [{}] * 8} for n in names]
+
 
 async def test_ensure_topics_uses_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_kafka, "AIOKafkaAdminClient", FakeAdmin)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -21,7 +22,14 @@ RefValue = str | list[str]
 MAX_REF_LIST = 10_000
 
 
+#: an oid as the catalogue writes it (lowercase, dashed): taken as it is, without parsing
+_CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _check_oid(value: str) -> str:
+    """The canonical form of an oid (every record read has several: a plan reads 10^4)."""
+    if isinstance(value, str) and _CANONICAL.fullmatch(value):
+        return value
     return str(parse_oid(value))
 
 

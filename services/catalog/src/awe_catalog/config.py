@@ -13,7 +13,7 @@ from awecore.server import ServiceSettings
 __all__ = ["ADMIN_TOKEN_MIN_LENGTH", "CatalogSettings", "weak_admin_token"]
 
 #: the shortest admin token the catalog starts with
-ADMIN_TOKEN_MIN_LENGTH = 16
+ADMIN_TOKEN_MIN_LENGTH = 24
 #: placeholders and defaults, compared without case and without anything but letters and
 #: digits ("Change-Me", "change_me" and "CHANGEME" are one). A token that contains a
 #: placeholder is one whatever surrounds it; they are 8 letters or more, so that a random
@@ -32,7 +32,7 @@ _MIN_DISTINCT = 6
 def weak_admin_token(token: str) -> str | None:
     """Why ``token`` must not be the admin token, or None if it may.
 
-    Refused: shorter than 16 characters, a known default or placeholder ("change-me",
+    Refused: shorter than 24 characters, a known default or placeholder ("change-me",
     "admin", "password", ...), or too few distinct characters ("aaaaaaaaaaaaaaaa").
     """
     how = (f"set AWE_CATALOG_ADMIN_TOKEN to a random token of at least "
@@ -67,6 +67,10 @@ class CatalogSettings(ServiceSettings):
     max_body_bytes: int = Field(default=64 * 1024 * 1024, description="request body limit")
     changes_partitions: int = 1
     relay_batch: int = 500
+    relay_lag_limit: int = Field(
+        default=10_000, ge=0, description="changes the outbox relay may leave unpublished "
+        "before the catalog's /readyz fails (check 'relay'); 0: not checked (a catalog "
+        "that runs without a relay)")
     relay_poll_seconds: float = 1.0
     relay_metrics_host: str = Field(default="127.0.0.1", description="where the relay "
                                     "serves /metrics, /livez and /readyz")

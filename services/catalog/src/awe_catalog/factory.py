@@ -6,13 +6,15 @@ Factory (``awecore.server.get_factory``) for the service they need.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 from prometheus_client import Counter
 
 from awecore.clock import HybridClock
-from awecore.server import Kit, Metrics, ServiceContext, pg
+from awecore.server import BrokerProbe, Kit, Metrics, ServiceContext, pg
 
 from .config import CatalogSettings
 from .services.changes import ChangeService
@@ -57,6 +59,8 @@ class ProcessContext(ServiceContext):
     lookups: asyncpg.Pool | None = None
     #: who tokens are, remembered while the process hears of every change (tokens.py)
     tokens: TokenCache = field(default_factory=TokenCache)
+    #: the broker the relay publishes to, asked by readiness (None: no broker configured)
+    broker: BrokerProbe | None = None
 
     @classmethod
     async def create(cls, settings: CatalogSettings, kit: Kit) -> ProcessContext:
@@ -81,14 +85,48 @@ class ProcessContext(ServiceContext):
         except BaseException:
             await pool.close()
             raise
+        kafka = settings.kafka_or_none("awe-catalog-ready")
+        context.broker = BrokerProbe(kafka) if kafka is not None else None
         kit.loops.add("classes", lambda stop: follow_classes(pool, stop))
         kit.loops.add("tokens", lambda stop: follow_tokens(pool, context.tokens, stop))
         return context
 
     async def checks(self) -> dict[str, str]:
-        return {"database": await pg.ping(self.pool)}
+        """The database; the broker (when configured); the outbox relay's lag, which fails
+        readiness above ``relay_lag_limit`` (a dead relay leaves every change unpublished:
+        lineage, federation and the other followers see nothing new)."""
+        checks = {"database": await pg.ping(self.pool)}
+        if self.broker is not None:
+            checks["broker"] = await self.broker.check()
+        limit = self.settings.relay_lag_limit
+        if limit:
+            lag = await self.relay_lag()
+            checks["relay"] = (f"relay: lag unknown ({lag})" if isinstance(lag, str) else
+                               "ok" if lag <= limit else
+                               f"relay: {lag} changes not published (limit {limit})")
+        return checks
+
+    async def details(self) -> dict[str, Any]:
+        lag = await self.relay_lag()
+        return {"relay_lag": lag if isinstance(lag, int) else None}
+
+    async def relay_lag(self, seconds: float = 2.0) -> int | str:
+        """Changes in the changelog the relay has not published yet (its cursor is in the
+        database), or why that cannot be told."""
+        try:
+            async with asyncio.timeout(seconds), self.pool.acquire() as conn:
+                lag = await conn.fetchval(
+                    "SELECT (SELECT coalesce(max(seq), 0) FROM changes) - coalesce("
+                    "(SELECT last_seq FROM outbox_cursor WHERE name = 'kafka'), 0)")
+        except TimeoutError:
+            return f"no answer within {seconds:g} s"
+        except Exception as exc:  # readiness reports, never raises
+            return repr(exc)
+        return max(0, int(lag))
 
     async def aclose(self) -> None:
+        if self.broker is not None:
+            await self.broker.aclose()
         if self.lookups is not None:
             await self.lookups.close()
         await self.pool.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,9 +19,11 @@ __all__ = [
 
 
 class Caller(Identity):
-    """Who is asking (as every service sees callers), with the project new objects go to."""
+    """Who is asking (as every service sees callers), with the project new objects go to
+    and when the token used expires (None: never)."""
 
     default_project: str
+    expires: dt.datetime | None = None
 
 
 class BatchIn(BaseModel):
@@ -85,6 +88,10 @@ class UserOut(BaseModel):
     default_project: str
     projects: list[str]
     created: dt.datetime
+    scope: Literal["all", "read"] | None = Field(
+        default=None, description="/whoami: the scope of the token that asked")
+    expires: dt.datetime | None = Field(
+        default=None, description="/whoami: when the token that asked expires (None: never)")
 
 
 class ProjectIn(BaseModel):
@@ -106,6 +113,11 @@ class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     user: str | None = Field(default=None, description="admins may create tokens for others")
     label: str = Field(default="", max_length=200)
+    scope: Literal["all", "read"] = Field(
+        default="all", description="'read': the token may only read (403 on any write)")
+    expires: dt.datetime | None = Field(
+        default=None, description="when the token stops working (401 after; with a time "
+        "zone, in the future); None: never")
 
 
 class TokenOut(BaseModel):
@@ -113,6 +125,8 @@ class TokenOut(BaseModel):
     id: str = Field(description="the token's public id (`awe token list`, revoke)")
     user: str
     label: str
+    scope: str = "all"
+    expires: dt.datetime | None = None
 
 
 class TokenInfo(BaseModel):
@@ -125,3 +139,5 @@ class TokenInfo(BaseModel):
     last_used: dt.datetime | None = Field(description="to the minute; None: never used")
     revoked: bool
     revoked_at: dt.datetime | None
+    scope: str = "all"
+    expires: dt.datetime | None = None

@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 import structlog
+from aiokafka.errors import KafkaError
 
 from awecore.client import AsyncCatalogClient
 from awecore.errors import AweError
@@ -52,12 +53,13 @@ class ProcessContext(ServiceContext):
         return context
 
     async def _reap(self, stop: asyncio.Event) -> None:
-        """Requeue the jobs of lost workers, and announce ready jobs again, every while."""
+        """Requeue the jobs of lost workers, and announce ready jobs again, every while
+        (broker trouble included: the next turn announces them again)."""
         async def report(exc: BaseException) -> None:
             log.warning("reaper trouble", error=repr(exc))
 
         await every(stop, self.settings.reap_seconds, Factory(self).jobs().reap,
-                    (AweError, OSError, asyncpg.PostgresError), report)
+                    (AweError, OSError, asyncpg.PostgresError, KafkaError), report)
 
     def _measure(self, metrics: Metrics) -> None:
         """The queue's depth by status, read from the jobs table when scraped."""

@@ -178,11 +178,12 @@ class Worker:
                 await self.handle(record.value.decode())
 
     async def checks(self) -> dict[str, str]:
-        """Readiness of the status server: the database answers, the loop goes round (or
-        a job is in hand, whose lease renewals beat)."""
+        """Readiness of the status server: the database answers, the broker answers with
+        the jobs topic as configured, the loop goes round (or a job is in hand, whose lease
+        renewals beat)."""
         age = self.heartbeat.age()
         limit = max(60.0, self.settings.lease_seconds)
-        return {"database": await pg.ping(self.pool),
+        return {"database": await pg.ping(self.pool), "broker": await self.queue.check(),
                 "loop": "ok" if age < limit else f"no turn for {age:.0f} s"}
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -191,7 +192,9 @@ class Worker:
                       f"awe-compute-{self.settings.site}", self._take, name="compute-worker",
                       metrics=self.metrics, max_records=1,
                       expected=(OSError, asyncpg.PostgresError, AweError),
-                      on_poll=self.heartbeat.beat)
+                      on_poll=self.heartbeat.beat,
+                      # the topic is the workers' to make again after a broker restart
+                      partitions=self.settings.job_partitions)
 
 
 async def _main(settings: ComputeSettings) -> None:

@@ -15,6 +15,7 @@ import httpx
 from ..errors import ServiceUnavailable
 from ..query import QueryPage, QuerySpec
 from ..records import CurationChange, ObjectIn, ObjectOut
+from ._json import decode, encode_body
 from ._problem import raise_for_problem
 from ._request_id import async_request_id_hooks
 
@@ -39,11 +40,11 @@ class AsyncCatalogClient:
         if token is not None:
             kwargs.setdefault("headers", {})["Authorization"] = f"Bearer {token}"
         try:
-            response = await self._http.request(method, path, **kwargs)
+            response = await self._http.request(method, path, **encode_body(kwargs))
         except httpx.TransportError as exc:
             raise ServiceUnavailable(f"cannot reach the catalog at {self.url}: {exc}") from None
         raise_for_problem(response)
-        return response.json()
+        return decode(response)
 
     async def whoami(self, token: str) -> dict[str, Any]:
         """The user a token belongs to (raises Unauthorized for a bad token)."""

@@ -27,6 +27,7 @@ from ..model import (
 from ..query import Between, QueryPage, QuerySpec
 from ..records import CurationChange, TimelineEntry, TimelinePage
 from ..sources import MAX_SOURCE_PAGE, SourceQueryPage, SourceQueryRequest, SourceRow
+from ._json import decode, encode_body
 from ._lineage import LineageClient
 from ._problem import raise_for_problem
 from ._request_id import request_id_hooks
@@ -67,11 +68,11 @@ class CatalogClient:
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
-            response = self._http.request(method, path, **kwargs)
+            response = self._http.request(method, path, **encode_body(kwargs))
         except httpx.TransportError as exc:
             raise ServiceUnavailable(f"cannot reach the catalog at {self.url}: {exc}") from None
         raise_for_problem(response)
-        return response.json()
+        return decode(response)
 
     # -- objects -----------------------------------------------------------------------
     def _wrap(self, records: Sequence[ObjectOut]) -> list[DBObject]:

@@ -11,9 +11,17 @@ Layer: above the contracts and the client; it imports no science and no develope
 """
 
 from .app import VERSION, Kit, ServiceContext, get_factory, service_app
-from .auth import Identity, TokenAuthenticator, get_identity
+from .auth import READS, Identity, TokenAuthenticator, get_identity, refuse_writes
 from .follow import Records, consume
-from .kafka import KafkaSettings, TopicSettings, ensure_topics, make_consumer, make_producer
+from .kafka import (
+    BrokerProbe,
+    KafkaSettings,
+    TopicSettings,
+    WrongPartitions,
+    ensure_topics,
+    make_consumer,
+    make_producer,
+)
 from .logs import configure_logging
 from .loops import Loops, every, keep_running, pause, run_until
 from .metrics import Metrics
@@ -23,10 +31,10 @@ from .settings import SITE_PATTERN, ServiceSettings
 from .status import Heartbeat, StatusServer
 
 __all__ = [
-    "PROBLEM", "SITE_PATTERN", "VERSION", "BodyLimit", "Heartbeat", "Identity", "KafkaSettings",
-    "Kit", "Loops", "Metrics", "Records", "RequestContext", "ServiceContext", "ServiceSettings",
-    "StatusServer", "TokenAuthenticator", "TopicSettings", "configure_logging", "consume",
-    "ensure_topics", "every", "get_factory", "get_identity", "install_error_handlers",
-    "keep_running", "make_consumer", "make_producer", "pause", "problem_response",
-    "run_until", "service_app",
+    "PROBLEM", "READS", "SITE_PATTERN", "VERSION", "BodyLimit", "BrokerProbe", "Heartbeat",
+    "Identity", "KafkaSettings", "Kit", "Loops", "Metrics", "Records", "RequestContext",
+    "ServiceContext", "ServiceSettings", "StatusServer", "TokenAuthenticator", "TopicSettings",
+    "WrongPartitions", "configure_logging", "consume", "ensure_topics", "every", "get_factory",
+    "get_identity", "install_error_handlers", "keep_running", "make_consumer", "make_producer",
+    "pause", "problem_response", "refuse_writes", "run_until", "service_app",
 ]

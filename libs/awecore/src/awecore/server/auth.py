@@ -1,19 +1,33 @@
 """Who calls a service: services other than the catalog ask the catalog (which holds every
-token) and cache the answer briefly."""
+token) and cache the answer briefly.
+
+A token has a scope: ``all`` (the default) or ``read``. A read-only token is refused (403)
+on every write, in every service, by :func:`refuse_writes`: a write is any method but GET,
+HEAD and OPTIONS, except the POST routes that only read (a query sent as a body), which
+say so with ``openapi_extra=READS``."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import time
+from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from ..client import AsyncCatalogClient
-from ..errors import Unauthorized
+from ..errors import Forbidden, Unauthorized
 
-__all__ = ["Identity", "TokenAuthenticator", "get_identity"]
+__all__ = ["READS", "SCOPES", "Identity", "TokenAuthenticator", "get_identity", "is_write",
+           "refuse_writes"]
+
+#: a token's scopes: everything its user may do, or reading only
+SCOPES = ("all", "read")
+#: ``openapi_extra`` of a POST route that only reads (a read-only token may call it)
+READS: dict[str, Any] = {"x-awe-reads-only": True}
+_SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class Identity(BaseModel):
@@ -23,6 +37,8 @@ class Identity(BaseModel):
     is_admin: bool = False
     is_service: bool = False
     projects: list[str] = []
+    #: the token's scope (``SCOPES``): 'read' may call no write
+    scope: str = "all"
 
     @property
     def sees_all(self) -> bool:
@@ -44,9 +60,32 @@ class TokenAuthenticator:
             return hit[1]
         me = await self.catalog.whoami(token)
         who = Identity(name=me["name"], is_admin=bool(me["is_admin"]),
-                       is_service=bool(me["is_service"]), projects=list(me.get("projects", [])))
-        self._cache[key] = (time.monotonic() + self.ttl, who)
+                       is_service=bool(me["is_service"]), projects=list(me.get("projects", [])),
+                       scope=str(me.get("scope") or "all"))
+        until = time.monotonic() + self.ttl
+        if me.get("expires"):  # not remembered past the token's expiry
+            left = (dt.datetime.fromisoformat(str(me["expires"])) - dt.datetime.now(dt.UTC))
+            until = min(until, time.monotonic() + left.total_seconds())
+        self._cache[key] = (until, who)
         return who
+
+
+def is_write(request: Request) -> bool:
+    """Whether a request may change something: any method but GET, HEAD and OPTIONS, unless
+    its route says it only reads (``openapi_extra=READS``)."""
+    if request.method in _SAFE:
+        return False
+    route = request.scope.get("route")
+    extra = getattr(route, "openapi_extra", None) or {}
+    return not extra.get("x-awe-reads-only", False)
+
+
+def refuse_writes(who: Identity, request: Request) -> None:
+    """403 for a write by a read-only token."""
+    if who.scope == "read" and is_write(request):
+        raise Forbidden(f"this token of {who.name} is read-only (scope 'read'): "
+                        f"{request.method} {request.url.path} writes; use a token of scope "
+                        "'all' (`awe token create`)")
 
 
 _bearer = HTTPBearer(auto_error=False, description="an AWE API token")
@@ -58,4 +97,6 @@ async def get_identity(
     """FastAPI dependency: the caller of a service whose context has a TokenAuthenticator
     at ``app.state.context.auth``."""
     auth: TokenAuthenticator = request.app.state.context.auth
-    return await auth.identify(credentials.credentials if credentials else None)
+    who = await auth.identify(credentials.credentials if credentials else None)
+    refuse_writes(who, request)
+    return who

@@ -5,24 +5,35 @@ It joins the consumer group, hands each batch to the caller, commits after the b
 handled (so a crash replays it: handlers are idempotent), keeps the consumer lag in the
 metrics, and on broker trouble (or an expected error of the handler) reconnects with an
 exponential backoff (:func:`~awecore.server.loops.keep_running`).
+
+A consumer of a topic it owns (``partitions`` given: the compute workers' jobs topic) makes
+the topic when a session starts and looks every ``guard_seconds`` that it is still there: a
+broker that restarted empty has lost it, and no client makes it implicitly (see
+:mod:`.kafka`), so the consumer makes it again, with its partitions, and starts a fresh
+session (a new member of a group the broker has forgotten) at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
-from .kafka import KafkaSettings, consumer_lag, make_consumer
+from .kafka import KafkaSettings, consumer_lag, ensure_topics, make_consumer
 from .loops import keep_running
 from .metrics import Metrics
 
-__all__ = ["Records", "consume"]
+__all__ = ["Records", "TopicLost", "consume"]
 
 Records = list[ConsumerRecord[bytes, bytes]]
+
+
+class TopicLost(KafkaError):  # type: ignore[misc]
+    """The consumed topic vanished (the broker restarted empty); it has been made again."""
 
 
 async def consume(stop: asyncio.Event, kafka: KafkaSettings, topic: str, group: str,
@@ -31,21 +42,33 @@ async def consume(stop: asyncio.Event, kafka: KafkaSettings, topic: str, group: 
                   poll_ms: int = 500,
                   expected: tuple[type[BaseException], ...] = (KafkaError, OSError),
                   on_error: Callable[[BaseException], Awaitable[None]] | None = None,
-                  on_poll: Callable[[], None] | None = None) -> None:
+                  on_poll: Callable[[], None] | None = None,
+                  partitions: int | None = None, guard_seconds: float = 2.0) -> None:
     """Consume ``topic`` in ``group`` until ``stop`` is set.
 
     ``name`` labels the lag gauge and the log lines; ``on_poll`` is called after every poll
     (a heartbeat); ``expected`` errors, raised by the broker or by ``handle``, are reported
-    to ``on_error`` and retried after a backoff; any other error ends the loop.
+    to ``on_error`` and retried after a backoff; any other error ends the loop. With
+    ``partitions``, the topic is this consumer's to make (see the module's docstring).
     """
     lag = metrics.consumer_lag.labels(name) if metrics is not None else None
     retried = tuple({KafkaError, OSError, *expected})
 
     async def session(progress: Callable[[], None]) -> None:
+        if partitions is not None:
+            await ensure_topics(kafka, [topic], partitions)
         consumer = make_consumer(kafka, topic, group_id=group)
+        guarded = time.monotonic()
         try:
             await consumer.start()
             while not stop.is_set():
+                if partitions is not None and time.monotonic() - guarded >= guard_seconds:
+                    guarded = time.monotonic()
+                    if topic not in await consumer.topics():
+                        made = await ensure_topics(kafka, [topic], partitions)
+                        progress()  # a fresh session at once, not after a backoff
+                        raise TopicLost(f"{topic} vanished (the broker restarted empty)"
+                                        + (": made again" if made else ""))
                 batch = await consumer.getmany(timeout_ms=poll_ms, max_records=max_records)
                 records = [r for rs in batch.values() for r in rs]
                 if records:

@@ -41,9 +41,20 @@ class Chooser(Reader):
         """The node of the calibration of ``cls`` for a chip (and filter) at a moment
         (asked per frame: everything beneath is found once, per night or per object)."""
         found = await self._best(cls, chip, filt, when, self._params(cls))
+        # every frame of a night asks this; the answer is the same for all of them once it
+        # does not depend on the moment (what ``_chosen`` keeps): no walk again
+        same = (cls, chip, filt, found, night_of(when) if found is None else None)
+        chosen = None if anew else self._chosen.get(same)
+        if chosen is not None:
+            return chosen
         if found is None:
             night, why = await self._make_night(cls, chip, filt, when)
-            return await self._to_make(cls, chip, filt, night, why, when)
+            key = await self._to_make(cls, chip, filt, night, why, when)
+            # the night's node made for every moment (not one beside a used one that does
+            # not cover this moment, which _to_make decides per moment)
+            if key == key_of(cls, chip, filt, night) and self._nodes[key].action == "make":
+                self._chosen[same] = key
+            return key
         record = await self._object(found)
         night = await self.made_night(record)
         if anew:
@@ -53,7 +64,11 @@ class Chooser(Reader):
             key = await self._node(cls, chip, filt, night, None, existing=found,
                                    version=found)
         node = self._nodes[key]
-        if node.action != "make" or covers(*await self._made_window(cls, chip, night), when):
+        if node.action != "make":
+            if not anew:
+                self._chosen[same] = key  # used as it is, whatever the moment
+            return key
+        if covers(*await self._made_window(cls, chip, night), when):
             return key
         # stale, and one made anew from its night would not cover the moment (its window
         # was set by hand): made from another night if one qualifies, else used as it is

@@ -334,7 +334,9 @@ class AsyncPlanner(Chooser, Judge):
         # one after the other: a plan walks thousands of nodes at once, so the catalogue is
         # asked in batches anyway, and a coroutine per input would cost more than it saves
         inputs = [i for i in recipe.inputs if not i.reference]
-        got = [await self._input(node, i) for i in inputs]
+        got = []
+        for i in inputs:  # a loop, not a comprehension: that would be a coroutine more
+            got.append(await self._input(node, i))
         for inp, (value, first) in zip(inputs, got, strict=True):
             if inp.raw:
                 node.raws[inp.ref] = value

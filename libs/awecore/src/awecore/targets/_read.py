@@ -60,6 +60,9 @@ class Reader:
         #: raw frames of a night by (class, chip, filter), from the ranges fetched
         self._seen_raws: dict[tuple[str, str, str | None], list[RawKey]] = {}
         self._memo: dict[Hashable, asyncio.Future[Any]] = {}
+        #: the calibration node chosen for a (class, chip, filter, best found, night) where
+        #: the choice does not depend on the moment (``Chooser._calibration``)
+        self._chosen: dict[tuple[str, str, str | None, str | None, dt.date | None], Key] = {}
         self._nodes: dict[Key, Node] = {}
         #: raw frames of the targets, whose products are looked up together per class
         self._batch: list[str] = []
@@ -122,17 +125,34 @@ class Reader:
 
     async def _fetch_raws(self, keys: list[RawKey]) -> list[dict[dt.date, list[str]]]:
         """Raw frames of a class for many chips and night ranges: one query per class,
-        filter and range, for every chip at once."""
-        groups: dict[tuple[str, str | None, dt.date, dt.date], list[RawKey]] = {}
+        filter and span of nights, for every chip at once. Ranges that overlap or touch
+        are read as one span (every night of a survey asks for the nights around it: read
+        apart, the same frames came again for each)."""
+        groups: dict[tuple[str, str | None], list[RawKey]] = {}
         for key in keys:
-            cls, _, filt, lo, hi = key
-            groups.setdefault((cls, filt, lo, hi), []).append(key)
+            groups.setdefault((key[0], key[2]), []).append(key)
+        spans: list[tuple[str, str | None, dt.date, dt.date, list[RawKey]]] = []
+        for (cls, filt), members in groups.items():
+            members.sort(key=lambda k: (k[3], k[4]))
+            current: list[RawKey] = []
+            hi = members[0][4]
+            for k in members:
+                if current and k[3] <= hi + dt.timedelta(days=1):
+                    current.append(k)
+                    hi = max(hi, k[4])
+                    continue
+                if current:
+                    spans.append((cls, filt, current[0][3], hi, current))
+                current, hi = [k], k[4]
+            spans.append((cls, filt, current[0][3], hi, current))
         found: dict[RawKey, dict[dt.date, list[str]]] = {k: {} for k in keys}
 
-        async def one(group: tuple[str, str | None, dt.date, dt.date],
+        async def one(cls: str, filt: str | None, lo: dt.date, hi: dt.date,
                       members: list[RawKey]) -> None:
-            cls, filt, lo, hi = group
-            chip_of = {oid: k[1] for k in members for oid in self._chip_oids(k[1])}
+            by_chip: dict[str, list[RawKey]] = {}
+            for k in members:
+                by_chip.setdefault(k[1], []).append(k)
+            chip_of = {oid: chip for chip in by_chip for oid in self._chip_oids(chip)}
             start, end = night_window(lo)[0], night_window(hi)[1]
             conds: list[Any] = [Between(path=("date_obs",), low=start.isoformat(),
                                         high=end.isoformat())]
@@ -149,10 +169,12 @@ class Reader:
                     when = parse_time(r.attributes.get("date_obs"))
                     if chip is None or when is None:
                         continue
-                    found[(cls, chip, filt, lo, hi)].setdefault(night_of(when), []).append(
-                        r.oid)
+                    night = night_of(when)
+                    for k in by_chip[chip]:
+                        if k[3] <= night <= k[4]:
+                            found[k].setdefault(night, []).append(r.oid)
 
-        await run_all([one(g, m) for g, m in groups.items()])
+        await run_all([one(*span) for span in spans])
         for nights in found.values():
             for oids in nights.values():
                 oids.sort()

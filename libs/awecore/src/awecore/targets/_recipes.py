@@ -116,13 +116,16 @@ class Inputs:
     def record(self, ref: str) -> ObjectOut:
         return self.load.record(self.oid(ref))
 
-    def frame(self, oid: str) -> Frame:
+    def frame(self, oid: str, header: bool = True) -> Frame:
+        """A reduced frame with its weights and exposure; with ``header``, the raw frame's
+        header too (its file is read for it: a recipe that has a WCS of its own skips it)."""
         reduced = self.load.record(oid)
         raw = self.load.record(str(reduced.refs["raw"]))
         weight = self.load.hdus(str(reduced.attributes["weight_filename"]))[0].data
-        header = trimmed_header(self.load.hdus(str(raw.filename))[0].header, raw)
+        header_of = (trimmed_header(self.load.hdus(str(raw.filename))[0].header, raw)
+                     if header else fits.Header())
         a = raw.attributes
-        return Frame(self.load.pixels(oid), np.asarray(weight, dtype=np.float32), header,
+        return Frame(self.load.pixels(oid), np.asarray(weight, dtype=np.float32), header_of,
                      float(a["exptime"]), float(a.get("airmass") or 1.0),
                      float(a.get("gain") or 1.0))
 

@@ -133,7 +133,7 @@ def depth(noise: float, zeropoint: float = ZEROPOINT) -> float | None:
 
 def _catalogue(inp: Inputs, reduced: str, wcs: WCS, threshold: float) -> p.ChipCatalog:
     """A reduced frame's sources, as the global solutions take them."""
-    frame = inp.frame(reduced)
+    frame = inp.frame(reduced, header=False)
     found = p.extract_sources(frame.image, frame.weight, threshold=threshold, gain=frame.gain)
     good = (np.asarray(found["flag"]) == 0) & (np.asarray(found["flux"]) > 0)
     found = found[good]
@@ -252,7 +252,7 @@ def _regridded(inp: Inputs, params: dict[str, Any]) -> Made:
                          "(the QC policy left it out): it cannot be regridded")
     wcs = _wcs_of(astrometry[reduced])
     zeropoint = float(photometry[reduced]["zeropoint"])
-    frame = inp.frame(reduced)
+    frame = inp.frame(reduced, header=False)  # the joint solution is its WCS
     # reduced ADU -> e-/s (gain, exposure time) -> the tile's common zeropoint
     flux_scale = frame.gain / frame.exptime * 10 ** (0.4 * (ZEROPOINT - zeropoint))
     tile_wcs = on.wcs(scale)

@@ -16,6 +16,7 @@ from awecore.model import (
     registry,
 )
 from awecore.records import CurationChange
+from awecore.server import READS
 
 from ..factory import Factory
 from ..models import BatchIn, BatchOut, Caller, GetManyIn, GetManyOut
@@ -58,7 +59,7 @@ async def get_object(oid: str, caller: Caller = Depends(get_caller),
     return await factory.objects().get(oid, caller)
 
 
-@router.post("/objects/get", response_model=GetManyOut,
+@router.post("/objects/get", response_model=GetManyOut, openapi_extra=READS,
              summary="Many objects by oid (reference following is batched through this)")
 async def get_many(body: GetManyIn, caller: Caller = Depends(get_caller),
                    factory: Factory = Depends(get_factory)) -> GetManyOut:

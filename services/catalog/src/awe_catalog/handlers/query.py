@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from awecore.dimensions import BestCalibrationsIn
 from awecore.model import ObjectOut
 from awecore.query import QueryPage, QueryRequest, QuerySpec
+from awecore.server import READS
 
 from ..factory import Factory
 from ..models import Caller, CountOut
@@ -16,13 +17,15 @@ from .deps import get_caller, get_factory
 router = APIRouter(tags=["queries"])
 
 
-@router.post("/query", response_model=QueryPage, summary="Run a DSL query, one page")
+@router.post("/query", response_model=QueryPage, summary="Run a DSL query, one page",
+             openapi_extra=READS)
 async def run_query(body: QueryRequest, caller: Caller = Depends(get_caller),
                     factory: Factory = Depends(get_factory)) -> QueryPage:
     return await factory.objects().query(body.query, caller, body.offset, body.limit)
 
 
-@router.post("/query/count", response_model=CountOut, summary="Count a DSL query's results")
+@router.post("/query/count", response_model=CountOut, summary="Count a DSL query's results",
+             openapi_extra=READS)
 async def count(body: QuerySpec, caller: Caller = Depends(get_caller),
                 factory: Factory = Depends(get_factory)) -> CountOut:
     return CountOut(count=await factory.objects().count(body, caller))
@@ -47,7 +50,7 @@ class BestCalibrationsOut(BaseModel):
     objects: list[ObjectOut | None]
 
 
-@router.post("/calibrations/best", response_model=BestCalibrationsOut,
+@router.post("/calibrations/best", response_model=BestCalibrationsOut, openapi_extra=READS,
              summary="The best calibrations for many (class, chip, filter, time) at once")
 async def best_many(body: BestCalibrationsIn, caller: Caller = Depends(get_caller),
                     factory: Factory = Depends(get_factory)) -> BestCalibrationsOut:

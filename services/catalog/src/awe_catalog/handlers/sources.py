@@ -3,6 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 
 from awecore.query import QuerySpec
+from awecore.server import READS
 from awecore.sources import (
     SourceColumns,
     SourceConeRequest,
@@ -19,21 +20,21 @@ router = APIRouter(tags=["sources"])
 
 
 # declared before POST /sources/{oid}, which would otherwise take "query" and "cone" for oids
-@router.post("/sources/query", response_model=SourceQueryPage,
+@router.post("/sources/query", response_model=SourceQueryPage, openapi_extra=READS,
              summary="Run a DSL query on Source (cls 'Source'), one page of rows")
 async def query(body: SourceQueryRequest, caller: Caller = Depends(get_caller),
                 factory: Factory = Depends(get_factory)) -> SourceQueryPage:
     return await factory.sources().query(body.query, caller, body.offset, body.limit)
 
 
-@router.post("/sources/query/count", response_model=CountOut,
+@router.post("/sources/query/count", response_model=CountOut, openapi_extra=READS,
              summary="Count a DSL query's source rows")
 async def count(body: QuerySpec, caller: Caller = Depends(get_caller),
                 factory: Factory = Depends(get_factory)) -> CountOut:
     return CountOut(count=await factory.sources().count(body, caller))
 
 
-@router.post("/sources/cone", response_model=SourcePage,
+@router.post("/sources/cone", response_model=SourcePage, openapi_extra=READS,
              summary="Sources within a radius of a position that match a DSL query")
 async def cone_where(body: SourceConeRequest, caller: Caller = Depends(get_caller),
                      factory: Factory = Depends(get_factory)) -> SourcePage:

@@ -22,7 +22,9 @@ router = APIRouter(tags=["users"])
 @router.get("/whoami", response_model=UserOut, summary="The user the token belongs to")
 async def whoami(caller: Caller = Depends(get_caller),
                  factory: Factory = Depends(get_factory)) -> UserOut:
-    return await factory.users().get_user(caller.name, caller)
+    """With the token's scope and expiry: the other services enforce the scope too."""
+    user = await factory.users().get_user(caller.name, caller)
+    return user.model_copy(update={"scope": caller.scope, "expires": caller.expires})
 
 
 @router.post("/users", response_model=UserOut, status_code=201, summary="Add a user (admin)")

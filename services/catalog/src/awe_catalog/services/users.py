@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 
 import asyncpg
@@ -49,13 +50,14 @@ class UserService:
         token_hash = hash_token(token)
         if self.cache is not None:
             known = self.cache.get(token_hash)
-            if known is not None:
+            if known is not None and (known.expires is None
+                                      or known.expires > dt.datetime.now(dt.UTC)):
                 return known
             generation = self.cache.generation
         async with self.pool.acquire() as conn:
             caller = await UserStore(conn).caller_for_hash(token_hash)
         if caller is None:
-            raise Unauthorized("unknown or revoked token")
+            raise Unauthorized("unknown, revoked or expired token")
         if self.cache is not None:
             self.cache.put(token_hash, caller, generation)
         return caller
@@ -132,13 +134,21 @@ class UserService:
         user = body.user or caller.name
         if user != caller.name:
             _require_admin(caller)
+        if body.expires is not None:
+            if body.expires.tzinfo is None:
+                raise InvalidRequest("give the token's expiry with a time zone "
+                                     "(e.g. 2030-01-01T00:00:00Z)")
+            if body.expires <= dt.datetime.now(dt.UTC):
+                raise InvalidRequest(f"the token's expiry {body.expires.isoformat()} has "
+                                     "passed: give a time in the future")
         token = new_token()
         async with self.pool.acquire() as conn, conn.transaction():
             store = UserStore(conn)
             if await store.get_user(user) is None:
                 raise NotFound(f"no user {user}")
-            token_id = await store.add_token(user, token, body.label)
-        return TokenOut(token=token, id=token_id, user=user, label=body.label)
+            token_id = await store.add_token(user, token, body.label, body.scope, body.expires)
+        return TokenOut(token=token, id=token_id, user=user, label=body.label,
+                        scope=body.scope, expires=body.expires)
 
     async def tokens(self, user: str | None, caller: Caller) -> list[TokenInfo]:
         """Your own tokens; an admin may list another user's (``user``), or everyone's

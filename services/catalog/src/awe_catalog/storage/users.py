@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 
 import asyncpg
@@ -14,7 +15,8 @@ __all__ = ["UserStore", "hash_token"]
 
 
 _TOKEN_COLS = ("id::text AS id, user_name AS user, label, created, "
-               "date_trunc('minute', last_used) AS last_used, revoked, revoked_at")
+               "date_trunc('minute', last_used) AS last_used, revoked, revoked_at, scope, "
+               "expires")
 
 
 def hash_token(token: str) -> str:
@@ -26,21 +28,24 @@ class UserStore:
         self.conn = conn
 
     async def caller_for_token(self, token: str) -> Caller | None:
-        """Who a live token belongs to; notes its use (at most once a minute, so a busy
-        token does not write a row per request)."""
+        """Who a live token (not revoked, not expired) belongs to, with the token's scope
+        and expiry; notes its use (at most once a minute, so a busy token does not write a
+        row per request)."""
         return await self.caller_for_hash(hash_token(token))
 
     async def caller_for_hash(self, token_hash: str) -> Caller | None:
         """``caller_for_token`` for a token already hashed."""
         row = await self.conn.fetchrow(
             "WITH used AS (UPDATE tokens SET last_used = now() WHERE token_hash = $1 "
-            "  AND NOT revoked AND (last_used IS NULL OR last_used < now() - interval "
-            "  '1 minute') RETURNING 1) "
+            "  AND NOT revoked AND (expires IS NULL OR expires > now()) "
+            "  AND (last_used IS NULL OR last_used < now() - interval '1 minute') "
+            "  RETURNING 1) "
             "SELECT u.name, u.is_admin, u.is_service, u.default_project, "
             "  array(SELECT project_name FROM memberships m WHERE m.user_name = u.name)"
-            "  AS projects "
+            "  AS projects, t.scope, t.expires "
             "FROM tokens t JOIN users u ON u.name = t.user_name "
-            "WHERE t.token_hash = $1 AND NOT t.revoked", token_hash)
+            "WHERE t.token_hash = $1 AND NOT t.revoked "
+            "  AND (t.expires IS NULL OR t.expires > now())", token_hash)
         return None if row is None else Caller(**dict(row))
 
     async def get_user(self, name: str) -> UserOut | None:
@@ -74,11 +79,14 @@ class UserStore:
             "INSERT INTO memberships (user_name, project_name) VALUES ($1, $2) "
             "ON CONFLICT DO NOTHING", user, project)
 
-    async def add_token(self, user: str, token: str, label: str) -> str:
-        """Store a token's hash; returns its public id."""
+    async def add_token(self, user: str, token: str, label: str, scope: str = "all",
+                        expires: dt.datetime | None = None) -> str:
+        """Store a token's hash (never the token), its scope and expiry; returns its public
+        id."""
         await self.conn.execute(
-            "INSERT INTO tokens (token_hash, user_name, label) VALUES ($1, $2, $3) "
-            "ON CONFLICT (token_hash) DO NOTHING", hash_token(token), user, label)
+            "INSERT INTO tokens (token_hash, user_name, label, scope, expires) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (token_hash) DO NOTHING",
+            hash_token(token), user, label, scope, expires)
         return str(await self.conn.fetchval(
             "SELECT id::text FROM tokens WHERE token_hash = $1", hash_token(token)))
 

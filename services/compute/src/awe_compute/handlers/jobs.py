@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from awecore.jobs import JobOut, JobPage, JobsIn, PlanIn, Submitted, TargetIn
-from awecore.server import Identity, get_factory, get_identity
+from awecore.server import READS, Identity, get_factory, get_identity
 
 from ..factory import Factory
 
@@ -44,7 +44,7 @@ async def submit_plan(body: PlanIn, caller: Identity = Depends(get_identity),
     return submitted
 
 
-@router.post("/jobs/lookup", response_model=list[JobOut], tags=["jobs"],
+@router.post("/jobs/lookup", response_model=list[JobOut], tags=["jobs"], openapi_extra=READS,
              summary="Many jobs by id, in the order asked")
 async def lookup(body: JobsIn, caller: Identity = Depends(get_identity),
                  factory: Factory = Depends(get_factory)) -> list[JobOut]:
@@ -88,4 +88,7 @@ async def cancel(job_id: str, caller: Identity = Depends(get_identity),
              summary="Requeue a failed or cancelled job, and the jobs that failed with it")
 async def retry(job_id: str, caller: Identity = Depends(get_identity),
                 factory: Factory = Depends(get_factory)) -> JobOut:
+    """The job waits for its inputs again: 'waiting' until each is done, 'ready' if all
+    are. If an input failed or was cancelled, 409 names it: retry it first (that requeues
+    this job too, when it failed or was cancelled because of that input)."""
     return await factory.jobs().retry(job_id, caller)

@@ -180,7 +180,9 @@ class JobService:
 
     async def retry(self, job_id: str, caller: Identity | None = None) -> JobOut:
         """Requeue a failed or cancelled job, and the jobs that failed with it (its
-        submitter or an admin; NotFound for who may not see it)."""
+        submitter or an admin; NotFound for who may not see it). It waits for its inputs
+        again (``JobStore.retry``): announced now only if they are all done, else by the
+        worker that finishes the last one (or the reaper)."""
         job, _ = await self.get(job_id, caller)
         if caller is not None and not may_manage_job(Viewer.of(caller), job.submitted_by):
             raise Forbidden(f"job {job.id} was submitted by {job.submitted_by}: only they "

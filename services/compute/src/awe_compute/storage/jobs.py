@@ -109,12 +109,25 @@ class JobStore:
             [uuid.UUID(i) for i in job_ids], name)
 
     async def claim(self, job_id: str, worker: str, lease: float) -> asyncpg.Record | None:
-        """Take a ready job for this worker, for ``lease`` seconds; None if not claimable."""
-        return await self.conn.fetchrow(
+        """Take a ready job for this worker, for ``lease`` seconds; None if not claimable.
+
+        Only a job whose inputs are all done is taken: one announced while an input was
+        not (a retry, a message from before an input was requeued) goes back to waiting,
+        and is announced again when its last input is done."""
+        row = await self.conn.fetchrow(
             f"UPDATE jobs SET status = 'running', worker = $2, attempts = attempts + 1, "
             f"lease_until = now() + make_interval(secs => $3), started = now() "
-            f"WHERE id = $1 AND status = 'ready' RETURNING {_COLS}, inputs, raws, request_id",
+            f"WHERE id = $1 AND status = 'ready' AND NOT EXISTS (SELECT 1 FROM jobs d "
+            f"  WHERE d.id = ANY(jobs.deps) AND d.status <> 'done') "
+            f"RETURNING {_COLS}, inputs, raws, request_id",
             uuid.UUID(job_id), worker, lease)
+        if row is None:
+            await self.conn.execute(
+                "UPDATE jobs SET status = 'waiting', log = log || 'an input is not done: "
+                "waiting for it' || E'\\n' WHERE id = $1 AND status = 'ready' AND EXISTS "
+                "(SELECT 1 FROM jobs d WHERE d.id = ANY(jobs.deps) AND d.status <> 'done')",
+                uuid.UUID(job_id))
+        return row
 
     async def renew(self, job_id: str, worker: str, lease: float) -> bool:
         """Extend the lease of a job this worker runs; False if it no longer holds it (the
@@ -168,12 +181,18 @@ class JobStore:
         return True
 
     async def reap(self) -> list[str]:
-        """Running jobs whose worker's lease ran out (killed, say) become ready again."""
+        """Running jobs whose worker's lease ran out (killed, say) become ready again, and
+        so do waiting jobs whose inputs are all done (two inputs finishing at once each
+        see the other still running, and neither promotes their dependant)."""
         rows = await self.conn.fetch(
             "UPDATE jobs SET status = 'ready', worker = NULL, lease_until = NULL, "
             "log = log || 'lease expired: requeued' || E'\\n' "
             "WHERE status = 'running' AND lease_until < now() RETURNING id::text")
-        return [r[0] for r in rows]
+        promoted = await self.conn.fetch(
+            "UPDATE jobs j SET status = 'ready' WHERE j.status = 'waiting' AND NOT EXISTS "
+            "(SELECT 1 FROM jobs d WHERE d.id = ANY(j.deps) AND d.status <> 'done') "
+            "RETURNING j.id::text")
+        return [r[0] for r in rows] + [r[0] for r in promoted]
 
     async def ready(self) -> list[str]:
         rows = await self.conn.fetch("SELECT id::text FROM jobs WHERE status = 'ready'")
@@ -198,28 +217,41 @@ class JobStore:
         return True
 
     async def retry(self, job_id: str) -> str | None:
-        """Requeue a failed or cancelled job (ready, or waiting for inputs still being
-        made), and the jobs that failed or were cancelled because of it; returns its new
-        status, None if it had not failed nor been cancelled. An input that failed or was
-        cancelled itself must be retried first (Conflict)."""
+        """Requeue a failed or cancelled job, and the jobs that failed or were cancelled
+        because of it; returns its new status, None if it had not failed nor been
+        cancelled.
+
+        A retried job waits for its inputs again: it is 'waiting' while any is not done
+        (and announced when the last one is), 'ready' only if all are. An input that failed
+        or was cancelled itself is not retried with it: the retry is refused (Conflict,
+        naming each such input), since that input may be someone else's job and retrying
+        it is its submitter's call; retrying that input first requeues this job too when it
+        failed or was cancelled because of it. The inputs' rows are locked (FOR SHARE) so
+        that one finishing meanwhile cannot miss this job's new state."""
         row = await self.conn.fetchrow(
-            "SELECT status, array(SELECT d.id::text || ' ' || d.status FROM jobs d "
-            "  WHERE d.id = ANY(j.deps) AND d.status <> 'done') AS pending "
-            "FROM jobs j WHERE id = $1 FOR UPDATE", uuid.UUID(job_id))
+            "SELECT status, deps::text[] AS deps FROM jobs WHERE id = $1 FOR UPDATE",
+            uuid.UUID(job_id))
         if row is None or row["status"] not in ("failed", "cancelled"):
             return None
-        blocked = [p.split(" ")[0] for p in row["pending"]
-                   if p.endswith((" failed", " cancelled"))]
+        deps = await self.conn.fetch(
+            "SELECT id::text AS id, status, cls FROM jobs WHERE id = ANY($1::uuid[]) "
+            "ORDER BY id FOR SHARE", row["deps"])
+        blocked = [d for d in deps if d["status"] in ("failed", "cancelled")]
         if blocked:
-            raise Conflict(f"job {job_id} needs job {blocked[0]}, which did not finish: "
-                           "retry that one first")
-        status = "waiting" if row["pending"] else "ready"
+            raise Conflict(
+                f"job {job_id} needs " + ", ".join(
+                    f"job {d['id']} ({d['cls']}, {d['status']})" for d in blocked)
+                + ", which did not finish: retry " + ("that one" if len(blocked) == 1
+                                                      else "those") + " first")
+        status = "waiting" if any(d["status"] != "done" for d in deps) else "ready"
         await self.conn.execute(
             "UPDATE jobs SET status = $2, error = NULL, finished = NULL, worker = NULL, "
-            "log = log || 'retried' || E'\\n' WHERE id = $1", uuid.UUID(job_id), status)
+            "lease_until = NULL, log = log || 'retried' || "
+            "CASE WHEN $2 = 'waiting' THEN ': waiting for its inputs' ELSE '' END || E'\\n' "
+            "WHERE id = $1", uuid.UUID(job_id), status)
         await self.conn.execute(
-            "UPDATE jobs SET status = 'waiting', error = NULL, finished = NULL "
-            "WHERE status IN ('failed', 'cancelled') AND error IN "
+            "UPDATE jobs SET status = 'waiting', error = NULL, finished = NULL, worker = NULL, "
+            "lease_until = NULL WHERE status IN ('failed', 'cancelled') AND error IN "
             "  ('an input failed: job ' || $1::text, 'an input was cancelled: job ' || $1::text)",
             str(uuid.UUID(job_id)))
         return status

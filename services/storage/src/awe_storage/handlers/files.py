@@ -10,6 +10,7 @@ from starlette.requests import ClientDisconnect
 
 from awecore.errors import AweError, Forbidden, InvalidRequest
 from awecore.files import FileInfo, FilePage, Verification
+from awecore.server import READS
 from awecore.server import Identity as Caller
 
 from ..factory import Factory
@@ -129,7 +130,7 @@ async def list_files(prefix: str = Query(default="", max_length=512),
     return await factory.files().list(prefix, after, limit, caller)
 
 
-@router.post("/verify/{name:path}", response_model=Verification,
+@router.post("/verify/{name:path}", response_model=Verification, openapi_extra=READS,
              summary="Re-read a stored file and compare it with its checksum")
 async def verify(name: str, caller: Caller = Depends(get_caller),
                  factory: Factory = Depends(get_factory)) -> Verification:
