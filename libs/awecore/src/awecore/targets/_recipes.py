@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ._ports import CatalogReader
 
 __all__ = ["RECIPES", "Frame", "Input", "Inputs", "Loader", "Made", "Recipe", "Selector",
-           "saturation_of", "trimmed_header"]
+           "saturation_of", "source_rows", "trimmed_header"]
 
 
 #: finds the data IDs of a product's inputs from the product's own data ID, reading the
@@ -303,6 +303,28 @@ def _photometry(inp: Inputs, params: dict[str, Any]) -> Made:
                 quality_flags=int(p.qc_photometry(error, n_stars)))
 
 
+def source_rows(table: Table, wcs: WCS, zeropoint: float) -> dict[str, list[Any]]:
+    """Extracted sources as rows of the catalogue's source table: positions through
+    ``wcs``, magnitudes ``zeropoint - 2.5 log10(flux)`` (the flux in the image's units),
+    errors from the flux errors; None where a flux is not positive."""
+    ra, dec = wcs.wcs_pix2world(np.asarray(table["x"]), np.asarray(table["y"]), 0)
+    flux = np.asarray(table["flux"], dtype=np.float64)
+    flux_err = np.asarray(table["fluxerr"], dtype=np.float64)
+    positive = flux > 0
+    mag = np.full(len(flux), np.nan)
+    mag[positive] = zeropoint - 2.5 * np.log10(flux[positive])
+    mag_err = np.where(positive, 1.0857 * flux_err / np.where(positive, flux, 1), np.nan)
+
+    def column(values: np.ndarray) -> list[float | None]:
+        return [float(v) if np.isfinite(v) else None for v in values]
+
+    return {"ra": np.mod(ra, 360).tolist(), "dec": dec.tolist(),
+            "x": np.asarray(table["x"]).tolist(), "y": np.asarray(table["y"]).tolist(),
+            "flux": flux.tolist(), "flux_err": flux_err.tolist(),
+            "mag": column(mag), "mag_err": column(mag_err),
+            "snr": np.asarray(table["snr"]).tolist(), "flag": [int(f) for f in table["flag"]]}
+
+
 def _sourcelist(inp: Inputs, params: dict[str, Any]) -> Made:
     """Sources of a reduced frame: positions through the fitted WCS, magnitudes through the
     night's zeropoint and extinction at the frame's airmass."""
@@ -311,24 +333,9 @@ def _sourcelist(inp: Inputs, params: dict[str, Any]) -> Made:
     photom = inp.record("photom").attributes
     table = p.extract_sources(frame.image, frame.weight, threshold=params.get("threshold", 3.0),
                               gain=frame.gain)
-    ra, dec = wcs.wcs_pix2world(np.asarray(table["x"]), np.asarray(table["y"]), 0)
-    flux = np.asarray(table["flux"], dtype=np.float64)
-    flux_err = np.asarray(table["fluxerr"], dtype=np.float64)
-    positive = flux > 0
-    mag = np.full(len(flux), np.nan)
-    mag[positive] = (float(photom["zeropoint"]) - float(photom["extinction"]) * frame.airmass
-                     - 2.5 * np.log10(flux[positive] * frame.gain / frame.exptime))
-    mag_err = np.where(positive, 1.0857 * flux_err / np.where(positive, flux, 1), np.nan)
-
-    def column(values: np.ndarray) -> list[float | None]:
-        return [float(v) if np.isfinite(v) else None for v in values]
-
-    rows: dict[str, list[Any]] = {
-        "ra": np.mod(ra, 360).tolist(), "dec": dec.tolist(),
-        "x": np.asarray(table["x"]).tolist(), "y": np.asarray(table["y"]).tolist(),
-        "flux": flux.tolist(), "flux_err": flux_err.tolist(),
-        "mag": column(mag), "mag_err": column(mag_err),
-        "snr": np.asarray(table["snr"]).tolist(), "flag": [int(f) for f in table["flag"]]}
+    zeropoint = (float(photom["zeropoint"]) - float(photom["extinction"]) * frame.airmass
+                 - 2.5 * np.log10(frame.gain / frame.exptime))
+    rows = source_rows(table, wcs, zeropoint)
     return Made(None, {"number_of_sources": len(table)}, sources=rows,
                 quality_flags=int(p.qc_sources(len(table))))
 

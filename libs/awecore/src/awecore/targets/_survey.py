@@ -32,7 +32,7 @@ from ..dimensions import DataId
 from ..query import MAX_IN_VALUES, And, Between, Compare, QuerySpec
 from ..tiles import Tile, tile
 from ._nodes import night_of, parse_time
-from ._recipes import Input, Inputs, Made, Recipe
+from ._recipes import Input, Inputs, Made, Recipe, source_rows
 
 if TYPE_CHECKING:
     from ._ports import CatalogReader
@@ -343,23 +343,7 @@ def _coadd_sources(inp: Inputs, params: dict[str, Any]) -> Made:
     variance = np.where(weight > 0, 1.0 / np.where(weight > 0, weight, 1.0), 0.0)
     table = p.extract_sources(image, weight, threshold=params["threshold"],
                               gain=1.0 / poisson if poisson > 0 else None, variance=variance)
-    ra, dec = wcs.wcs_pix2world(np.asarray(table["x"]), np.asarray(table["y"]), 0)
-    flux = np.asarray(table["flux"], dtype=np.float64)
-    flux_err = np.asarray(table["fluxerr"], dtype=np.float64)
-    positive = flux > 0
-    mag = np.full(len(flux), np.nan)
-    mag[positive] = ZEROPOINT - 2.5 * np.log10(flux[positive])
-    mag_err = np.where(positive, 1.0857 * flux_err / np.where(positive, flux, 1), np.nan)
-
-    def column(values: np.ndarray) -> list[float | None]:
-        return [float(v) if np.isfinite(v) else None for v in values]
-
-    rows: dict[str, list[Any]] = {
-        "ra": np.mod(ra, 360).tolist(), "dec": dec.tolist(),
-        "x": np.asarray(table["x"]).tolist(), "y": np.asarray(table["y"]).tolist(),
-        "flux": flux.tolist(), "flux_err": flux_err.tolist(),
-        "mag": column(mag), "mag_err": column(mag_err),
-        "snr": np.asarray(table["snr"]).tolist(), "flag": [int(f) for f in table["flag"]]}
+    rows = source_rows(table, wcs, ZEROPOINT)
     return Made(None, {"number_of_sources": len(table),
                        "depth": record.attributes.get("depth")}, sources=rows,
                 quality_flags=int(p.qc_sources(len(table))))
