@@ -29,7 +29,7 @@ async def test_unauthenticated_and_bad_token(catalog_app: object) -> None:
         assert "Bearer" in problem(await anon.post("/query", json={"query": {"cls": "Chip"}}),
                                    401, "unauthorized")
         r = await anon.get("/whoami", headers={"Authorization": "Bearer nope"})
-        assert "unknown or revoked" in problem(r, 401, "unauthorized")
+        assert "unknown, revoked or expired" in problem(r, 401, "unauthorized")
 
 
 async def test_unknown_attribute_and_wrong_type(admin: httpx.AsyncClient) -> None:

@@ -174,7 +174,7 @@ def test_tokens_listed_and_revoked(catalog_process: str) -> None:
     mine = json.loads(out)
     assert [t["label"] for t in mine] == ["laptop", "cluster"]
     assert set(mine[0]) == {"id", "user", "label", "created", "last_used", "revoked",
-                            "revoked_at"}
+                            "revoked_at", "scope", "expires"}
     by_label = {t["label"]: t for t in mine}
     assert by_label["laptop"]["last_used"] is not None  # this very listing used it
     assert by_label["cluster"]["last_used"] is None

@@ -92,12 +92,12 @@ class ProcessContext(ServiceContext):
         return context
 
     async def checks(self) -> dict[str, str]:
-        """The database; the broker (when configured); the outbox relay's lag, which fails
-        readiness above ``relay_lag_limit`` (a dead relay leaves every change unpublished:
-        lineage, federation and the other followers see nothing new)."""
+        """The database, and the outbox relay's lag, which fails readiness above
+        ``relay_lag_limit`` (a dead relay, or one that cannot reach the broker, leaves every
+        change unpublished: lineage, federation and the other followers see nothing new).
+        The catalog itself serves without the broker (the relay is its only user there):
+        the broker is shown in the details, not required."""
         checks = {"database": await pg.ping(self.pool)}
-        if self.broker is not None:
-            checks["broker"] = await self.broker.check()
         limit = self.settings.relay_lag_limit
         if limit:
             lag = await self.relay_lag()
@@ -108,7 +108,8 @@ class ProcessContext(ServiceContext):
 
     async def details(self) -> dict[str, Any]:
         lag = await self.relay_lag()
-        return {"relay_lag": lag if isinstance(lag, int) else None}
+        broker = await self.broker.check() if self.broker is not None else "not configured"
+        return {"relay_lag": lag if isinstance(lag, int) else None, "broker": broker}
 
     async def relay_lag(self, seconds: float = 2.0) -> int | str:
         """Changes in the changelog the relay has not published yet (its cursor is in the
