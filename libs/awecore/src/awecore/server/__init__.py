@@ -18,6 +18,7 @@ from .kafka import (
     KafkaSettings,
     TopicSettings,
     WrongPartitions,
+    close_quietly,
     ensure_topics,
     make_consumer,
     make_producer,
@@ -34,7 +35,8 @@ __all__ = [
     "PROBLEM", "READS", "SITE_PATTERN", "VERSION", "BodyLimit", "BrokerProbe", "Heartbeat",
     "Identity", "KafkaSettings", "Kit", "Loops", "Metrics", "Records", "RequestContext",
     "ServiceContext", "ServiceSettings", "StatusServer", "TokenAuthenticator", "TopicSettings",
-    "WrongPartitions", "configure_logging", "consume", "ensure_topics", "every", "get_factory",
+    "WrongPartitions", "close_quietly", "configure_logging", "consume", "ensure_topics", "every",
+    "get_factory",
     "get_identity", "install_error_handlers", "keep_running", "make_consumer", "make_producer",
     "pause", "problem_response", "refuse_writes", "run_until", "service_app",
 ]

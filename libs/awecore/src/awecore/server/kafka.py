@@ -26,8 +26,8 @@ from aiokafka.protocol.metadata import MetadataRequest
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["BrokerProbe", "KafkaSettings", "TopicSettings", "WrongPartitions", "consumer_lag",
-           "ensure_topics", "make_consumer", "make_producer", "topic_partitions"]
+__all__ = ["BrokerProbe", "KafkaSettings", "TopicSettings", "WrongPartitions", "close_quietly",
+           "consumer_lag", "ensure_topics", "make_consumer", "make_producer", "topic_partitions"]
 
 #: how often a consumer refreshes the broker's metadata: a topic made (again) after it
 #: subscribed is found within this
@@ -184,9 +184,16 @@ class BrokerProbe:
 
     async def aclose(self) -> None:
         admin, self._admin = self._admin, None
-        if admin is not None:
-            with contextlib.suppress(Exception):
-                await admin.close()
+        await close_quietly(admin)
+
+
+async def close_quietly(admin: AIOKafkaAdminClient | None) -> None:
+    """Close an admin connection that is being discarded (after a failure, or at the end).
+    Nothing was stored through it, so a failure to close reports nothing worth raising:
+    the connection is dropped either way, and a new one is opened when next needed."""
+    if admin is not None:
+        with contextlib.suppress(Exception):
+            await admin.close()
 
 
 async def consumer_lag(consumer: AIOKafkaConsumer) -> int | None:

@@ -14,14 +14,19 @@ reaper, which announces every ready job each turn.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from awecore.events import topic
-from awecore.server import BrokerProbe, KafkaSettings, ensure_topics, make_producer
+from awecore.server import (
+    BrokerProbe,
+    KafkaSettings,
+    close_quietly,
+    ensure_topics,
+    make_producer,
+)
 
 __all__ = ["JobQueue"]
 
@@ -53,9 +58,7 @@ class JobQueue:
 
     async def _close_admin(self) -> None:
         admin, self._admin = self._admin, None
-        if admin is not None:
-            with contextlib.suppress(Exception):
-                await admin.close()
+        await close_quietly(admin)
 
     async def _guard(self) -> None:
         """The topic is there (made again if the broker lost it), looked at most every
