@@ -121,14 +121,6 @@ class AstrometrySolution:
         return bool(self.flags)
 
     @property
-    def rms_overlap_after(self) -> float:
-        return self.rms_overlap
-
-    @property
-    def rms_reference_after(self) -> float:
-        return self.rms_reference
-
-    @property
     def wcs(self) -> dict[str, WCS]:
         return {key: chip.wcs for key, chip in self.chips.items()}
 

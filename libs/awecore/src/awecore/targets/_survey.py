@@ -170,9 +170,9 @@ def _tile_astrometry(inp: Inputs, params: dict[str, Any]) -> Made:
     scales = [_scale_of(c.wcs) for c in chips]
     attributes = {"n_frames": len(chips), "n_pairs": int(solution.n_pairs),
                   "rms_overlap_before": _finite(solution.rms_overlap_before),
-                  "rms_overlap": _finite(solution.rms_overlap_after),
+                  "rms_overlap": _finite(solution.rms_overlap),
                   "rms_reference_before": _finite(solution.rms_reference_before),
-                  "rms_reference": _finite(solution.rms_reference_after),
+                  "rms_reference": _finite(solution.rms_reference),
                   "pixel_scale": round(float(np.median(scales)), 3)}
     flags = p.QC(0)
     if solution.poor:
