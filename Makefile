@@ -4,15 +4,19 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PKGS   := -e 'libs/awecore[all]' -e services/catalog -e services/storage -e services/lineage -e services/federation \
-	  -e services/compute -e examples/awe-skyback
+	  -e services/compute -e services/vo -e services/portal -e examples/awe-skyback
+#: the browser the portal's tests drive (Debian's package: Playwright's own download is not
+#: reachable from every machine)
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: install up down status demo test unit lint typecheck bench bench-catalog bench-storage bench-lineage bench-federation bench-compute bench-night bench-coadd clean
+.PHONY: browser install up down status demo test unit lint typecheck bench bench-catalog bench-storage bench-lineage bench-federation bench-compute bench-night bench-coadd bench-vo bench-portal clean
 
 install: $(STAMP)
 
 $(STAMP): libs/awecore/pyproject.toml services/catalog/pyproject.toml \
           services/storage/pyproject.toml services/lineage/pyproject.toml \
           services/federation/pyproject.toml services/compute/pyproject.toml \
+          services/vo/pyproject.toml services/portal/pyproject.toml \
           examples/awe-skyback/pyproject.toml requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
@@ -31,7 +35,7 @@ status: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m awecore.demo
 
-test: $(STAMP) lint typecheck
+test: $(STAMP) $(CHROMIUM) lint typecheck
 	$(BIN)/pytest
 
 unit: $(STAMP)
@@ -43,9 +47,11 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy libs/awecore/src services/catalog/src services/storage/src services/lineage/src \
-		services/federation/src services/compute/src examples/awe-skyback/src
+		services/federation/src services/compute/src services/vo/src services/portal/src \
+		examples/awe-skyback/src
 
-bench: bench-catalog bench-storage bench-lineage bench-federation bench-compute bench-night bench-coadd
+bench: bench-catalog bench-storage bench-lineage bench-federation bench-compute bench-night bench-coadd bench-vo \
+	bench-portal
 
 bench-catalog: $(STAMP)
 	$(BIN)/python bench/catalog.py
@@ -68,6 +74,19 @@ bench-night: $(STAMP)
 
 bench-coadd: $(STAMP)
 	$(BIN)/python bench/coadd.py
+
+bench-vo: $(STAMP)
+	$(BIN)/python bench/vo.py
+	$(BIN)/python bench/vo_dal.py
+
+bench-portal: $(STAMP)
+	$(BIN)/python bench/portal.py
+
+browser: $(CHROMIUM)
+
+$(CHROMIUM):
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -165,3 +165,17 @@ async def test_changes_feed(admin: httpx.AsyncClient) -> None:
     assert seqs == list(range(start + 1, start + 1 + len(seqs)))  # no gaps
     paged = (await admin.get("/changes", params={"after": start, "limit": 1})).json()
     assert paged["next_after"] == start + 1 and len(paged["events"]) == 1
+
+
+async def test_counts_by_class_follow_privileges(admin: httpx.AsyncClient, users: Users) -> None:
+    """``GET /counts``: each object once, by its own class, of those the caller may see."""
+    bob = await users.make("counter")
+    before = (await bob.get("/counts")).json()
+    s = await seed(admin, privileges=1)  # the admin's own: bob sees none of them
+    after_admin = (await admin.get("/counts")).json()
+    assert after_admin["BiasFrame"] >= 4 and after_admin["Chip"] >= 2
+    assert (await bob.get("/counts")).json() == before
+    r = await admin.post("/query/count", json={"cls": "BiasFrame", "where": {
+        "node": "compare", "op": "eq", "path": ["type"], "value": "BiasFrame"}})
+    assert r.json()["count"] == after_admin["BiasFrame"]  # the same figure as a query's
+    assert s.tag

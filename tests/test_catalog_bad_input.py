@@ -26,8 +26,10 @@ async def total(admin: httpx.AsyncClient) -> int:
 async def test_unauthenticated_and_bad_token(catalog_app: object) -> None:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=catalog_app),  # type: ignore[arg-type]
                                  base_url="http://catalog") as anon:
-        assert "Bearer" in problem(await anon.post("/query", json={"query": {"cls": "Chip"}}),
+        # reads without a token see public data only (test_public_data); writes are 401
+        assert "Bearer" in problem(await anon.post("/objects", json={"type": "Chip"}),
                                    401, "unauthorized")
+        assert "Bearer" in problem(await anon.get("/changes"), 401, "unauthorized")
         r = await anon.get("/whoami", headers={"Authorization": "Bearer nope"})
         assert "unknown, revoked or expired" in problem(r, 401, "unauthorized")
 

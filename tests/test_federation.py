@@ -206,11 +206,13 @@ async def make(site: Site, objects: list[dict[str, Any]]) -> list[str]:
 
 async def test_shared_objects_replicate_private_ones_stay(sites: dict[str, Site]) -> None:
     a, b = sites["a"], sites["b"]
-    (shared,) = await make(a, [{"type": "Instrument", "privileges": 3,
+    (shared,) = await make(a, [{"type": "Instrument", "privileges": 4,
                                 "attributes": {"name": "OMEGACAM"}}])
     (private,) = await make(a, [{"type": "Instrument", "privileges": 1,
                                  "attributes": {"name": "secret"}}])
-    chips = await make(a, [{"type": "Chip", "privileges": 3, "attributes": {"name": f"c{i}"},
+    (site_only,) = await make(a, [{"type": "Instrument", "privileges": 3,  # a's users only
+                                   "attributes": {"name": "local"}}])
+    chips = await make(a, [{"type": "Chip", "privileges": 4, "attributes": {"name": f"c{i}"},
                             "refs": {"instrument": shared}} for i in range(3)])
     await converged(sites)
     async with a.http() as ca, b.http() as cb:
@@ -221,6 +223,8 @@ async def test_shared_objects_replicate_private_ones_stay(sites: dict[str, Site]
         got = (await cb.post("/objects/get", json={"oids": chips})).json()
         assert sorted(o["oid"] for o in got["objects"]) == sorted(chips)
         assert (await cb.get(f"/objects/{private}")).status_code == 404
+        assert (await cb.get(f"/objects/{site_only}")).status_code == 404
+        assert (await ca.get(f"/objects/{site_only}")).status_code == 200
     # b has the objects; its cursor on a's changelog moves on after they are applied
     peer_a = await followed(b, "a", lambda p: p["lag_changes"] == 0, "caught up")
     assert peer_a["last_error"] is None
@@ -231,7 +235,7 @@ async def test_shared_objects_replicate_private_ones_stay(sites: dict[str, Site]
 
 async def test_concurrent_curation_converges(sites: dict[str, Site]) -> None:
     a, b, c = sites["a"], sites["b"], sites["c"]
-    oids = await make(a, [{"type": "BiasFrame", "privileges": 3} for _ in range(5)])
+    oids = await make(a, [{"type": "BiasFrame", "privileges": 4} for _ in range(5)])
     await converged(sites)
     async with a.http() as ca, b.http() as cb, c.http() as cc:
         patched = await asyncio.gather(*(client.patch(f"/objects/{oid}", json=change)
@@ -239,7 +243,7 @@ async def test_concurrent_curation_converges(sites: dict[str, Site]) -> None:
                                          for client, change in (
                                              (ca, {"is_valid": 0}),
                                              (cb, {"is_valid": 2, "comments": "B"}),
-                                             (cc, {"privileges": 4}))))
+                                             (cc, {"privileges": 5}))))
         # every curation took (a site's replication once deadlocked with a local one)
         assert [r.status_code for r in patched] == [200] * len(patched), \
             [r.text for r in patched if r.status_code != 200]
@@ -251,14 +255,14 @@ async def test_concurrent_curation_converges(sites: dict[str, Site]) -> None:
         states.append([(o["is_valid"], o["comments"], o["privileges"])
                        for o in sorted(got, key=lambda o: o["oid"])])
     assert states[0] == states[1] == states[2]
-    assert {s[2] for s in states[0]} == {4}  # privileges only rise
+    assert {s[2] for s in states[0]} == {5}  # privileges only rise
     assert {s[1] for s in states[0]} == {"B"}  # a field only B set
 
 
 async def test_no_echo_in_the_mesh(sites: dict[str, Site]) -> None:
     """Each change is recorded once at every site, however many paths it arrives by."""
     start = await quiet(sites)
-    oids = await make(sites["b"], [{"type": "Filter", "privileges": 3} for _ in range(10)])
+    oids = await make(sites["b"], [{"type": "Filter", "privileges": 4} for _ in range(10)])
     await converged(sites)  # c has them: it can curate one
     async with sites["c"].http() as cc:
         r = await cc.patch(f"/objects/{oids[0]}", json={"comments": "from c"})
@@ -271,7 +275,7 @@ async def test_no_echo_in_the_mesh(sites: dict[str, Site]) -> None:
 async def test_stopped_site_catches_up(sites: dict[str, Site]) -> None:
     a, b = sites["a"], sites["b"]
     await b.stop_federation()
-    oids = await make(a, [{"type": "Filter", "privileges": 3, "attributes": {"name": f"f{i}"}}
+    oids = await make(a, [{"type": "Filter", "privileges": 4, "attributes": {"name": f"f{i}"}}
                           for i in range(1000)])
     async with b.http() as cb:
         assert (await cb.get(f"/objects/{oids[-1]}")).status_code == 404
@@ -285,7 +289,7 @@ async def test_stopped_site_catches_up(sites: dict[str, Site]) -> None:
 async def test_peer_broker_lost_everything(sites: dict[str, Site]) -> None:
     a, b = sites["a"], sites["b"]
     await asyncio.to_thread(a.broker.restart_empty)
-    oids = await make(a, [{"type": "Filter", "privileges": 3} for _ in range(20)])
+    oids = await make(a, [{"type": "Filter", "privileges": 4} for _ in range(20)])
     await converged(sites, 300)
     async with b.http() as cb:
         got = (await cb.post("/objects/get", json={"oids": oids})).json()
@@ -296,12 +300,12 @@ async def test_waiting_for_references(sites: dict[str, Site]) -> None:
     """A change that arrives before the object it references waits, then applies."""
     a, b = sites["a"], sites["b"]
     (inst,) = await make(a, [{"type": "Instrument", "privileges": 1}])  # not shared yet
-    (chip,) = await make(a, [{"type": "Chip", "privileges": 3, "refs": {"instrument": inst}}])
+    (chip,) = await make(a, [{"type": "Chip", "privileges": 4, "refs": {"instrument": inst}}])
     await followed(b, "a", lambda p: p["waiting"] >= 1, "waiting")  # b has had the chip
     async with b.http() as cb:
         assert (await cb.get(f"/objects/{chip}")).status_code == 404  # waits at b
     async with a.http() as ca:
-        r = await ca.patch(f"/objects/{inst}", json={"privileges": 3})
+        r = await ca.patch(f"/objects/{inst}", json={"privileges": 4})
         assert r.status_code == 200, r.text
     await converged(sites)
     async with b.http() as cb:
@@ -331,7 +335,7 @@ async def test_file_made_at_a_is_read_at_b(sites: dict[str, Site],
         async with httpx.AsyncClient(headers=auth) as http:
             r = await http.put(f"{url_a}/files/red/a/frame.fits", content=b"pixels of site a")
             assert r.status_code == 201
-            (oid,) = await make(a, [{"type": "ReducedScienceFrame", "privileges": 3,
+            (oid,) = await make(a, [{"type": "ReducedScienceFrame", "privileges": 4,
                                      "filename": "red/a/frame.fits"}])
             await converged(sites)
             async with b.http() as cb:
@@ -350,9 +354,9 @@ async def test_hub_and_spoke(sites: dict[str, Site]) -> None:
     topology = {"a": ("b",), "b": ("a", "c"), "c": ("b",)}
     for name, follows in topology.items():
         await sites[name].start_federation(sites, follows)
-    (from_a,) = await make(sites["a"], [{"type": "Filter", "privileges": 3,
+    (from_a,) = await make(sites["a"], [{"type": "Filter", "privileges": 4,
                                          "attributes": {"name": "spoke-a"}}])
-    (from_c,) = await make(sites["c"], [{"type": "Filter", "privileges": 3,
+    (from_c,) = await make(sites["c"], [{"type": "Filter", "privileges": 4,
                                          "attributes": {"name": "spoke-c"}}])
     await converged(sites)
     async with sites["c"].http() as cc, sites["a"].http() as ca:
@@ -383,7 +387,7 @@ async def test_curation_history_replicates(sites: dict[str, Site]) -> None:
     async with alice:
         r = await alice.post("/objects/batch", json={"objects": [
             {"type": "BiasFrame", "privileges": p, "timestamp_start": "2003-02-14T00:00:00Z",
-             "timestamp_end": "2003-02-15T00:00:00Z"} for p in (3, 1)]})
+             "timestamp_end": "2003-02-15T00:00:00Z"} for p in (4, 1)]})
         assert r.status_code == 201, r.text
         shared, private = r.json()["oids"]
         await converged(sites)
@@ -391,7 +395,7 @@ async def test_curation_history_replicates(sites: dict[str, Site]) -> None:
             "timestamp_end": "2003-02-17T00:00:00Z", "reason": "covers the science night"})
         assert r.status_code == 200, r.text
         for change in ({"is_valid": 0, "reason": "amplifier glow"},
-                       {"privileges": 3, "reason": "for everyone now"}):
+                       {"privileges": 4, "reason": "for everyone now"}):
             r = await alice.patch(f"/objects/{private}", json=change)
             assert r.status_code == 200, r.text
     await converged(sites)
@@ -402,7 +406,7 @@ async def test_curation_history_replicates(sites: dict[str, Site]) -> None:
     made_private = await history(a, private)
     assert [(h["reason"], h["changes"]) for h in made_private] == [
         ("amplifier glow", {"is_valid": {"old": 1, "new": 0}}),
-        ("for everyone now", {"privileges": {"old": 1, "new": 3}})]
+        ("for everyone now", {"privileges": {"old": 1, "new": 4}})]
     for other in (sites["b"], sites["c"]):
         assert await history(other, shared) == [row], other.name
         assert await history(other, private) == made_private, other.name

@@ -465,3 +465,29 @@ def test_openapi_documents_the_problems(stack: Stack) -> None:
         if "node" in schema.get("properties", {}):
             assert "node" in schema.get("required", []), name
     assert "409" in doc["paths"]["/objects"]["post"]["responses"]
+
+
+# -- the API pages (issue 13) ----------------------------------------------------------------
+_ASSET = re.compile(r"""(?:src|href|spec-url)\s*=\s*["']([^"']+)["']|url:\s*['"]([^'"]+)['"]""")
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_api_pages_load_nothing_from_elsewhere(stack: Stack, page: str) -> None:
+    """An air-gapped site's /docs and /redoc work: each page names only paths of its own
+    service (no CDN, no web fonts), and each of them is there, with its content type."""
+    kinds = {".js": "javascript", ".css": "text/css", ".png": "image/png",
+             ".json": "application/json"}
+    for service in stack.urls:
+        with stack.client(service, token=None) as http:
+            r = http.get(page)
+            assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+            assert not re.search(r"https?://|//[a-z0-9]", r.text, re.I), (service, r.text)
+            refs = [a or b for a, b in _ASSET.findall(r.text)]
+            assert {"/openapi.json"} < set(refs), (service, refs)
+            for ref in refs:
+                assert ref.startswith("/"), (service, ref)
+                got = http.get(ref)
+                assert got.status_code == 200, (service, ref, got.status_code)
+                kind = kinds[Path(ref).suffix]
+                assert kind in got.headers["content-type"], (service, ref, got.headers)
+                assert len(got.content) > 1000, (service, ref)

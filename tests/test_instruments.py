@@ -191,6 +191,9 @@ def test_astrometry_and_zeropoint_per_chip(night: Night) -> None:
         (sources,) = night.of_chip("SourceList", chip)
         assert sources.attributes["number_of_sources"] > 10
         assert sources.attributes["inherited_flags"] == 0 and sources.quality_flags == 0
+        # the seeing the QC page plots: the stars' FWHM, as simulated
+        assert sources.attributes["seeing"] == pytest.approx(
+            night.truth["seeing_fwhm_arcsec"], rel=0.15), chip
 
 
 def test_every_product_file_holds_its_own_object(night: Night) -> None:

@@ -46,9 +46,9 @@ SITES = {"site-a": "site-b", "site-b": "site-a"}  # each site and its peer
 CUSTOM_RESOURCES = {("keda.sh/v1alpha1", "ScaledObject")}
 #: what the operator provides, in the Secret awe-secrets (the README says how)
 OPERATOR_KEYS = {"POSTGRES_PASSWORD", "AWE_CATALOG_ADMIN_TOKEN", "MINIO_ROOT_USER",
-                 "MINIO_ROOT_PASSWORD"}
+                 "MINIO_ROOT_PASSWORD", "AWE_PORTAL_SECRET_KEY"}
 WORKLOADS = {"postgres", "kafka", "minio", "catalog", "catalog-relay", "storage", "lineage",
-             "federation", "compute", "compute-worker"}
+             "federation", "compute", "compute-worker", "portal", "vo"}
 Obj = dict[str, Any]
 
 
@@ -530,6 +530,16 @@ def test_network_policies(rendered: dict[str, list[Obj]]) -> None:
                      "awe-bootstrap"):
             ok(at(site, user), at(site, "catalog"), 8000)
         ok(at(site, "compute-worker"), at(site, "storage"), 8000)
+        for api in ("catalog", "storage", "lineage", "compute"):  # as the signed-in user
+            ok(at(site, "portal"), at(site, api), 8000)
+        ok(outside, at(site, "portal"), 8000)
+        no(at(site, "portal"), at(site, "postgres"), 5432)
+        # the VO service: the catalog's database (read-only sessions), the catalog (who
+        # calls) and storage (files for cutouts), and callers from anywhere
+        for dep, port in (("postgres", 5432), ("catalog", 8000), ("storage", 8000)):
+            ok(at(site, "vo"), at(site, dep), port)
+        ok(outside, at(site, "vo"), 8000)
+        no(at(site, "vo"), at(site, "kafka"), 9092)
         ok(at(site, "storage"), at(site, "minio"), 9000)
         ok(at(site, "awe-bootstrap"), outside, 443)  # the Kubernetes API
         for api in ("catalog", "storage", "lineage", "federation", "compute"):

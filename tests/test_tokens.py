@@ -7,13 +7,15 @@ import asyncio
 import datetime as dt
 import hashlib
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
-from conftest import ADMIN_TOKEN, Users
+from conftest import ADMIN_TOKEN, CLI_ENV, Users
 from pydantic import SecretStr
 
 from awe_catalog.config import ADMIN_TOKEN_MIN_LENGTH, CatalogSettings, weak_admin_token
@@ -189,3 +191,48 @@ async def test_other_services_refuse_writes_of_a_read_only_token(
         r = await storage.put(f"/files/{path}", content=b"by the full token",
                               headers={"Authorization": f"Bearer {full['token']}"})
         assert r.status_code == 201, r.text
+
+
+def _awe(catalog: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**CLI_ENV, "AWE_TOKEN": ADMIN_TOKEN, "AWE_CATALOG_URL": catalog}
+    return subprocess.run([sys.executable, "-m", "awecore.cli", *args], capture_output=True,
+                          text=True, env=env, timeout=120, check=False)
+
+
+async def test_cli_creates_scoped_expiring_tokens(admin: httpx.AsyncClient,
+                                                  catalog_process: str) -> None:
+    """``awe token create --scope read --expires DAYS``: the token alone on stdout, which
+    the catalog then knows as read-only and expiring at that time; bad values are usage
+    errors (exit 2) that make no token."""
+    name = f"clitok-{os.urandom(3).hex()}"
+    assert (await admin.post("/users", json={"name": name})).status_code == 201
+    before = dt.datetime.now(dt.UTC)
+    r = await asyncio.to_thread(_awe, catalog_process, "token", "create", "--user", name,
+                                "--label", "notebook", "--scope", "read", "--expires", "0.5")
+    assert r.returncode == 0, r.stderr
+    token = r.stdout.strip()
+    assert token and "\n" not in token and "scope read" in r.stderr
+    async with httpx.AsyncClient(base_url=catalog_process, timeout=60,
+                                 headers={"Authorization": f"Bearer {token}"}) as ro:
+        me = (await ro.get("/whoami")).json()
+        assert (me["name"], me["scope"]) == (name, "read")
+        expires = dt.datetime.fromisoformat(me["expires"])
+        half_a_day = dt.timedelta(days=0.5)
+        assert before + half_a_day <= expires <= dt.datetime.now(dt.UTC) + half_a_day
+        r2 = await ro.post("/objects", json={"type": "Filter", "attributes": {"name": name}})
+        assert r2.status_code == 403 and "read-only" in r2.json()["detail"]
+    r = await asyncio.to_thread(_awe, catalog_process, "token", "create", "--user", name)
+    assert r.returncode == 0, r.stderr
+    async with httpx.AsyncClient(base_url=catalog_process, timeout=60, headers={
+            "Authorization": f"Bearer {r.stdout.strip()}"}) as full:
+        me = (await full.get("/whoami")).json()
+        assert (me["scope"], me["expires"]) == ("all", None)
+    listed = (await admin.get("/tokens", params={"user": name})).json()
+    assert sorted((t["label"], t["scope"]) for t in listed) == [("", "all"),
+                                                                 ("notebook", "read")]
+    for bad in (["--expires", "0"], ["--expires", "-1"], ["--scope", "write-all"]):
+        r = await asyncio.to_thread(_awe, catalog_process, "token", "create", "--user", name,
+                                    *bad)
+        assert r.returncode == 2, (bad, r.stdout, r.stderr)
+        assert "Traceback" not in r.stderr
+    assert len((await admin.get("/tokens", params={"user": name})).json()) == 2

@@ -429,7 +429,7 @@ async def test_a_peer_site_learns_a_users_class_with_its_objects(
                "fields": {"note": {"kind": "scalar", "type": "str"}}}
     assert (await catalog.post("/classes", json=derived)).status_code == 201
     made = await catalog.post("/objects", json={
-        "type": name, "privileges": 3, "attributes": {"background": 7.0, "note": "to b"}})
+        "type": name, "privileges": 4, "attributes": {"background": 7.0, "note": "to b"}})
     assert made.status_code == 201, made.text
     oid = made.json()["oid"]
 

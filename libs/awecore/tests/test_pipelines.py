@@ -168,6 +168,15 @@ def test_sources_recovered_and_astrometry(night: Night,
         < 1e-6
 
 
+def test_seeing_from_the_stars(night: Night, calibrated: dict[str, np.ndarray]) -> None:
+    """The FWHM measured on the reduced frame is the simulator's seeing (1.0 arcsec)."""
+    sources = reduce_and_extract(night, calibrated, "science")[0]
+    assert sources.meta["fwhm"] * 0.3 == pytest.approx(PLAN.seeing, rel=0.1)
+    # too few bright stars: no measurement rather than a wrong one
+    few = p.extract_sources(np.random.default_rng(1).normal(100, 5, (64, 64)), np.ones((64, 64)))
+    assert np.isnan(few.meta["fwhm"])
+
+
 def test_zeropoint_from_the_standard_field(night: Night,
                                            calibrated: dict[str, np.ndarray]) -> None:
     sources, truth_wcs, exposure, ra, dec, mag = reduce_and_extract(night, calibrated,

@@ -38,7 +38,7 @@ def test_up_status_down(state_dir: Path) -> None:
         parts = {p.name: p for p in stack.status()}
         assert set(parts) == {"postgres", "broker", "catalog", "catalog-relay", "storage",
                               "lineage", "federation", "compute", "compute-worker-1",
-                              "compute-worker-2"}
+                              "compute-worker-2", "vo", "portal"}
         assert all(p.running for p in parts.values()), parts
         assert read_env_file(state_dir / "awe.env") == env
         assert (state_dir / "awe.env").stat().st_mode & 0o777 == 0o600
@@ -59,6 +59,12 @@ def test_up_status_down(state_dir: Path) -> None:
             lineage = httpx.get(f"{env['AWE_LINEAGE_URL']}/lineage/{inst.record.oid}/upstream",
                                 headers={"Authorization": f"Bearer {env['AWE_TOKEN']}"})
         assert lineage.status_code == 200, lineage.text
+        # TAP (the VO service) reads the same catalogue, as the token's user
+        assert env["AWE_TAP_URL"] == env["AWE_VO_URL"] + "/tap"
+        tap = httpx.post(f"{env['AWE_TAP_URL']}/sync",
+                         data={"LANG": "ADQL", "QUERY": "SELECT oid, name FROM awe.instrument"},
+                         headers={"Authorization": f"Bearer {env['AWE_TOKEN']}"})
+        assert tap.status_code == 200 and inst.record.oid in tap.text, tap.text
         cli = subprocess.run([sys.executable, "-m", "awecore.cli", "federation", "status"],
                              capture_output=True, text=True, timeout=60, check=False,
                              env={**os.environ, "AWE_STATE_DIR": str(state_dir),

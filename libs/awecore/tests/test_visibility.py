@@ -112,11 +112,15 @@ async def test_python_and_sql_select_the_same_objects(pg_url: str, who: str) -> 
     ("alice", Obj("bob", "survey", Privilege.PROJECT, "a"), True),  # her project's
     ("alice", Obj("bob", "calib", Privilege.PROJECT, "a"), False),  # another project's
     ("alice@a", Obj("bob", "survey", Privilege.PROJECT, "b"), False),
-    ("dave, no project", Obj("bob", "survey", Privilege.SITES, "b"), True),
+    ("dave, no project", Obj("bob", "survey", Privilege.SITE, "b"), True),  # site unknown
+    ("alice@a", Obj("bob", "calib", Privilege.SITE, "a"), True),   # her site's users'
+    ("alice@a", Obj("bob", "calib", Privilege.SITE, "b"), False),  # another site's only
+    ("alice@a", Obj("bob", "calib", Privilege.SITES, "b"), True),  # every site's
+    ("anonymous", Obj("bob", "survey", Privilege.SITE, "a"), False),
     ("anonymous", Obj("bob", "survey", Privilege.SITES, "a"), False),
     ("anonymous", Obj("bob", "survey", Privilege.WORLD, "a"), True),
-    ("vo", Obj("bob", "survey", Privilege.WORLD, "a"), False),
-    ("vo", Obj("bob", "survey", Privilege.VO, "a"), True),
+    ("vo", Obj("bob", "survey", Privilege.SITES, "a"), False),
+    ("vo", Obj("bob", "survey", Privilege.WORLD, "a"), True),
     ("admin", Obj("bob", "calib", Privilege.ME, "b"), True),
 ])
 def test_the_rule(who: str, obj: Obj, sees: bool) -> None:
@@ -127,8 +131,8 @@ def test_what_replicates_is_what_every_user_of_another_site_sees() -> None:
     stranger = Viewer.of(Account("zoe", ["survey", "calib"], False), site="elsewhere")
     for o in OBJECTS:
         assert replicates(o.privileges) is may_see(stranger, o), o
-    assert REPLICATED_FROM == Privilege.SITES
-    assert not replicates(Privilege.PROJECT) and replicates(Privilege.VO)
+    assert REPLICATED_FROM == Privilege.SITES == 4
+    assert not replicates(Privilege.SITE) and replicates(Privilege.WORLD)
 
 
 def test_levels_match_the_wire_format() -> None:
@@ -155,7 +159,10 @@ def test_sql_placeholders_start_where_the_statement_leaves_off() -> None:
     assert sql == ("(n.creator = $4 OR n.privileges >= 3 OR "
                    "(n.privileges >= 2 AND n.project = ANY($5::text[])))")
     assert params == ["alice", ["survey"]]
-    assert visibility_clause(VIEWERS["anonymous"], Columns(), 1) == ("(privileges >= 4)", [])
+    assert visibility_clause(VIEWERS["anonymous"], Columns(), 1) == ("(privileges >= 5)", [])
+    sql, params = visibility_clause(VIEWERS["alice@a"], Columns(), 1)
+    assert sql == ("(privileges >= 4 OR (site = $1 AND (creator = $2 OR privileges >= 3 OR "
+                   "(privileges >= 2 AND project = ANY($3::text[])))))")
 
 
 @pytest.mark.parametrize("bad", ["o.creator; DROP TABLE objects", "O.creator", "a.b.c", ""])
@@ -172,6 +179,12 @@ def test_impossible_viewers_are_refused() -> None:
 
 
 def test_levels_only_rise_in_reach() -> None:
-    assert [p.name for p in sorted(Privilege)] == ["ME", "PROJECT", "SITES", "WORLD", "VO"]
+    assert [p.name for p in sorted(Privilege)] == ["ME", "PROJECT", "SITE", "SITES", "WORLD"]
+    assert [int(p) for p in sorted(Privilege)] == [1, 2, 3, 4, 5]
+    assert Privilege.VO is Privilege.WORLD  # what is public is what the VO publishes
     reach = [VIEWERS[w].reach for w in ("alice", "anonymous", "vo")]
-    assert reach == sorted(reach) == [Privilege.SITES, Privilege.WORLD, Privilege.VO]
+    assert reach == [Privilege.SITES, Privilege.WORLD, Privilege.WORLD]
+
+
+def test_a_nameless_account_is_the_anonymous_viewer() -> None:
+    assert Viewer.of(Account("", [], False)) == Viewer.anonymous()

@@ -363,7 +363,8 @@ def main() -> None:
         stack = Stack()
         env = stack.up()
     console.print(f"stack up: catalog {env['AWE_CATALOG_URL']}, storage "
-                  f"{env['AWE_STORAGE_URL']} (settings in {stack.env_file})")
+                  f"{env['AWE_STORAGE_URL']}, portal {env['AWE_PORTAL_URL']} "
+                  f"(settings in {stack.env_file})")
     catalog = awe.connect(env["AWE_CATALOG_URL"], env["AWE_TOKEN"])
 
     console.rule("Two nights of raw data; calibrations on the first only")
@@ -453,6 +454,8 @@ def main() -> None:
     console.rule("Where to look next")
     console.print(
         f"- API docs:      {env['AWE_CATALOG_URL']}/docs and {env['AWE_STORAGE_URL']}/docs\n"
+        f"- the portal:    {env['AWE_PORTAL_URL']} (sign in with AWE_TOKEN from "
+        f"{stack.env_file})\n"
         "- a prompt:      .venv/bin/awe shell\n"
         "- a query:       .venv/bin/awe query \"RawFrame.chip.name == 'ccd53'\" --count\n"
         "- more data:     .venv/bin/awe simulate survey --out /tmp/s --nights 3 --seed 7"

@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validat
 from .dimensions import DIMENSIONS, target_values
 from .errors import InvalidRequest
 
-__all__ = ["MAX_LOOKUP", "MAX_TARGETS", "JobOut", "JobPage", "JobsIn", "PlanIn", "Submitted",
-           "TargetIn", "TargetRef"]
+__all__ = ["MAX_LOOKUP", "MAX_TARGETS", "JobOut", "JobPage", "JobsIn", "Ownership", "PlanIn",
+           "Submitted", "TargetIn", "TargetRef"]
 
 MAX_TARGETS = 20_000
 MAX_LOOKUP = 10_000  # job ids per lookup
@@ -62,7 +62,22 @@ class TargetRef(BaseModel):
         return self
 
 
-class TargetIn(TargetRef):
+class Ownership(BaseModel):
+    """Who the products made for a submission belong to: the submitter, in the project
+    they name, at the privilege level they ask for (default 1: only them, Astro-WISE's
+    MyDB). A user shares a product later by raising its level. The workers make them with
+    a credential delegated by the submitter (scope ``make``), never as an all-powerful
+    account, so the catalogue records the submitter as their creator."""
+
+    project: str | None = Field(default=None, max_length=100,
+                                description="the products' project (one of the submitter's; "
+                                "None: their default project)")
+    privileges: int = Field(default=1, ge=1, le=5,
+                            description="who may see the products: 1 me, 2 my project, "
+                            "3 this site, 4 every site, 5 the world")
+
+
+class TargetIn(TargetRef, Ownership):
     """One target; parameters tune it into a separate product."""
 
     params: dict[str, Any] | None = None
@@ -71,7 +86,7 @@ class TargetIn(TargetRef):
                        "one exists (what lies beneath is made only if missing or stale)")
 
 
-class PlanIn(BaseModel):
+class PlanIn(Ownership):
     """Many targets planned as one DAG: what they share is made once. Parameters tune a
     class (every target of it, and every use of it beneath the others)."""
 
@@ -104,6 +119,9 @@ class JobOut(BaseModel):
     attempts: int
     error: str | None
     submitted_by: str
+    project: str | None = Field(default=None, description="the product's project (None: "
+                                "the submitter's default)")
+    privileges: int = Field(default=1, description="the product's privilege level")
     created: dt.datetime
     started: dt.datetime | None
     finished: dt.datetime | None

@@ -13,7 +13,8 @@ from .ids import parse_oid
 __all__ = ["CurationChange", "CurationUpdate", "FieldChange", "ObjectIn", "ObjectOut", "Privileges",
            "RefValue", "TimelineEntry", "TimelinePage", "Validity"]
 
-#: 1 only me (MyDB), 2 my project, 3 all users at all sites, 4 world, 5 published to the VO.
+#: 1 only me (MyDB), 2 my project, 3 every user of this site, 4 every user of every site,
+#: 5 the world (anonymous readers and the Virtual Observatory).
 Privileges = Literal[1, 2, 3, 4, 5]
 #: 0 bad, 1 good, 2 proposed.
 Validity = Literal[0, 1, 2]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from astropy.table import Table
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -22,6 +22,10 @@ from .errors import InvalidQuery
 from .model import Field as ModelField
 from .model import Query, Ref, Scalar, add_query_root, session
 from .query import QuerySpec
+
+if TYPE_CHECKING:
+    from astropy.coordinates import SkyCoord
+    from astropy.units import Quantity
 
 __all__ = ["MAX_SOURCES", "MAX_SOURCE_PAGE", "Source", "SourceColumns", "SourceConeRequest",
            "SourcePage", "SourceQuery", "SourceQueryPage", "SourceQueryRequest", "SourceRow"]
@@ -193,13 +197,17 @@ class Source:
         return SourceQuery(cls)
 
     @staticmethod
-    def cone(ra: float, dec: float, radius: float, limit: int = 10_000,
+    def cone(ra: float | Quantity | SkyCoord, dec: float | Quantity | None = None,
+             radius: float | Quantity | None = None, limit: int = 10_000,
              mag_max: float | None = None, where: Query[Any] | None = None) -> Table:
-        """Sources within ``radius`` degrees of (ra, dec), nearest first.
+        """Sources within ``radius`` of (ra, dec), nearest first.
 
-        ``where`` narrows them with a Source query, e.g.
+        The centre is two numbers in degrees (ICRS) or one astropy ``SkyCoord`` (any frame:
+        ``Source.cone(SkyCoord.from_name('M 31'), 2 * u.arcmin)``); the radius degrees or an
+        angle ``Quantity``. ``where`` narrows them with a Source query, e.g.
         ``where=Source.sourcelist.frame.chip.name == 'ccd53'``.
         """
+        ra, dec, radius = _cone_centre(ra, dec, radius)
         params: dict[str, Any] = {"ra": ra, "dec": dec, "radius": radius, "limit": limit}
         if mag_max is not None:
             params["mag_max"] = mag_max
@@ -215,6 +223,39 @@ class Source:
                 "POST", "/sources/cone", json=body.model_dump(mode="json"))
         page = SourcePage.model_validate(got)
         return _table(page.sources, [*SourceRow.model_fields, "distance"])
+
+
+def _degrees(value: float | Quantity, what: str) -> float:
+    """An angle in degrees: a number is taken as degrees, a Quantity is converted."""
+    from astropy import units as u
+
+    if isinstance(value, u.Quantity):
+        try:
+            return float(value.to_value(u.deg))
+        except (u.UnitsError, TypeError):
+            raise InvalidQuery(f"{what} must be an angle (e.g. 1 * u.arcmin), not "
+                               f"{value}") from None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise InvalidQuery(f"{what} must be a number of degrees or an angle, not "
+                           f"{value!r}") from None
+
+
+def _cone_centre(ra: Any, dec: Any, radius: Any) -> tuple[float, float, float]:
+    """(ra, dec, radius) in degrees from either (ra, dec, radius) or (SkyCoord, radius)."""
+    if hasattr(ra, "transform_to"):  # a SkyCoord (or a frame): the centre in one
+        if radius is None:
+            radius, dec = dec, None
+        if dec is not None:
+            raise InvalidQuery("give the centre as a SkyCoord or as ra and dec, not both")
+        centre = ra.transform_to("icrs")
+        if not centre.isscalar:
+            raise InvalidQuery("a cone has one centre: the SkyCoord holds several")
+        ra, dec = centre.ra, centre.dec
+    if dec is None or radius is None:
+        raise InvalidQuery("a cone needs a centre (ra and dec, or a SkyCoord) and a radius")
+    return (_degrees(ra, "ra") % 360.0, _degrees(dec, "dec"), _degrees(radius, "radius"))
 
 
 Source.fields = {name: value for name, value in vars(Source).items()

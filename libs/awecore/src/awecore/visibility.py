@@ -1,6 +1,8 @@
 """Who may see what: the privilege levels, the rule, and the same rule as SQL.
 
-Every object carries a privilege level (1 to 5) that only ever rises. The catalogue's
+Every object carries a privilege level (1 to 5) that only ever rises, as in Astro-WISE:
+1 me (MyDB), 2 my project, 3 every signed-in user of this site, 4 every signed-in user of
+every federated site, 5 the world (anonymous viewers and the Virtual Observatory). The catalogue's
 queries, the lineage graph and federation all decide from it; they take the rule from here
 so that changing it in this one place changes it everywhere. ``may_see`` is the rule in
 Python, ``visible_sql`` the same rule as a parameterised SQL condition; a test runs both over
@@ -9,14 +11,17 @@ a table of objects and viewers on PostgreSQL and requires them to agree.
 The rule, for a viewer and an object:
 
 * admins and service accounts see everything;
-* anyone sees an object shared with their kind of viewer: signed-in users at any site from
-  ``SITES`` on, anonymous viewers from ``WORLD`` on, the Virtual Observatory at ``VO``;
+* anyone sees an object shared with their kind of viewer: a signed-in user the objects of
+  their own site from ``SITE`` on and those of any site from ``SITES`` on; anonymous
+  viewers (no token) and the Virtual Observatory only those at ``WORLD``;
 * a signed-in user also sees their own objects (any level) and, from ``PROJECT`` on, the
   objects of their projects. User names and projects are accounts of one site: a viewer
   whose site is known counts them only for objects made at that site.
 
-Objects from ``REPLICATED_FROM`` on are copied to the other sites (federation), which is
-why that level is the same as the one every signed-in user sees.
+Objects from ``REPLICATED_FROM`` (``SITES``) on are copied to the other sites (federation),
+which is why that level is the one from which a signed-in user of another site sees them; an
+object at ``SITE`` stays at its site (a viewer whose site is not known counts it as this
+site's: only this site's catalogue holds it).
 
 The same module says who may do what else, so that storage, compute, lineage and federation
 decide alike (each rule below is built on ``may_see``):
@@ -26,7 +31,9 @@ decide alike (each rule below is built on ``may_see``):
   being made) only by the account that wrote it (``may_read_file``);
 * files under ``raw/`` are written only by ingest, i.e. admins and service accounts
   (``may_write_file``);
-* an object is **curated** by its creator (at its own site) or an admin (``may_curate``);
+* an object is **curated** by its creator (at its own site), a calibration scientist of
+  its project, or an admin (``may_curate``); the approval (``is_valid = 1``) of the last two
+  makes a calibration eligible as everybody's best, not only its creator's (``may_approve``);
 * a **job** is seen by who submitted it and by who was handed it by a later submission of
   the same product; only its submitter cancels or retries it (``may_see_job``,
   ``may_manage_job``, ``jobs_sql``);
@@ -51,9 +58,9 @@ from enum import IntEnum
 from typing import Any, NamedTuple, Protocol
 
 __all__ = ["HIDDEN_OID", "RAW_FILES", "REPLICATED_FROM", "Bind", "Columns", "Guarded",
-           "Privilege", "Viewer", "binder", "jobs_sql", "may_curate", "may_manage_job",
-           "may_operate", "may_read_file", "may_see", "may_see_job", "may_see_path",
-           "may_write_file", "replicates", "visibility_clause", "visible_sql"]
+           "Privilege", "Viewer", "binder", "jobs_sql", "may_approve", "may_curate",
+           "may_manage_job", "may_operate", "may_read_file", "may_see", "may_see_job",
+           "may_see_path", "may_write_file", "replicates", "visibility_clause", "visible_sql"]
 
 #: what stands for an object the viewer may not see where a visible one names it (a
 #: reference, a lineage input): the nil UUID, so the field keeps its type and following it
@@ -71,12 +78,14 @@ class Privilege(IntEnum):
     """Only its creator (Astro-WISE's MyDB)."""
     PROJECT = 2
     """Its creator and the members of its project."""
-    SITES = 3
+    SITE = 3
+    """Every signed-in user of the site that holds it (not replicated)."""
+    SITES = 4
     """Every signed-in user at every site: from here objects replicate to other sites."""
-    WORLD = 4
-    """Anyone, also without an account."""
+    WORLD = 5
+    """The world: anyone, also without a token, and the Virtual Observatory."""
     VO = 5
-    """Published to the Virtual Observatory."""
+    """The same level as ``WORLD`` (an alias): what is public is what the VO publishes."""
 
 
 #: the level from which objects are copied to other sites
@@ -125,7 +134,8 @@ class Viewer:
     site: str | None = None
     """The site the account belongs to; None: not known, names count at every site."""
     via_vo: bool = False
-    """Asking through a Virtual Observatory interface (anonymous by nature)."""
+    """Asking through a Virtual Observatory interface (anonymous by nature; it sees what any
+    anonymous viewer sees)."""
 
     def __post_init__(self) -> None:
         if self.via_vo and self.name is not None:
@@ -135,7 +145,11 @@ class Viewer:
 
     @classmethod
     def of(cls, account: _Account, site: str | None = None) -> Viewer:
-        """The viewer behind a signed-in caller."""
+        """The viewer behind a caller; an account without a name is the anonymous caller
+        of a service that serves public data without a token (``awecore.server``'s
+        ``Identity.anonymous``)."""
+        if not account.name:
+            return cls.anonymous()
         return cls(name=account.name, projects=tuple(account.projects),
                    is_admin=account.sees_all, site=site)
 
@@ -149,12 +163,8 @@ class Viewer:
 
     @property
     def reach(self) -> Privilege:
-        """The lowest level at which this viewer sees everybody's objects."""
-        if self.via_vo:
-            return Privilege.VO
-        if self.name is None:
-            return Privilege.WORLD
-        return Privilege.SITES
+        """The lowest level at which this viewer sees everybody's objects at every site."""
+        return Privilege.WORLD if self.name is None else Privilege.SITES
 
 
 def may_see(viewer: Viewer, obj: Guarded) -> bool:
@@ -163,7 +173,7 @@ def may_see(viewer: Viewer, obj: Guarded) -> bool:
         return True
     if viewer.name is None or (viewer.site is not None and obj.site != viewer.site):
         return False
-    return obj.creator == viewer.name or (
+    return obj.privileges >= Privilege.SITE or obj.creator == viewer.name or (
         obj.privileges >= Privilege.PROJECT and obj.project in viewer.projects)
 
 
@@ -189,13 +199,26 @@ def may_write_file(viewer: Viewer, name: str) -> bool:
     return viewer.is_admin or (viewer.name is not None and not name.startswith(RAW_FILES))
 
 
-def may_curate(viewer: Viewer, obj: Guarded) -> bool:
-    """Who may change an object's validity, window, privileges or comments: an admin, or
-    its creator at the object's own site (a same-named user elsewhere is someone else)."""
+def may_curate(viewer: Viewer, obj: Guarded, curates: Sequence[str] = ()) -> bool:
+    """Who may change an object's validity, window, privileges or comments: an admin, its
+    creator at the object's own site (a same-named user elsewhere is someone else), or a
+    calibration scientist of its project (``curates``: the projects where the viewer holds
+    that role) who may see it."""
     if viewer.is_admin:
         return True
-    return (viewer.name is not None and obj.creator == viewer.name
-            and (viewer.site is None or obj.site == viewer.site))
+    if viewer.name is None or (viewer.site is not None and obj.site != viewer.site):
+        return False
+    return obj.creator == viewer.name or (obj.project in curates and may_see(viewer, obj))
+
+
+def may_approve(viewer: Viewer, obj: Guarded, curates: Sequence[str] = ()) -> bool:
+    """Whose ``is_valid = 1`` makes a calibration eligible as anybody's best (it is
+    governed): an admin's, or a calibration scientist's of its project. A user's own
+    calibration is otherwise the best only for that user."""
+    if viewer.is_admin:
+        return True
+    return (viewer.name is not None and obj.project in curates
+            and (viewer.site is None or obj.site == viewer.site) and may_see(viewer, obj))
 
 
 def may_see_job(viewer: Viewer, submitted_by: str, shared_with: Sequence[str] = ()) -> bool:
@@ -279,16 +302,17 @@ def visible_sql(viewer: Viewer, bind: Bind, columns: Columns = Columns()) -> str
             raise ValueError(f"{column!r} is not a column name")
     if viewer.is_admin:
         return "TRUE"
-    shared = f"{columns.privileges} >= {int(viewer.reach)}"
+    levels = columns.privileges
     if viewer.name is None:
-        return f"({shared})"
-    home = "" if viewer.site is None else f" AND {columns.site} = {bind('site', viewer.site)}"
+        return f"({levels} >= {int(viewer.reach)})"
+    home = None if viewer.site is None else f"{columns.site} = {bind('site', viewer.site)}"
     mine = f"{columns.creator} = {bind('name', viewer.name)}"
-    ours = (f"{columns.privileges} >= {int(Privilege.PROJECT)} AND {columns.project} = "
+    ours = (f"{levels} >= {int(Privilege.PROJECT)} AND {columns.project} = "
             f"ANY({bind('projects', list(viewer.projects))}::text[])")
-    if home:
-        mine = f"({mine}{home})"
-    return f"({mine} OR {shared} OR ({ours}{home}))"
+    at_home = f"{mine} OR {levels} >= {int(Privilege.SITE)} OR ({ours})"
+    if home is None:
+        return f"({at_home})"
+    return f"({levels} >= {int(viewer.reach)} OR ({home} AND ({at_home})))"
 
 
 def visibility_clause(viewer: Viewer, columns: Columns, first: int) -> tuple[str, list[Any]]:

@@ -24,6 +24,9 @@ class Caller(Identity):
 
     default_project: str
     expires: dt.datetime | None = None
+    #: the projects in which the caller is a calibration scientist (curates the project's
+    #: products; their approval makes a calibration anybody's best)
+    curates: list[str] = []
 
 
 class BatchIn(BaseModel):
@@ -88,7 +91,7 @@ class UserOut(BaseModel):
     default_project: str
     projects: list[str]
     created: dt.datetime
-    scope: Literal["all", "read"] | None = Field(
+    scope: Literal["all", "read", "make"] | None = Field(
         default=None, description="/whoami: the scope of the token that asked")
     expires: dt.datetime | None = Field(
         default=None, description="/whoami: when the token that asked expires (None: never)")
@@ -102,19 +105,28 @@ class ProjectIn(BaseModel):
 
 class ProjectOut(ProjectIn):
     members: list[str]
+    calibration_scientists: list[str] = Field(
+        default_factory=list, description="members who curate the project's products and "
+        "whose approval makes a calibration everybody's best")
 
 
 class MemberIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     user: str = Field(pattern=_NAME)
+    role: Literal["member", "calibration"] = Field(
+        default="member", description="'calibration': a calibration scientist, who curates "
+        "the project's products and approves its calibrations (given again, the role "
+        "changes)")
 
 
 class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     user: str | None = Field(default=None, description="admins may create tokens for others")
     label: str = Field(default="", max_length=200)
-    scope: Literal["all", "read"] = Field(
-        default="all", description="'read': the token may only read (403 on any write)")
+    scope: Literal["all", "read", "make"] = Field(
+        default="all", description="'read': the token may only read (403 on any write); "
+        "'make': it may read, store files and register objects, nothing else (what the "
+        "compute service is delegated to make products on its user's behalf)")
     expires: dt.datetime | None = Field(
         default=None, description="when the token stops working (401 after; with a time "
         "zone, in the future); None: never")

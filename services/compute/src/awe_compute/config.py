@@ -42,6 +42,20 @@ class ComputeSettings(ServiceSettings):
         description="per calibration class (and instrument): from how many nights away one "
         "may be made, and how many nights either side a made one is valid (JSON, see "
         "awecore.targets.CalibrationRules; AWE_CALIBRATION_RULES, as the library reads it)")
+    credential_key: SecretStr | None = Field(
+        default=None, description="the key that seals the credentials submitters delegate "
+        "to the workers (the API and the workers need the same; None: derived from the "
+        "service token, so changing that token makes queued jobs' credentials unreadable)")
+    delegation_seconds: float = Field(
+        default=7 * 86400, gt=0, description="how long a credential delegated for a "
+        "submission lives (a retry by the submitter delegates a new one)")
     worker_heartbeat_file: Path | None = Field(
         default=None, description="a JSON file a worker rewrites at each turn of its loop "
         "(pid, worker name, metrics port, the job in hand, time)")
+
+    def sealing_key(self) -> str:
+        """The key of the delegated credentials (``credential_key``, else one derived from
+        the service token)."""
+        if self.credential_key is not None:
+            return self.credential_key.get_secret_value()
+        return "awe-compute-delegation:" + (self.token() or "")

@@ -16,6 +16,7 @@ from awecore.server import Kit, Metrics, ServiceContext, TokenAuthenticator, eve
 
 from . import plugins
 from .config import ComputeSettings
+from .services.credentials import Delegation
 from .services.jobs import JobService
 from .services.queue import JobQueue
 from .storage.jobs import JobStore
@@ -92,6 +93,6 @@ class Factory:
         self.context = context
 
     def jobs(self) -> JobService:
-        return JobService(self.context.pool, self.context.queue,
-                          self.context.settings.catalog_url,
-                          self.context.settings.calibration_rules)
+        settings = self.context.settings
+        return JobService(self.context.pool, self.context.queue, settings.catalog_url,
+                          settings.calibration_rules, Delegation.of(settings))

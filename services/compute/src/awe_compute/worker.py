@@ -50,6 +50,7 @@ from awecore.targets import AsyncMaker, CatalogPorts, MakerCache, Node
 
 from . import plugins
 from .config import ComputeSettings
+from .services.credentials import Delegation
 from .services.queue import JobQueue
 from .storage.jobs import JobStore
 
@@ -68,6 +69,7 @@ class Worker:
         self.pool = pool
         self.queue = queue
         self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.delegation = Delegation.of(settings)
         self.cache = MakerCache(settings.cache_bytes)  # calibrations, read once per worker
         self.metrics = metrics or Metrics("compute-worker")
         self.heartbeat = heartbeat or Heartbeat(self.metrics)
@@ -81,7 +83,10 @@ class Worker:
     async def _make(self, job: dict[str, object]) -> str:
         """Make a job's product on this loop: the maker awaits the catalogue and storage
         here and runs the recipe (numpy work) in a thread, so the loop stays free."""
-        token = self.settings.token()
+        # as the submitter, with the credential they delegated (jobs from before products
+        # belonged to their submitters have none: the workers' account makes them)
+        sealed = job.get("credential")
+        token = self.delegation.open(str(sealed)) if sealed else self.settings.token()
         catalog = AsyncCatalogClient(self.settings.catalog_url, token)
         storage = AsyncStorageClient(self.settings.storage_url, token)
         try:
@@ -98,8 +103,10 @@ class Worker:
                         params=dict(job["params"]),  # type: ignore[call-overload]
                         extra=dict(job.get("dims") or {}))  # type: ignore[call-overload]
             ports = CatalogPorts(catalog)
-            await AsyncMaker(ports, ports, storage, cache=self.cache,
-                             rules=self.settings.calibration_rules).make_one(
+            project = job.get("project")
+            await AsyncMaker(ports, ports, storage, privileges=int(str(job.get("privileges") or 3)),
+                             cache=self.cache, rules=self.settings.calibration_rules,
+                             project=str(project) if project else None).make_one(
                 node, dict(job["inputs"]), product)  # type: ignore[call-overload]
         finally:
             await storage.aclose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -44,19 +45,59 @@ def project_add(name: str, description: Annotated[str, typer.Option()] = "") -> 
     _show(_client().add_project(name, description))
 
 
+class Role(StrEnum):
+    member = "member"
+    calibration = "calibration"
+
+
 @project_app.command("add-member")
-def project_add_member(project: str, user: str) -> None:
-    """Make a user a member of a project."""
-    _show(_client().add_member(project, user))
+def project_add_member(project: str, user: str, role: Annotated[Role, typer.Option(
+        help="'calibration': a calibration scientist, who curates the project's products "
+        "and whose approval (is_valid = 1) makes a calibration everybody's best")] =
+        Role.member) -> None:
+    """Make a user a member of a project (again: change their role)."""
+    _show(_client().add_member(project, user, role.value))
+
+
+class Scope(StrEnum):
+    """A token's scope, as the catalog names it (``awecore.server.SCOPES``)."""
+
+    all = "all"
+    read = "read"
+    make = "make"
+
+
+def _days(value: float | None) -> float | None:
+    """A token's lifetime: more than nothing, at most a century (a usage error, exit 2)."""
+    if value is not None and not 0 < value <= 36500:
+        raise typer.BadParameter("give the days the token lasts: more than 0, at most 36500")
+    return value
 
 
 @token_app.command("create")
 def token_create(
     user: Annotated[str | None, typer.Option(help="for another user (admin)")] = None,
     label: Annotated[str, typer.Option()] = "",
+    scope: Annotated[Scope, typer.Option(
+        help="all: everything you may do; read: reading only (a script or a notebook that "
+             "must change nothing); make: reading, storing files and registering objects "
+             "(what compute is delegated)")] = Scope.all,
+    expires: Annotated[float | None, typer.Option(
+        callback=_days, metavar="DAYS",
+        help="the token stops working after this many days (fractions allowed); never if "
+             "not given")] = None,
 ) -> None:
-    """Create an API token; it is printed once and only its hash is stored."""
-    typer.echo(_client().create_token(user, label))
+    """Create an API token; it is printed once (alone on stdout) and only its hash is
+    stored. Its scope and expiry go to stderr."""
+    body: dict[str, Any] = {"user": user, "label": label, "scope": scope.value}
+    if expires is not None:
+        until = dt.datetime.now(dt.UTC) + dt.timedelta(days=expires)
+        body["expires"] = until.isoformat()
+    made = _client().request("POST", "/tokens", json=body)
+    typer.echo(made["token"])
+    until_text = made.get("expires") or "never"
+    typer.echo(f"token {made.get('id', '')}: scope {made.get('scope', scope.value)}, "
+               f"expires {until_text}", err=True)
 
 
 _WHEN = frozenset({"created", "last_used", "revoked_at"})

@@ -31,8 +31,8 @@ def curate(
         "--valid/--invalid", help="the QC verdict: good (1) or bad (0)")] = None,
     comment: Annotated[str | None, typer.Option(help="why (kept with the object)")] = None,
     privileges: Annotated[int | None, typer.Option(
-        min=1, max=5, help="who may see it: 1 you, 2 your project, 3 every site, 4 world, "
-                           "5 VO")] = None,
+        min=1, max=5, help="who may see it: 1 you, 2 your project, 3 this site, 4 every site, "
+                           "5 the world (also without a token, and the VO)")] = None,
     start: Annotated[str | None, typer.Option(
         help="start of validity of a calibration (ISO 8601, UTC if no zone)")] = None,
     end: Annotated[str | None, typer.Option(

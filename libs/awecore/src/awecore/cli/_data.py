@@ -1,4 +1,5 @@
-"""``awe simulate night``, ``survey`` and ``tile``, and ``awe ingest``: raw data in."""
+"""``awe simulate night``, ``survey`` and ``tile``, and ``awe ingest``: raw data in;
+``awe download`` (``_download``): a product out."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from rich.progress import (
 )
 from rich.table import Table
 from rich.text import Text
+
+from ._download import download
 
 if TYPE_CHECKING:
     from ..sim import InstrumentSpec
@@ -296,3 +299,4 @@ def _expand(paths: list[Path]) -> list[Path]:
 def register(app: typer.Typer) -> None:
     app.add_typer(simulate_app, name="simulate")
     app.command()(ingest)
+    app.command()(download)

@@ -8,8 +8,9 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from ..model import DBObject, Ref, Scalar, Struct, parse_query, resolve_path
-from ._output import Format, FormatOption, emit
+from ..model import DBObject, Field, Ref, Scalar, Struct, parse_query, resolve_path
+from ._output import Format, emit
+from ._tables import QueryFormat, QueryFormatOption, to_astropy, write_table
 
 console = Console()
 #: matplotlib's backends that only write files (what it picks where there is no display)
@@ -72,9 +73,10 @@ def query(
         help="comma-separated columns (dotted paths follow references: chip.name), or "
              "'all'; default: oid, type, name/chip/filter/date where the class has them, "
              "is_valid, quality_flags, creator, creation_date")] = None,
-    format: FormatOption = Format.table,
+    format: QueryFormatOption = QueryFormat.table,
 ) -> None:
-    """Run a DSL expression against the catalog and print the result."""
+    """Run a DSL expression against the catalog and print the result (as a VOTable or a
+    FITS table too, with the model's units: `--format votable > result.vot`)."""
     from ..client import current
     from ..sources import Source, SourceRow
 
@@ -89,7 +91,7 @@ def query(
             raise typer.BadParameter("sources have no oids: leave out --oids")
         names = _source_columns(columns, list(SourceRow.model_fields))
         rows = [{k: row.model_dump()[k] for k in names} for row in limited]
-        emit(rows, format, title=f"Source: {len(rows)} shown", columns=names)
+        _emit(rows, format, "Source", names, {n: Source.fields.get(n) for n in names})
         return
     if oids:
         for obj in limited:
@@ -99,7 +101,18 @@ def query(
     names = _columns(columns, q.root)
     objects = list(limited)
     rows = [{name: _value(o, name) for name in names} for o in objects]
-    emit(rows, format, title=f"{q.root.__name__}: {len(rows)} shown", columns=names)
+    _emit(rows, format, q.root.__name__, names,
+          {n: resolve_path(q.root, n.split("."))[-1] for n in names})
+
+
+def _emit(rows: list[dict[str, Any]], fmt: QueryFormat, what: str, names: list[str],
+          fields: dict[str, Field | None]) -> None:
+    """A listing's formats as every command has them; a VOTable or FITS table with the
+    fields' units and descriptions."""
+    if fmt in (QueryFormat.votable, QueryFormat.fits):
+        write_table(to_astropy(rows, names, fields), fmt)
+    else:
+        emit(rows, Format(fmt.value), title=f"{what}: {len(rows)} shown", columns=names)
 
 
 def _source_columns(text: str | None, known: Sequence[str]) -> list[str]:

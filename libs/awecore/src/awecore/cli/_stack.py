@@ -36,6 +36,8 @@ def up() -> None:
     console.print(f"Client settings written to [bold]{stack.env_file}[/] "
                   f"(catalog at {env['AWE_CATALOG_URL']}). `awe shell` and "
                   "`import awecore as awe; awe.connect()` read them.")
+    if env.get("AWE_PORTAL_URL"):
+        console.print(f"The portal: [bold]{env['AWE_PORTAL_URL']}[/] (sign in with AWE_TOKEN).")
 
 
 def down() -> None:

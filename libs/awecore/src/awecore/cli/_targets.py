@@ -1,5 +1,5 @@
-"""``awe get CLASS --date --chip [--filter] [--raw] [--dry-run]`` (or ``--data-id key=value``
-...): a target, made if needed;
+"""``awe get CLASS --date --chip [--filter] [--raw] [--dry-run] [--privileges N] [--project P]``
+(or ``--data-id key=value`` ...): a target, made if needed (what is made is yours);
 ``awe jobs [log|cancel|retry]``: the jobs that make them."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from ..jobs import JobOut
+from ..jobs import JobOut, Ownership
 from ._output import Format, FormatOption, emit, show_table
 
 if TYPE_CHECKING:
@@ -39,6 +39,12 @@ def get(
         "--data-id", help="the target by dimension, key=value (repeat): night, chip, "
         "filter, raw; e.g. --data-id night=2003-02-14 --data-id chip=ccd53")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="only show the plan")] = False,
+    privileges: Annotated[int, typer.Option(
+        min=1, max=5, help="who may see what is made: 1 you (default), 2 your project, "
+        "3 this site, 4 every site, 5 the world")] = 1,
+    project: Annotated[str | None, typer.Option(
+        help="the project of what is made (one of yours; default: your default project)")]
+    = None,
 ) -> None:
     """The best up-to-date target: used if it is current, made if not.
 
@@ -60,7 +66,8 @@ def get(
     if dry_run:
         console.print(f"{len(plan.to_make)} to make")
         return
-    obj = targets.get(cls, date, chip, filter, raw, extra=extra)
+    obj = targets.get(cls, date, chip, filter, raw, extra=extra,
+                      owner=Ownership(privileges=privileges, project=project))
     assert obj.record is not None
     console.print(f"[bold]{cls}[/] {obj.record.oid} {obj.record.filename or ''}")
 

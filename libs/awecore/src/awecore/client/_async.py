@@ -26,10 +26,14 @@ __all__ = ["AsyncCatalogClient"]
 
 
 class AsyncCatalogClient:
-    def __init__(self, url: str, token: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, token: str | None = None, timeout: float = 30.0,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        """``transport``: a connection pool shared with other clients (the portal makes one
+        client per request, each with its user's token, over one pool)."""
         self.url = url.rstrip("/")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.AsyncClient(base_url=self.url, headers=headers, timeout=timeout,
+                                       transport=transport,
                                        event_hooks=async_request_id_hooks())
 
     async def aclose(self) -> None:

@@ -31,6 +31,7 @@ from ._json import decode, encode_body
 from ._lineage import LineageClient
 from ._problem import raise_for_problem
 from ._request_id import request_id_hooks
+from ._storage import StorageClient
 
 __all__ = ["CatalogClient"]
 
@@ -52,6 +53,8 @@ class CatalogClient:
                                   transport=transport, event_hooks=request_id_hooks())
         #: the lineage service, for obj.upstream() and friends (set by awe.connect())
         self.lineage: LineageClient | None = None
+        #: the storage service, for obj.hdul() and obj.data (set by awe.connect())
+        self.storage: StorageClient | None = None
         #: rows per request when a source query pages (the catalog allows MAX_SOURCE_PAGE)
         self.source_page_size = MAX_SOURCE_PAGE
 
@@ -59,6 +62,8 @@ class CatalogClient:
         self._http.close()
         if self.lineage is not None:
             self.lineage.close()
+        if self.storage is not None:
+            self.storage.close()
 
     def __enter__(self) -> CatalogClient:
         return self
@@ -268,8 +273,11 @@ class CatalogClient:
         return dict(self.request("POST", "/projects",
                                  json={"name": name, "description": description}))
 
-    def add_member(self, project: str, user: str) -> dict[str, Any]:
-        return dict(self.request("POST", f"/projects/{project}/members", json={"user": user}))
+    def add_member(self, project: str, user: str, role: str = "member") -> dict[str, Any]:
+        """Make ``user`` a member of ``project`` (``role`` 'calibration': a calibration
+        scientist, who curates the project's products and approves its calibrations)."""
+        return dict(self.request("POST", f"/projects/{project}/members",
+                                 json={"user": user, "role": role}))
 
     def create_token(self, user: str | None = None, label: str = "") -> str:
         return str(self.request("POST", "/tokens", json={"user": user, "label": label})["token"])
@@ -282,6 +290,15 @@ class CatalogClient:
     def revoke_token(self, token_id: str) -> dict[str, Any]:
         """Revoke a token by its id (or a unique start of it): refused from then on."""
         return dict(self.request("POST", f"/tokens/{token_id}/revoke"))
+
+    def download(self, record: ObjectOut) -> bytes:
+        """The file of an object from storage, checked against the checksum and size its
+        record holds (:class:`~awecore.errors.ChecksumMismatch` if it is not that file):
+        what ``obj.hdul()`` and ``obj.data`` read."""
+        if self.storage is None:
+            raise ServiceUnavailable("no storage address: set AWE_STORAGE_URL (or `awe up`), "
+                                     "then awe.connect()")
+        return self.storage.download(record)
 
     def resolve_oid(self, text: str) -> str:
         """The full oid of the one object you can see whose oid starts with ``text`` (oids

@@ -14,6 +14,7 @@ from pathlib import Path
 from ..errors import ServiceUnavailable
 from ._http import CatalogClient
 from ._lineage import LineageClient
+from ._storage import StorageClient
 
 __all__ = ["connect", "current", "find_env_file", "read_env_file", "settings_from_env"]
 
@@ -73,6 +74,8 @@ def connect(url: str | None = None, token: str | None = None) -> CatalogClient:
     _current = CatalogClient(url, token)
     if env.get("AWE_LINEAGE_URL"):
         _current.lineage = LineageClient(env["AWE_LINEAGE_URL"], token)
+    if env.get("AWE_STORAGE_URL"):
+        _current.storage = StorageClient(env["AWE_STORAGE_URL"], token)
     return _current
 
 

@@ -6,6 +6,7 @@ name is part of the name, never a URL fragment or escape.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -59,13 +60,15 @@ class StorageClient:
         return FileInfo.model_validate(response.json())
 
     def get(self, name: str, start: int | None = None, end: int | None = None, *,
-            sha256: str | None = None, size: int | None = None) -> bytes:
+            sha256: str | None = None, size: int | None = None,
+            progress: Callable[[int], None] | None = None) -> bytes:
         """The bytes of a file, or of its bytes ``start`` to ``end`` (inclusive).
 
         With ``sha256`` and/or ``size`` (what the catalogue records for the file) the whole
         file is checked against them, and :class:`~awecore.errors.ChecksumMismatch` (naming
         both values) is raised when they differ, before the bytes are used. Storage's own
-        checksum is compared first, so a file recorded with other bytes is not downloaded."""
+        checksum is compared first, so a file recorded with other bytes is not downloaded.
+        ``progress`` is called with the size of each chunk as it arrives (a verified read)."""
         if start is not None or end is not None:
             if sha256 is not None or size is not None:
                 raise InvalidRequest("sha256 and size verify a whole file; leave out start "
@@ -74,9 +77,10 @@ class StorageClient:
             return self._call("GET", f"/files/{url_path(name)}", headers=headers).content
         if sha256 is None and size is None:
             return self._call("GET", f"/files/{url_path(name)}").content
-        return self._get_verified(name, sha256, size)
+        return self._get_verified(name, sha256, size, progress)
 
-    def _get_verified(self, name: str, sha256: str | None, size: int | None) -> bytes:
+    def _get_verified(self, name: str, sha256: str | None, size: int | None,
+                      progress: Callable[[int], None] | None = None) -> bytes:
         read = VerifiedRead(name, sha256, size)
         try:
             with self._http.stream("GET", f"/files/{url_path(name)}") as response:
@@ -86,11 +90,14 @@ class StorageClient:
                 read.headers(response)
                 for chunk in response.iter_bytes(CHUNK):
                     read.add(chunk)
+                    if progress is not None:
+                        progress(len(chunk))
         except httpx.TransportError as exc:
             raise read.cut(self.url, exc) from None
         return read.result()
 
-    def download(self, obj: DBObject | ObjectOut, to: Path | None = None) -> bytes:
+    def download(self, obj: DBObject | ObjectOut, to: Path | None = None,
+                 progress: Callable[[int], None] | None = None) -> bytes:
         """The file of a catalogue object, checked against the ``checksum`` and
         ``file_size`` its record holds (whichever it has): a file that is not the one the
         catalogue describes raises :class:`~awecore.errors.ChecksumMismatch`. With ``to``,
@@ -100,7 +107,8 @@ class StorageClient:
             raise InvalidRequest("the object is not stored in the catalogue yet: no file")
         if record.filename is None:
             raise InvalidRequest(f"{record.type} {record.oid} has no file")
-        data = self.get(record.filename, sha256=record.checksum, size=record.file_size)
+        data = self.get(record.filename, sha256=record.checksum, size=record.file_size,
+                        progress=progress)
         if to is not None:
             to.write_bytes(data)
         return data

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from ..dimensions import target_values
 from ..errors import InvalidObject
+from ..jobs import Ownership
 from ..records import ObjectIn, ObjectOut
 from ._fields import Field, Ref, Scalar, Struct, StructType
 from ._query import Query
@@ -59,7 +60,7 @@ class DBObject:
     creation_date = Scalar(dt.datetime, "when the object was made")
     creator = Scalar(str, "user who made it")
     project = Scalar(str, "project the object belongs to")
-    privileges = Scalar(int, "1 me, 2 project, 3 all sites, 4 world, 5 VO")
+    privileges = Scalar(int, "1 me, 2 project, 3 this site, 4 every site, 5 the world (VO)")
     is_valid = Scalar(int, "QC verdict: 0 bad, 1 good, 2 proposed")
     quality_flags = Scalar(int, "bitmask of automatic QC findings")
     comments = Scalar(str, "free text, curation")
@@ -214,10 +215,14 @@ class DBObject:
     @classmethod
     def get(cls: builtins.type[_T], date: Any = None, chip: str | None = None,
             filter: str | None = None, raw: str | None = None,
-            params: dict[str, Any] | None = None, **data_id: Any) -> _T:
-        """The best up-to-date object of this class for the data ID, made if needed."""
+            params: dict[str, Any] | None = None, *, privileges: int = 1,
+            project: str | None = None, **data_id: Any) -> _T:
+        """The best up-to-date object of this class for the data ID, made if needed. What
+        is made is yours, in ``project`` (default: yours) and shared at ``privileges``
+        (default 1: only you; 3 this site, 4 every site, 5 the world)."""
         date, chip, filter, raw, extra = _target(cls, date, chip, filter, raw, data_id)
-        obj = targets().get(cls, date, chip, filter, raw, params, extra=extra)
+        obj = targets().get(cls, date, chip, filter, raw, params, extra=extra,
+                            owner=Ownership(privileges=privileges, project=project))
         assert isinstance(obj, cls)
         return obj
 
@@ -239,10 +244,13 @@ class DBObject:
     @classmethod
     def make(cls: builtins.type[_T], date: Any = None, chip: str | None = None,
              filter: str | None = None, raw: str | None = None,
-             params: dict[str, Any] | None = None, **data_id: Any) -> _T:
-        """Make the target anew, and whatever beneath it is missing or stale."""
+             params: dict[str, Any] | None = None, *, privileges: int = 1,
+             project: str | None = None, **data_id: Any) -> _T:
+        """Make the target anew, and whatever beneath it is missing or stale (yours, as
+        with ``get``)."""
         date, chip, filter, raw, extra = _target(cls, date, chip, filter, raw, data_id)
-        obj = targets().make(cls, date, chip, filter, raw, params, extra=extra)
+        obj = targets().make(cls, date, chip, filter, raw, params, extra=extra,
+                             owner=Ownership(privileges=privileges, project=project))
         assert isinstance(obj, cls)
         return obj
 

@@ -7,10 +7,16 @@ a base returns every subclass: ``RawFrame.select()`` gives biases, flats and sci
 from __future__ import annotations
 
 import datetime as dt
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from ._base import DBObject
 from ._fields import Ref, Scalar, Struct, StructType
+from ._files import WCS_KEYS, file_bytes, first_image, open_hdul, wcs_from_attributes
+
+if TYPE_CHECKING:
+    import numpy as np
+    from astropy.io import fits
+    from astropy.wcs import WCS
 
 __all__ = [
     "AstrometricParameters",
@@ -86,6 +92,17 @@ class DataObject(DBObject, abstract=True):
     filename = Scalar(str, "unique name in storage")
     file_size = Scalar(int, unit="byte")
     checksum = Scalar(str, "sha256 of the stored file")
+
+    def hdul(self) -> fits.HDUList:
+        """The object's FITS file, from storage, checked against the checksum the catalogue
+        recorded (read once per object; each call opens it anew, so closing one is fine)."""
+        return open_hdul(file_bytes(self))
+
+    @property
+    def data(self) -> np.ndarray:
+        """The pixels: the primary image (or the first extension's that has one)."""
+        with self.hdul() as hdul:
+            return first_image(hdul)
 
 
 class ProcessTarget(DBObject, abstract=True):
@@ -259,6 +276,11 @@ class AstrometricParameters(ProcessTarget):
     cd2_2 = Scalar(float, unit="deg/pix")
     pointing_offset = Scalar(float, "fitted centre minus the header's", unit="arcsec")
 
+    @property
+    def wcs(self) -> WCS:
+        """The fitted WCS as an astropy WCS (pixel coordinates of the reduced frame)."""
+        return wcs_from_attributes({k: getattr(self, k) for k in WCS_KEYS})
+
 
 class SourceList(DataObject, ProcessTarget):
     dimensions: ClassVar[tuple[str, ...]] = ("instrument", "chip", "filter", "night", "raw")
@@ -268,6 +290,8 @@ class SourceList(DataObject, ProcessTarget):
     astrom = Ref("AstrometricParameters")
     photom = Ref("PhotometricParameters")
     number_of_sources = Scalar(int)
+    seeing = Scalar(float, "FWHM of the stars: twice their median half-light radius",
+                    unit="arcsec")
 
 
 # -- survey products: over a sky tile, across nights and chips (awecore.tiles) ------------

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..errors import ServiceUnavailable
 
 if TYPE_CHECKING:
+    from ..jobs import Ownership
     from ..query import QuerySpec
+    from ..records import ObjectOut
 
 #: a model object or class: the model's own types stay out of its interfaces, so the
 #: modules below ``_base`` never name it
@@ -44,6 +46,9 @@ class Session(Protocol):
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """A call of the catalogue's HTTP API (the source table has its own endpoints)."""
 
+    def download(self, record: ObjectOut) -> bytes:
+        """An object's file from storage, checked against its record's checksum and size."""
+
 
 class Targets(Protocol):
     """The planner and maker behind ``Class.get/plan/exists/make`` and ``obj.uptodate()``."""
@@ -51,7 +56,8 @@ class Targets(Protocol):
     def get(self, cls: type[DBObject], date: str | dt.date | None, chip: str | None,
             filter: str | None = None, raw: str | None = None,
             params: dict[str, Any] | None = None, *,
-            extra: dict[str, str] | None = None) -> DBObject: ...
+            extra: dict[str, str] | None = None,
+            owner: Ownership | None = None) -> DBObject: ...
 
     def plan(self, cls: type[DBObject], date: str | dt.date | None, chip: str | None,
              filter: str | None = None, raw: str | None = None,
@@ -65,7 +71,8 @@ class Targets(Protocol):
     def make(self, cls: type[DBObject], date: str | dt.date | None, chip: str | None,
              filter: str | None = None, raw: str | None = None,
              params: dict[str, Any] | None = None, *,
-             extra: dict[str, str] | None = None) -> DBObject: ...
+             extra: dict[str, str] | None = None,
+             owner: Ownership | None = None) -> DBObject: ...
 
     def uptodate(self, obj: DBObject) -> Any: ...
 

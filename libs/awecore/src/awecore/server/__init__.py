@@ -11,7 +11,16 @@ Layer: above the contracts and the client; it imports no science and no develope
 """
 
 from .app import VERSION, Kit, ServiceContext, get_factory, service_app
-from .auth import READS, Identity, TokenAuthenticator, get_identity, refuse_writes
+from .auth import (
+    MAKES,
+    READS,
+    Identity,
+    TokenAuthenticator,
+    get_identity,
+    get_reader,
+    is_anonymous_read,
+    refuse_writes,
+)
 from .follow import Records, consume
 from .kafka import (
     BrokerProbe,
@@ -32,11 +41,12 @@ from .settings import SITE_PATTERN, ServiceSettings
 from .status import Heartbeat, StatusServer
 
 __all__ = [
-    "PROBLEM", "READS", "SITE_PATTERN", "VERSION", "BodyLimit", "BrokerProbe", "Heartbeat",
+    "MAKES", "PROBLEM", "READS", "SITE_PATTERN", "VERSION", "BodyLimit", "BrokerProbe", "Heartbeat",
     "Identity", "KafkaSettings", "Kit", "Loops", "Metrics", "Records", "RequestContext",
     "ServiceContext", "ServiceSettings", "StatusServer", "TokenAuthenticator", "TopicSettings",
     "WrongPartitions", "close_quietly", "configure_logging", "consume", "ensure_topics", "every",
     "get_factory",
-    "get_identity", "install_error_handlers", "keep_running", "make_consumer", "make_producer",
+    "get_identity", "get_reader", "install_error_handlers", "is_anonymous_read",
+    "keep_running", "make_consumer", "make_producer",
     "pause", "problem_response", "refuse_writes", "run_until", "service_app",
 ]

@@ -17,6 +17,8 @@ Operations routes (on every service):
     The same as ``/readyz``, kept for the scripts and tests that poll it.
 ``/metrics``
     Prometheus text.
+``/docs``, ``/redoc``
+    The API pages, with their assets served by the service itself (``.docs``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from ..errors import ServiceUnavailable
+from .docs import install_docs
 from .logs import configure_logging
 from .loops import Loops
 from .metrics import CONTENT_TYPE_LATEST, Metrics
@@ -155,12 +158,15 @@ def service_app(settings: ServiceSettings, *, service: str, title: str, summary:
             await kit.loops.stop()
             await context.aclose()
 
-    app = FastAPI(title=title, version=VERSION, summary=summary, lifespan=lifespan)
+    # the API pages with the service's own assets, not a CDN's (``.docs``)
+    app = FastAPI(title=title, version=VERSION, summary=summary, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
     app.state.factory = factory
     app.include_router(_operations(service, settings))
     app.include_router(router)
     install_error_handlers(app)
     install_openapi(app)
+    install_docs(app)
     if max_body_bytes is not None:
         app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(BodyGuard, seconds=settings.body_timeout_seconds)

@@ -79,9 +79,11 @@ SERVICES = (
     _Service("compute", "awe_compute.main:create_app", http=True),
     _Service("compute-worker-1", "awe_compute.worker", http=False),
     _Service("compute-worker-2", "awe_compute.worker", http=False),
+    _Service("vo", "awe_vo.main:create_app", http=True),
+    _Service("portal", "awe_portal.main:create_app", http=True),
 )
 #: Services that call the catalog as themselves get a service account and token.
-SERVICE_ACCOUNTS = ("storage", "lineage", "federation", "compute")
+SERVICE_ACCOUNTS = ("storage", "lineage", "federation", "compute", "vo")
 
 
 class Stack:
@@ -161,6 +163,8 @@ class Stack:
             "AWE_LINEAGE_DATABASE_URL": lineage_db,
             "AWE_FEDERATION_DATABASE_URL": federation_db,
             "AWE_COMPUTE_DATABASE_URL": compute_db,
+            # the VO service reads the catalog's own database (read-only transactions)
+            "AWE_VO_DATABASE_URL": db_url,
         }
         # users' product modules (beside installed ones, found by their entry points): the
         # compute service and its workers load them, `awe classes register` too (awe.env)
@@ -174,6 +178,8 @@ class Stack:
                     ) or free_port()
                 if svc.name in SERVICE_ACCOUNTS:
                     env.update(self._service_env(svc.name, state, env))
+                if svc.name == "portal":
+                    env.update(self._portal_env(state))
                 proc = self._service(svc, state, {**os.environ, **env})
                 proc.start()
                 state["pids"][svc.name] = proc.pid
@@ -185,6 +191,9 @@ class Stack:
             "AWE_LINEAGE_URL": f"http://127.0.0.1:{state['ports'].get('lineage')}",
             "AWE_FEDERATION_URL": f"http://127.0.0.1:{state['ports'].get('federation')}",
             "AWE_COMPUTE_URL": f"http://127.0.0.1:{state['ports'].get('compute')}",
+            "AWE_VO_URL": f"http://127.0.0.1:{state['ports'].get('vo')}",
+            "AWE_TAP_URL": f"http://127.0.0.1:{state['ports'].get('vo')}/tap",
+            "AWE_PORTAL_URL": f"http://127.0.0.1:{state['ports'].get('portal')}",
             "AWE_TOKEN": state["token"],
             "AWE_KAFKA_BOOTSTRAP_SERVERS": kafka,
             "AWE_POSTGRES_URL": db_url,
@@ -211,7 +220,7 @@ class Stack:
             self._save(state)
         prefix = f"AWE_{name.upper()}_"
         extra = ({f"{prefix}STORAGE_URL": f"http://127.0.0.1:{state['ports']['storage']}"}
-                 if name == "compute" else {})
+                 if name in ("compute", "vo") else {})
         return {
             **extra,
             f"{prefix}SERVICE_TOKEN": tokens[name],
@@ -219,6 +228,21 @@ class Stack:
             f"{prefix}KAFKA_BOOTSTRAP_SERVERS": env["AWE_CATALOG_KAFKA_BOOTSTRAP_SERVERS"],
             f"{prefix}ROOT": str(self.dir / "files"),
         }
+
+    def _portal_env(self, state: dict[str, Any]) -> dict[str, str]:
+        """The portal calls every service as the signed-in user (it has no account of its
+        own): it needs their URLs, and a key for its session cookies that outlives a
+        restart (made once, kept in the stack's state)."""
+        state.setdefault("portal_secret", secrets.token_urlsafe(32))
+        self._save(state)
+        url = {name: f"http://127.0.0.1:{state['ports'][name]}"
+               for name in ("catalog", "storage", "lineage", "compute")}
+        return {"AWE_PORTAL_CATALOG_URL": url["catalog"],
+                "AWE_PORTAL_STORAGE_URL": url["storage"],
+                "AWE_PORTAL_LINEAGE_URL": url["lineage"],
+                "AWE_PORTAL_COMPUTE_URL": url["compute"],
+                "AWE_PORTAL_SECRET_KEY": state["portal_secret"],
+                "AWE_PORTAL_CACHE_DIR": str(self.dir / "portal-cache")}
 
     def down(self) -> None:
         """Stop every part, in reverse order of start, by pid."""

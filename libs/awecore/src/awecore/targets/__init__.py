@@ -29,7 +29,7 @@ from ..client import (
 )
 from ..dimensions import DataId
 from ..errors import InvalidRequest, NotFound, QCRefused, ServiceUnavailable
-from ..jobs import TargetIn
+from ..jobs import Ownership, TargetIn
 from ..model import DBObject
 from ..records import ObjectOut
 from ._adapters import BlockingCatalog, CatalogPorts
@@ -184,23 +184,26 @@ def make(cls: str | type[DBObject], date: str | dt.date | None, chip: str | None
          filter: str | None = None, raw: str | None = None,
          params: dict[str, Any] | None = None, catalog: CatalogClient | None = None,
          storage: StorageClient | None = None, progress: bool = True, *,
-         extra: dict[str, str] | None = None) -> DBObject:
+         extra: dict[str, str] | None = None, owner: Ownership | None = None) -> DBObject:
     """Make the target anew (and, recursively, whatever beneath it is missing or stale)."""
     return get(cls, date, chip, filter, raw, params, catalog, storage, progress, anew=True,
-               extra=extra)
+               extra=extra, owner=owner)
 
 
 def get(cls: str | type[DBObject], date: str | dt.date | None, chip: str | None,
         filter: str | None = None, raw: str | None = None,
         params: dict[str, Any] | None = None, catalog: CatalogClient | None = None,
         storage: StorageClient | None = None, progress: bool = True, anew: bool = False,
-        *, extra: dict[str, str] | None = None) -> DBObject:
-    """The best up-to-date target, made (recursively) if missing or stale."""
+        *, extra: dict[str, str] | None = None, owner: Ownership | None = None) -> DBObject:
+    """The best up-to-date target, made (recursively) if missing or stale. What is made
+    belongs to the caller, in ``owner``'s project and at its privilege level (default:
+    level 1, the caller alone)."""
     catalog = catalog or current()
+    owner = owner or Ownership()
     env = settings_from_env()
     if env.get("AWE_COMPUTE_URL") and storage is None:
         return _get_by_compute(env, catalog, cls, date, chip, filter, raw, params, progress,
-                               anew, extra)
+                               anew, extra, owner)
     the_plan = plan(cls, date, chip, filter, raw, params, catalog, anew, extra=extra)
     root = the_plan.nodes[the_plan.root]
     if root.action == "refuse":
@@ -210,7 +213,7 @@ def get(cls: str | type[DBObject], date: str | dt.date | None, chip: str | None,
             if "AWE_STORAGE_URL" not in env:
                 raise ServiceUnavailable("making needs storage: set AWE_STORAGE_URL")
             storage = StorageClient(env["AWE_STORAGE_URL"], env.get("AWE_TOKEN"))
-        maker = Maker(catalog, storage)
+        maker = Maker(catalog, storage, owner.privileges, project=owner.project)
         if progress:
             from rich.progress import Progress
 
@@ -227,14 +230,16 @@ def get(cls: str | type[DBObject], date: str | dt.date | None, chip: str | None,
 def _get_by_compute(env: dict[str, str], catalog: CatalogClient, cls: str | type[DBObject],
                     date: str | dt.date | None, chip: str | None, filter: str | None,
                     raw: str | None, params: dict[str, Any] | None, progress: bool,
-                    anew: bool, extra: dict[str, str] | None = None) -> DBObject:
+                    anew: bool, extra: dict[str, str] | None = None,
+                    owner: Ownership | None = None) -> DBObject:
     """Submit to the compute service and wait for its workers (with a progress bar)."""
     compute = ComputeClient(env["AWE_COMPUTE_URL"], env.get("AWE_TOKEN"))
     name = cls if isinstance(cls, str) else cls.__name__
     try:
         submitted = compute.submit(TargetIn(cls=name, date=_night(date), chip=chip,
                                             filter=filter, raw=raw, params=params, anew=anew,
-                                            data_id=extra or None))
+                                            data_id=extra or None,
+                                            **(owner or Ownership()).model_dump()))
         ids = [j.id for j in submitted.jobs]
         if ids and progress:
             from rich.progress import Progress

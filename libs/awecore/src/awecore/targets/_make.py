@@ -32,6 +32,7 @@ from ..model import CalFile, Chip, Filter, RawFrame, registry
 from ..pipelines import QC, SOFTWARE_VERSION, overscan_correct, parse_section
 from ..query import Compare, QuerySpec
 from ..records import ObjectIn, ObjectOut
+from ._header import header_cards, observed_attributes, product_header
 from ._plan import Node, Plan
 from ._policy import describe, flags_of, refused_flags
 from ._ports import CatalogReader, CatalogWriter, FileStore
@@ -45,6 +46,8 @@ T = TypeVar("T")
 FETCH_CONCURRENCY = 4
 
 _RAW_TYPES = frozenset(registry.subclass_names(RawFrame))
+#: cards of a product's image that do not describe its weight map
+_NOT_OF_WEIGHTS = frozenset({"BUNIT", "MAGZP", "PHOTZP", "MAGZERO"})
 
 
 def product_name(cls: str, chip: str | None, night: str | None, oid: str,
@@ -64,16 +67,16 @@ def _sha256(data: bytes) -> str:
 def _fits(image: np.ndarray | None, header: dict[str, Any],
           extensions: dict[str, np.ndarray] | None = None,
           table: dict[str, Any] | None = None) -> bytes:
+    """A product's file: the image with its header (values, or (value, comment) pairs),
+    its extensions with the same cards (so each is placed on the sky alone), its table."""
     buf = io.BytesIO()
+    cards = header_cards(header)
     hdu = fits.PrimaryHDU(image)
-    for key, value in header.items():
-        hdu.header[key] = value
+    hdu.header.extend(cards, update=True)
     hdus: list[Any] = [hdu]
     for name, data in (extensions or {}).items():
         ext = fits.ImageHDU(data, name=name)
-        for key, value in header.items():
-            if key not in ("AWETYPE",):
-                ext.header[key] = value
+        ext.header.extend([c for c in cards.cards if c.keyword != "AWETYPE"], update=True)
         hdus.append(ext)
     if table is not None:
         hdus.append(fits.BinTableHDU(Table(table), name="TABLE"))
@@ -176,16 +179,21 @@ def _compute(recipe: Recipe, node: Node, refs: dict[str, str | list[str]], loade
     """The CPU part of making a product, run in a thread: the recipe, then its files
     encoded, each with its sha256."""
     made = recipe.make(Inputs(refs, loader, node.filter, dict(node.extra)), node.params)
+    for key, value in observed_attributes(node.cls, refs, loader).items():
+        made.attributes.setdefault(key, value)
     files: list[tuple[str, bytes, str]] = []
     if made.image is not None or made.table is not None:
         name = product_name(node.cls, node.chip,
                             node.night.isoformat() if node.night else None, oid,
                             node.extra.get("tile"))
-        header = {"AWEOID": oid, "AWETYPE": node.cls, **made.header}
+        header = product_header(node, refs, loader, made, oid)
         data = _fits(made.image, header, made.extensions, made.table)
         files.append((name, data, _sha256(data)))
         if made.weight is not None:
-            weight = _fits(made.weight, {**header, "AWETYPE": "weight"})
+            # the image's cards but its units and zeropoint: a weight is no flux
+            weight = _fits(made.weight, {**{k: v for k, v in header.items()
+                                            if k not in _NOT_OF_WEIGHTS},
+                                         "AWETYPE": "weight"})
             files.append((name.removesuffix(".fits") + ".weight.fits", weight,
                           _sha256(weight)))
     return made, files
@@ -197,11 +205,14 @@ class AsyncMaker:
 
     def __init__(self, catalog: CatalogReader, writer: CatalogWriter, files: FileStore,
                  privileges: int = 3, cache: MakerCache | None = None,
-                 rules: CalibrationRules | None = None) -> None:
+                 rules: CalibrationRules | None = None, project: str | None = None) -> None:
         self.catalog = catalog
         self.writer = writer
         self.files = files
+        #: who the products are shared with, and their project (None: the default project
+        #: of the account that registers them, whose products they are)
         self.privileges = privileges
+        self.project = project
         #: a made calibration's default validity window (the planner's rules: the same
         #: environment, AWE_CALIBRATION_RULES, unless given)
         self.rules = rules if rules is not None else CalibrationRules.from_env()
@@ -414,6 +425,8 @@ class AsyncMaker:
             "process_params": node.params, "software_version": SOFTWARE_VERSION,
             "quality_flags": made.quality_flags,
         }
+        if self.project is not None:
+            record["project"] = self.project
         attributes = {**{k: v for k, v in node.extra.items() if k in fields},
                       **made.attributes}
         attributes["inherited_flags"] = int(inherited)

@@ -17,6 +17,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
+from astropy.wcs.utils import proj_plane_pixel_scales
 
 from .. import pipelines as p
 from ..dimensions import DataId
@@ -336,8 +337,12 @@ def _sourcelist(inp: Inputs, params: dict[str, Any]) -> Made:
     zeropoint = (float(photom["zeropoint"]) - float(photom["extinction"]) * frame.airmass
                  - 2.5 * np.log10(frame.gain / frame.exptime))
     rows = source_rows(table, wcs, zeropoint)
-    return Made(None, {"number_of_sources": len(table)}, sources=rows,
-                quality_flags=int(p.qc_sources(len(table))))
+    attributes: dict[str, Any] = {"number_of_sources": len(table)}
+    fwhm = float(table.meta.get("fwhm", float("nan")))
+    if np.isfinite(fwhm):  # in arcsec through the fitted WCS's pixel scale
+        scale = float(np.mean(proj_plane_pixel_scales(wcs))) * 3600
+        attributes["seeing"] = round(fwhm * scale, 4)
+    return Made(None, attributes, sources=rows, quality_flags=int(p.qc_sources(len(table))))
 
 
 RECIPES: dict[str, Recipe] = {r.cls: r for r in (

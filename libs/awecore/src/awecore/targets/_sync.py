@@ -53,10 +53,11 @@ class Maker:
     """:class:`AsyncMaker` over synchronous catalogue and storage clients, waited for."""
 
     def __init__(self, catalog: SyncCatalog, storage: SyncStorage, privileges: int = 3,
-                 cache: MakerCache | None = None, rules: CalibrationRules | None = None
-                 ) -> None:
+                 cache: MakerCache | None = None, rules: CalibrationRules | None = None,
+                 project: str | None = None) -> None:
         ports = BlockingCatalog(catalog)
-        self.core = AsyncMaker(ports, ports, BlockingFiles(storage), privileges, cache, rules)
+        self.core = AsyncMaker(ports, ports, BlockingFiles(storage), privileges, cache, rules,
+                               project)
 
     def make(self, plan: Plan, progress: Callable[[Node], None] | None = None) -> str:
         """Make every node the plan marks, inputs first; ``progress`` is called (from the

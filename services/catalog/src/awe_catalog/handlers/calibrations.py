@@ -10,7 +10,7 @@ from awecore.records import TimelinePage
 
 from ..factory import Factory
 from ..models import Caller
-from .deps import get_caller, get_factory
+from .deps import get_factory, get_reader
 
 router = APIRouter(tags=["calibrations"])
 
@@ -30,7 +30,7 @@ async def timeline(
                                     description="ISO 8601, UTC if no zone; open if absent"),
     offset: int = Query(default=0, ge=0, le=10**9),
     limit: int = Query(default=100, ge=1, le=1000),
-    caller: Caller = Depends(get_caller),
+    caller: Caller = Depends(get_reader),
     factory: Factory = Depends(get_factory),
 ) -> TimelinePage:
     return await factory.objects().timeline(cls, chip, caller, filter, start, end, offset,

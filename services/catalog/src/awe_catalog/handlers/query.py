@@ -12,21 +12,21 @@ from awecore.server import READS
 
 from ..factory import Factory
 from ..models import Caller, CountOut
-from .deps import get_caller, get_factory
+from .deps import get_factory, get_reader
 
 router = APIRouter(tags=["queries"])
 
 
 @router.post("/query", response_model=QueryPage, summary="Run a DSL query, one page",
              openapi_extra=READS)
-async def run_query(body: QueryRequest, caller: Caller = Depends(get_caller),
+async def run_query(body: QueryRequest, caller: Caller = Depends(get_reader),
                     factory: Factory = Depends(get_factory)) -> QueryPage:
     return await factory.objects().query(body.query, caller, body.offset, body.limit)
 
 
 @router.post("/query/count", response_model=CountOut, summary="Count a DSL query's results",
              openapi_extra=READS)
-async def count(body: QuerySpec, caller: Caller = Depends(get_caller),
+async def count(body: QuerySpec, caller: Caller = Depends(get_reader),
                 factory: Factory = Depends(get_factory)) -> CountOut:
     return CountOut(count=await factory.objects().count(body, caller))
 
@@ -38,7 +38,7 @@ async def best(
     chip: str = Query(description="chip name or oid", max_length=100),
     time: dt.datetime = Query(description="ISO 8601, UTC if no zone"),
     filter: str | None = Query(default=None, description="filter name or oid", max_length=100),
-    caller: Caller = Depends(get_caller),
+    caller: Caller = Depends(get_reader),
     factory: Factory = Depends(get_factory),
 ) -> ObjectOut:
     return await factory.objects().best(cls, chip, time, caller, filter)
@@ -52,7 +52,7 @@ class BestCalibrationsOut(BaseModel):
 
 @router.post("/calibrations/best", response_model=BestCalibrationsOut, openapi_extra=READS,
              summary="The best calibrations for many (class, chip, filter, time) at once")
-async def best_many(body: BestCalibrationsIn, caller: Caller = Depends(get_caller),
+async def best_many(body: BestCalibrationsIn, caller: Caller = Depends(get_reader),
                     factory: Factory = Depends(get_factory)) -> BestCalibrationsOut:
     """Each the valid calibration of its class for the chip (and filter) whose validity
     window covers the time, the newest; null where none does. One SQL statement for all

@@ -50,7 +50,7 @@ async def add_project(body: ProjectIn, caller: Caller = Depends(get_caller),
              summary="Add a user to a project (admin)")
 async def add_member(name: str, body: MemberIn, caller: Caller = Depends(get_caller),
                      factory: Factory = Depends(get_factory)) -> ProjectOut:
-    return await factory.users().add_member(name, body.user, caller)
+    return await factory.users().add_member(name, body.user, caller, body.role)
 
 
 @router.post("/tokens", response_model=TokenOut, status_code=201,

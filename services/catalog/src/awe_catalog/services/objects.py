@@ -27,6 +27,7 @@ from awecore.model import (
 )
 from awecore.query import QueryPage, QuerySpec
 from awecore.records import CurationChange, TimelinePage
+from awecore.visibility import Viewer, may_approve, may_curate
 
 from ..models import Caller
 from ..storage.calibrations import CalibrationStore, Wanted
@@ -114,7 +115,9 @@ class ObjectService:
         async with self.pool.acquire() as conn, conn.transaction():
             store = ObjectStore(conn)
             try:
-                await store.insert(objects)
+                # what the site's pipeline registers (an admin, a service account, or the
+                # compute service making an admin's products) may be anybody's best calibration
+                await store.insert(objects, governed=caller.sees_all)
             except asyncpg.UniqueViolationError as exc:
                 raise _taken(exc) from None
             await self._check_refs(store, objects, caller)
@@ -135,8 +138,10 @@ class ObjectService:
             if not found:
                 raise NotFound(f"no object {oid}")
             current = found[0]
-            if not caller.sees_all and current.creator != caller.name:
-                raise Forbidden(f"only {current.creator} or an admin may curate {oid}")
+            viewer = Viewer.of(caller)
+            if not may_curate(viewer, current, caller.curates):
+                raise Forbidden(f"only {current.creator}, a calibration scientist of project "
+                                f"{current.project} or an admin may curate {oid}")
             cls = registry.get(current.type)
             if ("timestamp_start" in changes or "timestamp_end" in changes) and not issubclass(
                     cls, CalFile):
@@ -151,8 +156,10 @@ class ObjectService:
             old = {k: getattr(current, k) for k in changes}
             at = dt.datetime.now(dt.UTC)
             hlc = self.clock.now()
+            approve = changes.get("is_valid") == 1 and may_approve(viewer, current,
+                                                                  caller.curates)
             result = await store.curate(current.oid, changes, hlc, self.site, by=caller.name,
-                                        at=at, reason=update.reason, old=old)
+                                        at=at, reason=update.reason, old=old, approve=approve)
             await HistoryStore(conn).record([ObjectCurated(
                 oid=current.oid, changes=CurationUpdate(**changes), hlc=hlc, site=self.site,
                 by=caller.name, at=at, reason=update.reason, old=old).history()])
@@ -192,6 +199,11 @@ class ObjectService:
                             next_offset=offset + limit if more else None)
 
     # -- reading -----------------------------------------------------------------------
+    async def counts(self, caller: Caller) -> dict[str, int]:
+        """How many objects of each type the caller may see."""
+        async with self.pool.acquire() as conn:
+            return await ObjectStore(conn).counts(caller)
+
     async def get(self, oid: str, caller: Caller) -> ObjectOut:
         async with self.pool.acquire() as conn:
             found = await hide_refs(

@@ -94,7 +94,7 @@ class ReplicationService:
         out.waiting.extend(eid for oid, (eid, _) in fresh.items() if oid not in ready)
         objects = [o for _, o in ready.values()]
         if objects:
-            await store.insert(objects)
+            await store.insert(objects, governed=True)  # their site governed them
             await store.init_clocks(objects)
             # the history a snapshot of a curated object brought, recorded and passed on
             history = {o.oid: h for e in events if isinstance(e.data, ObjectCreated)

@@ -116,7 +116,8 @@ class UserService:
         self._changed()
         return project
 
-    async def add_member(self, project: str, user: str, caller: Caller) -> ProjectOut:
+    async def add_member(self, project: str, user: str, caller: Caller,
+                         role: str = "member") -> ProjectOut:
         _require_admin(caller)
         async with self.pool.acquire() as conn, conn.transaction():
             store = UserStore(conn)
@@ -124,7 +125,7 @@ class UserService:
                 raise NotFound(f"no project {project}")
             if await store.get_user(user) is None:
                 raise NotFound(f"no user {user}")
-            await store.add_member(project, user)
+            await store.add_member(project, user, role)
             result = await store.get_project(project)
         assert result is not None
         self._changed()

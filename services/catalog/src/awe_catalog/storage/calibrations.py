@@ -6,6 +6,12 @@ them all: the requests travel as arrays, ``unnest`` makes them rows, and for eac
 filter) whose window covers the time. The sub-query is one range scan of the index
 ``objects_best_calibration`` (0008): class, chip, start of validity, with the end in the key
 so that windows ending before the time are skipped in the index, not fetched from the table.
+
+Best calibrations are governed (0012): among those the viewer may see, only a *governed* one
+(made by the site's pipeline, sent by a peer site, or approved by a calibration scientist:
+``awecore.visibility.may_approve``) or the viewer's own is a candidate. So a user's
+calibration, even shared with the whole site, is the best only in that user's own context
+until it is approved.
 """
 
 from __future__ import annotations
@@ -60,6 +66,8 @@ class CalibrationStore:
         viewer, bind = Viewer.of(caller), binder(param)
         vis, chip_vis, filter_vis = (visible_sql(viewer, bind, Columns.at(a))
                                      for a in ("o", "c", "f"))
+        eligible = "o.governed" if viewer.name is None else \
+            f"(o.governed OR o.creator = {param(viewer.name)})"
         rows = await self.conn.fetch(
             # the requests as rows; each chip (and filter) named resolved to the oids of the
             # visible ones of that name (an oid stands for itself); then one index probe each
@@ -85,6 +93,7 @@ class CalibrationStore:
             f"AND (o.refs ->> 'chip') = rf.chip "
             f"AND o.timestamp_start <= rf.rtime AND o.timestamp_end >= rf.rtime "
             f"AND (rf.filter IS NULL OR (o.refs ->> 'filter') = rf.filter) AND {vis} "
+            f"AND {eligible} "
             f"ORDER BY o.creation_date DESC, o.oid DESC LIMIT 1) o",
             [w.i for w in wanted], [w.type for w in wanted], [w.chip for w in wanted],
             [w.chip_oid for w in wanted], [w.filter for w in wanted],

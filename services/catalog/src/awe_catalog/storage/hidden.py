@@ -8,7 +8,7 @@ finds nothing).
 
 Checking costs one query per answer whose references point outside the answer itself; most
 references point at objects every signed-in user sees (chips, instruments, raw frames,
-shared calibrations), and privileges only ever rise, so the oids seen at ``SITES`` or above
+shared calibrations), and privileges only ever rise, so the oids seen at ``SITE`` or above
 are remembered per process and never asked again.
 """
 
@@ -52,7 +52,7 @@ async def hide_refs(conn: asyncpg.Connection, objects: Sequence[ObjectOut],
         return out
     signed_in = Viewer.of(caller).name is not None
     if signed_in:
-        _remember([o.oid for o in out if o.privileges >= Privilege.SITES])
+        _remember([o.oid for o in out if o.privileges >= Privilege.SITE])
     known = {o.oid for o in out}
     wanted = {t for o in out for v in o.refs.values() for t in _targets(v)
               if t not in known and not (signed_in and t in _SHARED)}
@@ -63,7 +63,7 @@ async def hide_refs(conn: asyncpg.Connection, objects: Sequence[ObjectOut],
         f"SELECT o.oid::text AS oid, o.privileges FROM objects o "
         f"WHERE o.oid = ANY($1::uuid[]) AND {vis}", [uuid.UUID(t) for t in wanted], *params)
     if signed_in:
-        _remember([r["oid"] for r in rows if r["privileges"] >= Privilege.SITES])
+        _remember([r["oid"] for r in rows if r["privileges"] >= Privilege.SITE])
     hidden = wanted - {r["oid"] for r in rows}
     if not hidden:
         return out

@@ -34,7 +34,7 @@ _INSERT_COLUMNS = (
     "oid", "type", "site", "creation_date", "creator", "project", "privileges", "is_valid",
     "quality_flags", "timestamp_start", "timestamp_end", "filename", "file_size", "checksum",
     "process_params", "software_version", "comments", "attributes", "refs", "hlc",
-    "curation_hlc", "curation_site",
+    "curation_hlc", "curation_site", "governed",
 )
 
 
@@ -52,8 +52,10 @@ class ObjectStore:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
 
-    async def insert(self, objects: Sequence[ObjectOut]) -> None:
-        """COPY the objects and their reference rows."""
+    async def insert(self, objects: Sequence[ObjectOut], governed: bool = False) -> None:
+        """COPY the objects and their reference rows. ``governed``: calibrations among them
+        may be the best of anybody (the site's pipeline made them, or a peer site sent
+        them), not only of their creator (0012)."""
         rows: list[tuple[Any, ...]] = []
         refs: list[tuple[uuid.UUID, str, int, uuid.UUID]] = []
         for o in objects:
@@ -63,7 +65,7 @@ class ObjectStore:
                 o.is_valid, o.quality_flags, o.timestamp_start, o.timestamp_end, o.filename,
                 o.file_size, o.checksum,
                 o.process_params, o.software_version, o.comments, o.attributes, o.refs,
-                o.hlc, o.curation_hlc, o.curation_site,
+                o.hlc, o.curation_hlc, o.curation_site, governed,
             ))
             for name, value in o.refs.items():
                 targets = value if isinstance(value, list) else [value]
@@ -111,6 +113,13 @@ class ObjectStore:
             f"WHERE r.src = ANY($1::uuid[])",
             [uuid.UUID(o) for o in oids], *params,
         ))
+
+    async def counts(self, caller: Caller) -> dict[str, int]:
+        """Objects by type, of those the caller may see."""
+        vis, params = visibility(caller, "o", 1)
+        rows = await self.conn.fetch(
+            f"SELECT type, count(*) AS n FROM objects o WHERE {vis} GROUP BY type", *params)
+        return {str(r["type"]): int(r["n"]) for r in rows}
 
     async def digest(self, min_privileges: int, caller: Caller) -> tuple[int, str]:
         """A hash over the shared objects and their curation state, for comparing sites:
@@ -171,7 +180,7 @@ class ObjectStore:
 
     async def curate(self, oid: str, changes: dict[str, Any], hlc: int, site: str, *,
                      by: str, at: dt.datetime, reason: str | None,
-                     old: dict[str, Any]) -> ObjectOut:
+                     old: dict[str, Any], approve: bool = False) -> ObjectOut:
         """Apply curation fields and record the 'curated' event (caller holds the row lock).
 
         Each field remembers the clock of the change that set it; the row's curation_hlc is
@@ -179,6 +188,8 @@ class ObjectStore:
         before, so that every site records the same history row (the caller records it
         here: ``HistoryStore``)."""
         sets = [f"{_curation_column(name)} = ${i}" for i, name in enumerate(changes, start=5)]
+        if approve:  # a calibration scientist's approval: its calibration may be anybody's best
+            sets.append("governed = true")
         stamp = {name: [hlc, site] for name in changes}
         row = await self.conn.fetchrow(
             f"UPDATE objects o SET {', '.join(sets)}, "

@@ -42,7 +42,9 @@ class UserStore:
             "  RETURNING 1) "
             "SELECT u.name, u.is_admin, u.is_service, u.default_project, "
             "  array(SELECT project_name FROM memberships m WHERE m.user_name = u.name)"
-            "  AS projects, t.scope, t.expires "
+            "  AS projects, array(SELECT project_name FROM memberships m "
+            "  WHERE m.user_name = u.name AND m.role = 'calibration') AS curates, t.scope, "
+            "  t.expires "
             "FROM tokens t JOIN users u ON u.name = t.user_name "
             "WHERE t.token_hash = $1 AND NOT t.revoked "
             "  AND (t.expires IS NULL OR t.expires > now())", token_hash)
@@ -64,7 +66,9 @@ class UserStore:
     async def get_project(self, name: str) -> ProjectOut | None:
         row = await self.conn.fetchrow(
             "SELECT p.name, p.description, array(SELECT user_name FROM memberships m "
-            "  WHERE m.project_name = p.name ORDER BY 1) AS members FROM projects p "
+            "  WHERE m.project_name = p.name ORDER BY 1) AS members, "
+            "  array(SELECT user_name FROM memberships m WHERE m.project_name = p.name "
+            "  AND m.role = 'calibration' ORDER BY 1) AS calibration_scientists FROM projects p "
             "WHERE p.name = $1", name)
         return None if row is None else ProjectOut(**dict(row))
 
@@ -74,10 +78,13 @@ class UserStore:
             name, is_admin, is_service, project)
         await self.add_member(project, name)
 
-    async def add_member(self, project: str, user: str) -> None:
+    async def add_member(self, project: str, user: str, role: str | None = None) -> None:
+        """Add a member (``role`` None: a new member is a plain one, an existing one keeps
+        their role; else the role is set)."""
         await self.conn.execute(
-            "INSERT INTO memberships (user_name, project_name) VALUES ($1, $2) "
-            "ON CONFLICT DO NOTHING", user, project)
+            "INSERT INTO memberships (user_name, project_name, role) "
+            "VALUES ($1, $2, coalesce($3, 'member')) ON CONFLICT (user_name, project_name) "
+            "DO UPDATE SET role = coalesce($3, memberships.role)", user, project, role)
 
     async def add_token(self, user: str, token: str, label: str, scope: str = "all",
                         expires: dt.datetime | None = None) -> str:

@@ -87,8 +87,9 @@ async def cancel(job_id: str, caller: Identity = Depends(get_identity),
 @router.post("/jobs/{job_id}/retry", response_model=JobOut, tags=["jobs"],
              summary="Requeue a failed or cancelled job, and the jobs that failed with it")
 async def retry(job_id: str, caller: Identity = Depends(get_identity),
+                token: str = Depends(get_token),
                 factory: Factory = Depends(get_factory)) -> JobOut:
     """The job waits for its inputs again: 'waiting' until each is done, 'ready' if all
     are. If an input failed or was cancelled, 409 names it: retry it first (that requeues
     this job too, when it failed or was cancelled because of that input)."""
-    return await factory.jobs().retry(job_id, caller)
+    return await factory.jobs().retry(job_id, caller, token)

@@ -12,12 +12,13 @@ from awecore.client import AsyncCatalogClient
 from awecore.dimensions import DataId
 from awecore.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from awecore.ids import new_oid
-from awecore.jobs import JobOut, JobPage, PlanIn, Submitted, TargetIn, TargetRef
+from awecore.jobs import JobOut, JobPage, Ownership, PlanIn, Submitted, TargetIn, TargetRef
 from awecore.server import Identity
 from awecore.targets import AsyncPlanner, CalibrationRules, CatalogPorts, Key, Plan, Target
 from awecore.visibility import Viewer, may_manage_job, may_see_job
 
 from ..storage.jobs import JobStore, job_out
+from .credentials import Delegation
 from .queue import JobQueue
 
 __all__ = ["JobService"]
@@ -32,8 +33,12 @@ def _target(t: TargetRef) -> Target:
 
 class JobService:
     def __init__(self, pool: asyncpg.Pool, queue: JobQueue, catalog_url: str,
-                 rules: CalibrationRules | None = None) -> None:
+                 rules: CalibrationRules | None = None,
+                 delegation: Delegation | None = None) -> None:
         self.pool = pool
+        #: seals the credential a submitter delegates to the workers (None: jobs are made
+        #: with the workers' own account, as before products belonged to their submitter)
+        self.delegation = delegation
         self.queue = queue
         self.catalog_url = catalog_url
         #: the calibration rules (the settings'): from how far a calibration is made
@@ -53,20 +58,30 @@ class JobService:
     async def submit(self, target: TargetIn, caller: Identity, token: str) -> Submitted:
         return await self._submit(
             [_target(target)], {target.cls: target.params} if target.params else None,
-            target.dry_run, target.anew, caller, token)
+            target.dry_run, target.anew, caller, token, target)
 
     async def submit_plan(self, body: PlanIn, caller: Identity, token: str) -> Submitted:
         targets = [_target(t) for t in body.targets]
-        return await self._submit(targets, body.params, body.dry_run, False, caller, token)
+        return await self._submit(targets, body.params, body.dry_run, False, caller, token,
+                                  body)
 
     async def _submit(self, targets: list[Target], params: dict[str, dict[str, Any]] | None,
-                      dry_run: bool, anew: bool, caller: Identity, token: str) -> Submitted:
+                      dry_run: bool, anew: bool, caller: Identity, token: str,
+                      owner: Ownership) -> Submitted:
         planned = dt.datetime.now(dt.UTC)
         plan = await self._plan(targets, params, anew, token)
         described = [n.describe() for n in plan.nodes.values()]
         if dry_run or not plan.to_make:
             oids = [plan.nodes[k].oid for k in plan.roots]
             return Submitted(plan=described, target=oids[0], targets=oids, jobs=[])
+        if owner.project is not None and not caller.sees_all and \
+                owner.project not in caller.projects:
+            raise Forbidden(f"you are not a member of project {owner.project!r}")
+        credential = None
+        if self.delegation is not None:
+            credential = await self.delegation.mint(
+                token, f"compute: {len(plan.to_make)} jobs for {plan.nodes[plan.root].cls}")
+        context = _context(caller.name, owner)
         jobs: list[JobOut] = []
         product: dict[Key, str] = {}
         job_of: dict[Key, str] = {}
@@ -74,7 +89,8 @@ class JobService:
         async with self.pool.acquire() as conn, conn.transaction():
             store = JobStore(conn)
             for node in plan.to_make:
-                key = "|".join(str(k) for k in node.key) + f"|{sorted(node.params.items())}"
+                key = ("|".join(str(k) for k in node.key)
+                       + f"|{sorted(node.params.items())}|{context}")
                 existing = await store.active(key)
                 if existing is not None:  # the same product is being made already
                     product[node.key] = existing["product"]
@@ -96,7 +112,9 @@ class JobService:
                             "dims": dict(node.extra),
                             "params": node.params, "reasons": node.reasons, "inputs": inputs,
                             "raws": node.raws, "product": oid, "deps": deps,
-                            "status": "waiting" if deps else "ready", "submitted_by": caller.name})
+                            "status": "waiting" if deps else "ready", "submitted_by": caller.name,
+                            "project": owner.project, "privileges": owner.privileges,
+                            "credential": credential})
                 except asyncpg.UniqueViolationError:
                     twin = await store.active(key)
                     assert twin is not None
@@ -178,7 +196,8 @@ class JobService:
                                "finished can be cancelled")
         return (await self.get(job.id))[0]
 
-    async def retry(self, job_id: str, caller: Identity | None = None) -> JobOut:
+    async def retry(self, job_id: str, caller: Identity | None = None,
+                    token: str | None = None) -> JobOut:
         """Requeue a failed or cancelled job, and the jobs that failed with it (its
         submitter or an admin; NotFound for who may not see it). It waits for its inputs
         again (``JobStore.retry``): announced now only if they are all done, else by the
@@ -187,9 +206,15 @@ class JobService:
         if caller is not None and not may_manage_job(Viewer.of(caller), job.submitted_by):
             raise Forbidden(f"job {job.id} was submitted by {job.submitted_by}: only they "
                             "or an admin may retry it")
+        credential = None
+        if self.delegation is not None and token is not None and caller is not None \
+                and caller.name == job.submitted_by:  # the first one may have expired
+            credential = await self.delegation.mint(token, f"compute: retry of {job.id}")
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 status = await JobStore(conn).retry(job.id)
+                if status is not None and credential is not None:
+                    await JobStore(conn).delegate(job.submitted_by, credential)
         except asyncpg.UniqueViolationError:
             raise Conflict(f"the product of job {job.id} is being made by another job "
                            "now: nothing to retry") from None
@@ -217,6 +242,18 @@ class JobService:
         if ready:
             await self.queue.announce(ready)
         return ready
+
+
+def _context(submitter: str, owner: Ownership) -> str:
+    """Whose a job's product will be, as far as sharing the job goes: a product only its
+    submitter (level 1) or their project (2) may see is made for them alone; from level 3
+    on, one job serves every submission of the same product at that level (a later
+    submitter who may see it is handed the job, as Astro-WISE reused shared products)."""
+    if owner.privileges == 1:
+        return f"1:{submitter}:{owner.project or ''}"
+    if owner.privileges == 2:
+        return f"2:{owner.project or '@' + submitter}"
+    return str(owner.privileges)
 
 
 def _viewer(caller: Identity | None) -> Viewer | None:

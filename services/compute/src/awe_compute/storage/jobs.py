@@ -19,7 +19,7 @@ __all__ = ["JobStore", "job_out"]
 _COLS = ("id::text AS id, cls, chip, filter, night, raw, dims, params, reasons, "
          "product::text AS "
          "product, deps::text[] AS deps, status, worker, attempts, error, submitted_by, "
-         "created, started, finished")
+         "project, privileges, created, started, finished")
 
 
 def _whose(viewer: Viewer | None, first: int) -> tuple[str, list[Any]]:
@@ -68,15 +68,24 @@ class JobStore:
                  f" (request {request_id or '-'})\n")
         row = await self.conn.fetchrow(
             f"INSERT INTO jobs (id, key, cls, chip, filter, night, raw, params, reasons, "
-            f" inputs, raws, product, deps, status, submitted_by, request_id, log, dims) "
+            f" inputs, raws, product, deps, status, submitted_by, request_id, log, dims, "
+            f" project, privileges, credential) "
             f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::uuid[], $14, "
-            f" $15, $16, $17, $18) RETURNING {_COLS}",
+            f" $15, $16, $17, $18, $19, $20, $21) RETURNING {_COLS}",
             uuid.UUID(job["id"]), job["key"], job["cls"], job["chip"], job["filter"],
             job["night"], job["raw"], job["params"], job["reasons"], job["inputs"],
             job["raws"], uuid.UUID(job["product"]), [uuid.UUID(d) for d in job["deps"]],
-            job["status"], job["submitted_by"], request_id, first, job.get("dims") or {})
+            job["status"], job["submitted_by"], request_id, first, job.get("dims") or {},
+            job.get("project"), job.get("privileges", 1), job.get("credential"))
         assert row is not None
         return row
+
+    async def delegate(self, submitter: str, credential: str) -> None:
+        """Give the queued jobs of ``submitter`` a new delegated credential (they retried
+        one: the credential of the first submission may have expired)."""
+        await self.conn.execute(
+            "UPDATE jobs SET credential = $2 WHERE submitted_by = $1 AND credential IS NOT "
+            "NULL AND status IN ('waiting', 'ready')", submitter, credential)
 
     async def get(self, job_id: str) -> asyncpg.Record | None:
         return await self.conn.fetchrow(f"SELECT {_COLS}, inputs, raws, log, shared_with "
@@ -119,7 +128,7 @@ class JobStore:
             f"lease_until = now() + make_interval(secs => $3), started = now() "
             f"WHERE id = $1 AND status = 'ready' AND NOT EXISTS (SELECT 1 FROM jobs d "
             f"  WHERE d.id = ANY(jobs.deps) AND d.status <> 'done') "
-            f"RETURNING {_COLS}, inputs, raws, request_id",
+            f"RETURNING {_COLS}, inputs, raws, request_id, credential",
             uuid.UUID(job_id), worker, lease)
         if row is None:
             await self.conn.execute(

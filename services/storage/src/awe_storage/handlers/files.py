@@ -10,7 +10,7 @@ from starlette.requests import ClientDisconnect
 
 from awecore.errors import AweError, Forbidden, InvalidRequest
 from awecore.files import FileInfo, FilePage, Verification
-from awecore.server import READS
+from awecore.server import MAKES, READS
 from awecore.server import Identity as Caller
 
 from ..factory import Factory
@@ -58,7 +58,7 @@ class _Counted:
             yield chunk
 
 
-@router.put("/files/{name:path}", response_model=FileInfo, status_code=201,
+@router.put("/files/{name:path}", response_model=FileInfo, status_code=201, openapi_extra=MAKES,
             summary="Store a file under a new unique name (write once, verified)",
             responses={200: {"model": FileInfo, "description":
                              "the name holds these very bytes already (same sha256): an "

@@ -169,7 +169,11 @@ class FileService:
 
     async def readable(self, name: str, caller: Caller, hop: bool = False) -> FileInfo:
         """The file's FileInfo if ``caller`` may read it; NotFound (the same as for a
-        missing file: a refusal would confirm it exists) if not."""
+        missing file: a refusal would confirm it exists) if not. An anonymous caller is
+        refused before anything is looked up or fetched from a peer site: only the files of
+        public objects are theirs, whoever wrote them."""
+        if caller.is_anonymous and not await self.owners.readable(caller, name, None):
+            raise NotFound(f"no file {name}")
         info = await self.info(name, hop)
         if not await self.owners.readable(caller, name, info.owner):
             raise NotFound(f"no file {name}")

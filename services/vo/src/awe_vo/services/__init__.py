@@ -1,0 +1,1 @@
+"""The rules of the VO service: ADQL to SQL, TAP queries, async jobs."""
