@@ -6,6 +6,7 @@ import uuid
 
 import httpx
 import pytest
+from conftest import Users
 from seed import NIGHT, batch, day, seed
 
 pytestmark = pytest.mark.integration
