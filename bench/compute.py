@@ -265,7 +265,7 @@ def _sky(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.n
 
 
 def _rows(oid: str, ra: np.ndarray, dec: np.ndarray, mag: np.ndarray) -> list[tuple[Any, ...]]:
-    from awe_catalog.storage.sources import healpix_of
+    from awecore.healpix import healpix_of
 
     return list(zip(itertools.repeat(uuid.UUID(oid)), range(len(ra)), ra.tolist(),
                     dec.tolist(), healpix_of(ra, dec).tolist(), mag.tolist(), strict=False))
@@ -288,7 +288,7 @@ SAME_SQL = (f"WITH s AS MATERIALIZED (SELECT s.* FROM unnest($1::bigint[], $2::b
 
 async def sources(ingest: int, n: int, catalog: str, db: str, radii: list[float],
                   queries: int) -> None:
-    from awe_catalog.storage.sources import ranges_for_cone
+    from awecore.healpix import ranges_for_cone
 
     rng = np.random.default_rng(2)
     ra, dec, mag = _sky(rng, ingest)

@@ -43,7 +43,7 @@ from astropy import units as u
 from astropy_healpix import HEALPix
 
 from awe_vo.services.adql import compile_adql
-from awe_vo.services.sky import LEVEL, ranges_for_cone
+from awecore.healpix import LEVEL, ranges_for_cone
 from awecore.visibility import Viewer
 
 #: sources per square degree (a deep survey's catalogue): the sky area grows with --sources,
@@ -153,7 +153,7 @@ async def timed_sql(db_url: str, points: list[tuple[float, float]], radius: floa
     times: dict[str, list[float]] = {"hand": [], "compiled": [], "catalog": [], "rows": []}
     try:
         for ra, dec in points:
-            ranges = ranges_for_cone(ra, dec, radius)
+            ranges = list(zip(*ranges_for_cone(ra, dec, radius), strict=True))
             start = time.perf_counter()
             rows = await conn.fetch(hand_sql(ranges), ra, dec, radius)
             times["hand"].append(time.perf_counter() - start)

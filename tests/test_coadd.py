@@ -19,14 +19,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
+import pyvo
 from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 from conftest import ADMIN_TOKEN, CLI_ENV
+from vo_stack import vo_fixture  # noqa: F401 - the VO service, as a fixture
 
 import awecore as awe
 from awecore.client import StorageClient
@@ -143,6 +146,14 @@ def test_the_coadd_has_a_correct_wcs_weights_and_counts(
     assert np.allclose(gx - np.round(gx), 0, atol=1e-3)
     assert np.allclose(gy - np.round(gy), 0, atol=1e-3)
     assert np.allclose(np.diff(gx), image.shape[1] - 1, atol=1e-3)
+    # its footprint on the sky (what the VO's ObsCore and SIA place it by) is its grid's
+    # corners by that WCS
+    record = coadd["coadd"].record
+    corners = [tuple(map(float, c.split())) for c in record.attributes["footprint"].split(";")]
+    ny, nx = image.shape
+    ra, dec = wcs.wcs_pix2world([0, nx - 1, nx - 1, 0], [0, 0, ny - 1, ny - 1], 0)
+    assert np.allclose([c[0] for c in corners], np.mod(ra, 360), atol=1e-5)
+    assert np.allclose([c[1] for c in corners], dec, atol=1e-5)
 
 
 def test_noise_positions_and_magnitudes_against_the_truth(
@@ -323,3 +334,29 @@ def test_awe_tiles_and_get_by_data_id(field: dict[str, Any]) -> None:
                            "--data-id", f"filter={FILTER}", "--dry-run"],
                           capture_output=True, text=True, env=env, timeout=120, check=False)
     assert done.returncode != 0 and "MINI_1.23_4.56" in done.stderr + done.stdout
+
+
+def test_the_coadd_is_published_in_obscore_at_its_place(coadd: dict[str, Any],
+                                                        vo: Any) -> None:
+    """Published (privilege 5), the coadd is an ObsCore row an anonymous TAP client finds
+    by its position: its region is its own grid's, not a raw frame's."""
+    record = coadd["coadd"].record
+    with httpx.Client(base_url=vo.catalog_url, timeout=60,
+                      headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as admin:
+        r = admin.patch(f"/objects/{record.oid}", json={"privileges": 5})
+        assert r.status_code == 200, r.text
+    on = tile(TILE)
+    service = pyvo.dal.TAPService(f"{vo.url}/tap")  # anonymous: what the world sees
+    rows = service.search(
+        "SELECT obs_id, s_ra, s_dec, s_fov, s_region, t_exptime FROM ivoa.obscore WHERE "
+        f"CONTAINS(POINT('ICRS', s_ra, s_dec), CIRCLE('ICRS', {on.ra}, {on.dec}, 0.05)) = 1 "
+        "AND awe_class = 'CoaddedRegriddedFrame'")
+    found = {str(r["obs_id"]): r for r in rows}
+    assert record.oid in found
+    row = found[record.oid]
+    assert str(row["s_region"]).startswith("POLYGON ICRS ")
+    ny, nx = coadd["hdul"][0].data.shape
+    centre = WCS(coadd["hdul"][0].header).pixel_to_world((nx - 1) / 2, (ny - 1) / 2)
+    assert centre.separation(SkyCoord(float(row["s_ra"]), float(row["s_dec"]),
+                                      unit="deg")).arcsec < 5
+    assert float(row["t_exptime"]) == pytest.approx(record.attributes["exptime"])

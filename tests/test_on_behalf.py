@@ -24,6 +24,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from conftest import ADMIN_TOKEN, Users
 from pydantic import SecretStr
+from test_compute import worker_env
 
 import awecore as awe
 from awe_compute.config import ComputeSettings
@@ -54,20 +55,14 @@ def settings(postgres: PostgresServer, broker: Broker, catalog_process: str,
         site="test", database_url=SecretStr(postgres.create_database("awe_compute_behalf")),
         catalog_url=catalog_process, storage_url=storage_process,
         service_token=SecretStr(ADMIN_TOKEN), kafka_bootstrap_servers=broker.bootstrap_servers,
-        lease_seconds=5, reap_seconds=0.5, session_timeout_ms=3000, log_level="WARNING")
+        lease_seconds=3, reap_seconds=0.5, session_timeout_ms=3000, log_level="WARNING")
 
 
 @pytest.fixture(scope="module")
 async def compute(settings: ComputeSettings,
                   tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[object]:
     """The compute app (its ASGI app) with one worker process beside it."""
-    env = {**os.environ, "AWE_SITE": settings.site,
-           "AWE_COMPUTE_DATABASE_URL": settings.database(),
-           "AWE_COMPUTE_CATALOG_URL": settings.catalog_url,
-           "AWE_COMPUTE_STORAGE_URL": settings.storage_url,
-           "AWE_COMPUTE_SERVICE_TOKEN": ADMIN_TOKEN,
-           "AWE_COMPUTE_KAFKA_BOOTSTRAP_SERVERS": str(settings.kafka_bootstrap_servers),
-           "AWE_COMPUTE_LEASE_SECONDS": "5", "AWE_COMPUTE_SESSION_TIMEOUT_MS": "3000"}
+    env = worker_env(settings)
     worker = ServiceProcess("behalf-worker", [sys.executable, "-m", "awe_compute.worker"], env,
                             tmp_path_factory.mktemp("behalf-worker") / "worker.log")
     worker.start()

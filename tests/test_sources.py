@@ -13,8 +13,8 @@ from conftest import Users
 from seed import batch, seed
 
 import awecore as awe
-from awe_catalog.storage.sources import healpix_of, ranges_for_cone
 from awecore import Source
+from awecore.healpix import healpix_of, ranges_for_cone
 from awecore.model import Query
 from awecore.query import Compare, QuerySpec
 from awecore.sources import SourceRow

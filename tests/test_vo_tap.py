@@ -9,6 +9,7 @@ import uuid
 import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
+from xml.etree import ElementTree
 
 import asyncpg
 import httpx
@@ -172,6 +173,15 @@ def test_async_job(vo: VOStack, field: dict[str, Any]) -> None:
     assert job.phase == "COMPLETED"
     assert len(job.fetch_result()) == 3
     url = job.url
+    # the job's parameters and results, each a UWS document of its own
+    uws, xlink = "{http://www.ivoa.net/xml/UWS/v1.0}", "{http://www.w3.org/1999/xlink}"
+    params = ElementTree.fromstring(httpx.get(f"{url}/parameters").content)
+    assert params.tag == f"{uws}parameters"
+    assert {p.get("id"): p.text for p in params}["query"] == \
+        "SELECT TOP 3 seq FROM awe.sources ORDER BY seq"
+    results = ElementTree.fromstring(httpx.get(f"{url}/results").content)
+    assert results.tag == f"{uws}results"
+    assert [r.get(f"{xlink}href") for r in results] == [f"{url}/results/result"]
     job.delete()
     r = httpx.get(url)
     assert r.status_code == 404 and status_of(strict(r.content)) == "ERROR"

@@ -9,9 +9,10 @@ from astropy import units as u
 from astropy_healpix import HEALPix
 
 from awe_vo.services.adql import compile_adql
-from awe_vo.services.sky import LEVEL, polygon_normals, ranges_for_cone, unit_vector
+from awe_vo.services.sky import polygon_normals, unit_vector
 from awe_vo.tables import TABLES, parse_did, publisher_did
 from awe_vo.votable import VOError
+from awecore.healpix import LEVEL, ranges_for_cone
 from awecore.visibility import Viewer
 
 ANON = Viewer.anonymous()
@@ -62,6 +63,14 @@ def test_privileges_come_from_the_viewer() -> None:
      "BOX('ICRS', 1, 2, 3, 4)) = 1", "BOX"),
     ("SELECT ra FROM awe.sources WHERE CONTAINS(POINT('ICRS', ra, dec), "
      "CIRCLE('ICRS', 1, 2, 3)) = 2", "= 1 or = 0"),
+    ("SELECT ra FROM awe.sources WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), "
+     "POLYGON('ICRS', 1, 2, 3, 95, 4, 2))", "declination 95"),
+    ("SELECT ra FROM awe.sources WHERE CONTAINS(POINT('ICRS', ra, dec), "
+     "POLYGON('ICRS', 1, 2, 3, ra, 4, 2)) = 1", "vertices must be numbers"),
+    ("SELECT ra FROM awe.sources WHERE INTERSECTS(POINT('ICRS', ra, dec), "
+     "CIRCLE('ICRS', 1, 2, 3)) = 1", "INTERSECTS is supported with a region column"),
+    ("SELECT obs_id FROM ivoa.obscore WHERE INTERSECTS(s_region, "
+     "CIRCLE('ICRS', 1, 2, 3)) = 2", "compare INTERSECTS"),
     ("", "empty"),
 ])
 def test_refused(adql: str, message: str) -> None:
@@ -91,7 +100,7 @@ def test_ranges_cover_the_cone() -> None:
     pix = np.asarray(HEALPix(nside=2**LEVEL, order="nested").lonlat_to_healpix(
         ra * u.deg, dec * u.deg), dtype=np.int64)
     covered = np.zeros(len(pix), bool)
-    for lo, hi in ranges_for_cone(20.0, 60.0, 0.3):
+    for lo, hi in zip(*ranges_for_cone(20.0, 60.0, 0.3), strict=True):
         covered |= (pix >= lo) & (pix <= hi)
     cosd = (np.sin(np.radians(dec)) * np.sin(np.radians(60)) + np.cos(np.radians(dec))
             * np.cos(np.radians(60)) * np.cos(np.radians(ra - 20)))

@@ -36,7 +36,7 @@ from astropy.wcs import WCS
 
 from .errors import InvalidRequest
 
-__all__ = ["TILINGS", "Tile", "Tiling", "default_tiling", "tile", "tiles_at",
+__all__ = ["TILINGS", "Tile", "Tiling", "default_tiling", "footprint", "tile", "tiles_at",
            "tiles_overlapping"]
 
 _NAME = re.compile(r"^([A-Z][A-Z0-9]*)_(-?\d+\.\d+)_(-?\d+\.\d+)$")
@@ -261,3 +261,16 @@ def tiles_at(ra: float, dec: float, tiling: str | None = None) -> list[Tile]:
     home = tl.tile_at(ra, dec)
     others = [t for t in tiles_overlapping([ra], [dec], tl.name) if t.name != home.name]
     return [home, *others]
+
+
+def footprint(wcs: WCS, cols: slice, rows: slice) -> str | None:
+    """The corners of an image's pixels ``[rows, cols]`` on the sky by ``wcs``, as "ra
+    dec;ra dec;ra dec;ra dec" (degrees): a raw chip's light-sensitive part (ingest), a
+    coadd's grid (its recipe). What finds the tiles a chip touches, and an image's region
+    in the Virtual Observatory, without reading pixels. None if a corner has no position."""
+    x = np.array([cols.start, cols.stop - 1, cols.stop - 1, cols.start], dtype=float)
+    y = np.array([rows.start, rows.start, rows.stop - 1, rows.stop - 1], dtype=float)
+    ra, dec = wcs.wcs_pix2world(x, y, 0)
+    if not (np.all(np.isfinite(ra)) and np.all(np.isfinite(dec))):
+        return None
+    return ";".join(f"{r % 360:.6f} {d:.6f}" for r, d in zip(ra, dec, strict=True))

@@ -14,25 +14,10 @@ from typing import Any
 
 import httpx
 
-from awecore.client import async_request_id_hooks
-from awecore.errors import ServiceUnavailable, error_class
+from awecore.client import async_request_id_hooks, raise_for_problem
+from awecore.errors import ServiceUnavailable
 
-__all__ = ["ServiceClient", "SharedPool", "raise_for_problem"]
-
-
-def raise_for_problem(response: httpx.Response) -> None:
-    """A service's problem document back into its ``AweError`` class (status and detail)."""
-    if response.is_success:
-        return
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    if not isinstance(body, dict):
-        body = {}
-    cls = error_class(str(body.get("error", "")), response.status_code)
-    raise cls(str(body.get("detail") or f"HTTP {response.status_code} from {response.url}"),
-              body.get("errors"))
+__all__ = ["ServiceClient", "SharedPool"]
 
 
 class SharedPool(httpx.AsyncBaseTransport):

@@ -209,8 +209,11 @@ def _obscore_sql(spec: SourceSpec) -> str:
         "t.mjd AS t_min, t.mjd + coalesce((o.attributes ->> 'exptime')::float8, 0) / 86400.0 "
         "AS t_max, (o.attributes ->> 'exptime')::float8 AS t_exptime, "
         "NULL::float8 AS t_resolution, 1::bigint AS t_xel, "
-        "(f.attributes ->> 'central_wavelength')::float8 * 1e-9 AS em_min, "
-        "(f.attributes ->> 'central_wavelength')::float8 * 1e-9 AS em_max, "
+        # the filter's passband: centre -/+ half its width (ingest knows common filters)
+        "((f.attributes ->> 'central_wavelength')::float8 - coalesce((f.attributes ->> "
+        "'bandwidth')::float8, 0) / 2) * 1e-9 AS em_min, "
+        "((f.attributes ->> 'central_wavelength')::float8 + coalesce((f.attributes ->> "
+        "'bandwidth')::float8, 0) / 2) * 1e-9 AS em_max, "
         "NULL::float8 AS em_res_power, 1::bigint AS em_xel, 'phot.count'::text AS o_ucd, "
         "NULL::text AS pol_states, NULL::bigint AS pol_xel, "
         "i.attributes ->> 'telescope' AS facility_name, "
@@ -221,10 +224,12 @@ def _obscore_sql(spec: SourceSpec) -> str:
         "LEFT JOIN objects r ON r.oid = coalesce(o.refs ->> 'raw', rd.refs ->> 'raw')::uuid "
         "LEFT JOIN objects f ON f.oid = (o.refs ->> 'filter')::uuid "
         "LEFT JOIN objects i ON i.oid = (o.refs ->> 'instrument')::uuid "
-        # the raw frame's footprint: 'ra dec;ra dec;ra dec;ra dec' -> corner arrays
+        # the product's footprint (a coadd's own), else its raw frame's:
+        # 'ra dec;ra dec;ra dec;ra dec' -> corner arrays
         "LEFT JOIN LATERAL (SELECT array_agg(split_part(btrim(u.p), ' ', 1)::float8 "
         "ORDER BY u.n) AS ras, array_agg(split_part(btrim(u.p), ' ', 2)::float8 ORDER BY u.n)"
-        " AS decs FROM unnest(string_to_array(r.attributes ->> 'footprint', ';')) "
+        " AS decs FROM unnest(string_to_array(coalesce(o.attributes ->> 'footprint', "
+        "r.attributes ->> 'footprint'), ';')) "
         "WITH ORDINALITY AS u(p, n) WHERE btrim(u.p) <> '') k ON TRUE "
         # the centre: the mean of the corners' unit vectors (right at RA 0/360)
         "LEFT JOIN LATERAL (SELECT c.ra0 - 360 * floor(c.ra0 / 360) AS ra, c.dec FROM ("

@@ -8,27 +8,22 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from ..model import DBObject, Field, Ref, Scalar, Struct, parse_query, resolve_path
+from ..model import (
+    DBObject,
+    Field,
+    Ref,
+    Scalar,
+    Struct,
+    default_columns,
+    parse_query,
+    resolve_path,
+)
 from ._output import Format, emit
 from ._tables import QueryFormat, QueryFormatOption, to_astropy, write_table
 
 console = Console()
 #: matplotlib's backends that only write files (what it picks where there is no display)
 _FILE_BACKENDS = frozenset({"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"})
-#: the columns every object shows last: its verdict, who made it and when
-_TAIL = ("is_valid", "quality_flags", "creator", "creation_date")
-
-
-def default_columns(cls: type[DBObject]) -> list[str]:
-    """What a person wants to see of a class first: the oid and type, its name, chip,
-    filter and date when it has them, then the QC verdict, creator and creation date."""
-    cols = ["oid", "type"]
-    if "name" in cls.fields:
-        cols.append("name")
-    cols.extend(f"{ref}.name" for ref in ("chip", "filter")
-                if isinstance(cls.fields.get(ref), Ref))
-    cols.extend(next(([d] for d in ("date_obs", "timestamp_start") if d in cls.fields), []))
-    return cols + list(_TAIL)
 
 
 def all_columns(cls: type[DBObject]) -> list[str]:

@@ -5,6 +5,7 @@ from ._async_storage import AsyncStorageClient
 from ._compute import ComputeClient, JobFailed
 from ._http import CatalogClient
 from ._lineage import LineageClient
+from ._problem import raise_for_problem
 from ._request_id import (
     REQUEST_ID_HEADER,
     async_request_id_hooks,
@@ -18,4 +19,5 @@ __all__ = ["REQUEST_ID_HEADER", "AsyncCatalogClient", "AsyncStorageClient",
            "CatalogClient", "ComputeClient",
            "JobFailed", "LineageClient", "StorageClient", "async_request_id_hooks", "connect",
            "current",
-           "current_request_id", "read_env_file", "settings_from_env", "using_request_id"]
+           "current_request_id", "raise_for_problem", "read_env_file", "settings_from_env",
+           "using_request_id"]

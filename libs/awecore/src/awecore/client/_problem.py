@@ -10,6 +10,7 @@ __all__ = ["raise_for_problem"]
 
 
 def raise_for_problem(response: httpx.Response) -> None:
+    """A service's problem document back into its ``AweError`` class (status and detail)."""
     if response.is_success:
         return
     try:

@@ -32,6 +32,7 @@ from ..client import CatalogClient
 from ..errors import AweError, ChecksumMismatch, Conflict, NotFound
 from ..model import ObjectIn, ObjectOut
 from ..query import And, Compare, In, QuerySpec
+from ._passbands import passband
 from ._plan import Part, RawExposure, check_complete, read_exposure
 from ._translate import DuplicateRawFile, NameTaken
 
@@ -146,8 +147,11 @@ class Ingester:
         if key not in self._refs:
             found = self._find(QuerySpec(cls="Filter", where=Compare(op="eq", path=("name",),
                                                                      value=name)))
-            self._refs[key] = found[0].oid if found else self._create("Filter",
-                                                                      {"name": name}, {})
+            band = passband(name)
+            known = {} if band is None else {"central_wavelength": band[0],
+                                             "bandwidth": band[1]}
+            self._refs[key] = found[0].oid if found else self._create(
+                "Filter", {"name": name, **known}, {})
         return self._refs[key]
 
     # -- the rules -----------------------------------------------------------------------

@@ -24,6 +24,7 @@ from astropy.wcs import WCS
 from ..errors import InvalidRequest
 from ..files import check_name, name_part
 from ..pipelines import format_section, overscan_level
+from ..tiles import footprint
 from ._translate import HeaderTranslator, IncompleteExposure, IngestError, translator_for
 
 __all__ = ["Part", "RawExposure", "check_complete", "raw_name", "read_exposure"]
@@ -117,14 +118,9 @@ def chip_footprint(header: fits.Header, data: tuple[slice, slice]) -> str | None
             if not wcs.has_celestial:
                 return None
             rows, cols = data
-            x = np.array([cols.start, cols.stop - 1, cols.stop - 1, cols.start], dtype=float)
-            y = np.array([rows.start, rows.start, rows.stop - 1, rows.stop - 1], dtype=float)
-            ra, dec = wcs.wcs_pix2world(x, y, 0)
+            return footprint(wcs, cols, rows)
     except (ValueError, KeyError, MemoryError, TypeError):
         return None
-    if not (np.all(np.isfinite(ra)) and np.all(np.isfinite(dec))):
-        return None
-    return ";".join(f"{r % 360:.6f} {d:.6f}" for r, d in zip(ra, dec, strict=True))
 
 
 def read_exposure(source: Path | bytes, original_name: str) -> RawExposure:

@@ -9,6 +9,7 @@ from ..records import CurationUpdate, ObjectIn, ObjectOut
 from ._base import CURATION_FIELDS, DBObject, Registry, registry, validate_object
 from ._chain import *  # noqa: F403
 from ._chain import __all__ as _chain_all
+from ._columns import default_columns as default_columns
 from ._fields import COLUMNS, Field, Ref, Scalar, Struct, StructType
 from ._parse import add_query_root, parse_query
 from ._query import Path, Query, Selectable, resolve_path
@@ -30,6 +31,7 @@ from ._session import session as session
 from ._session import targets as targets
 from ._table import to_table
 
+# default_columns (what a listing shows first) is imported by name by the CLI and the portal.
 # bind, session, targets, Session and Targets are the model's wiring, imported by name where
 # needed (`from awecore.model import session`), never star-exported: `awecore.targets` is the
 # planner's package.

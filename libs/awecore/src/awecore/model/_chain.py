@@ -82,7 +82,9 @@ class Chip(DBObject):
 class Filter(DBObject):
     dimensions: ClassVar[tuple[str, ...]] = ("filter",)
     name = Scalar(str, "filter name, e.g. 841 or r_SDSS")
-    central_wavelength = Scalar(float, unit="nm")
+    central_wavelength = Scalar(float, "where the passband is centred (known filters)",
+                                unit="nm")
+    bandwidth = Scalar(float, "the passband's full width at half maximum", unit="nm")
 
 
 # -- abstract bases -----------------------------------------------------------------------
@@ -367,6 +369,8 @@ class CoaddedRegriddedFrame(Frame, ProcessTarget):
     noise = Scalar(float, "background rms where every frame overlaps")
     depth = Scalar(float, "5-sigma point-source limit", unit="mag")
     n_rejected = Scalar(int, "values rejected as outliers (cosmic rays, trails, ...)")
+    footprint = Scalar(str, "corners of the coadd's grid on the sky: 'ra dec;ra dec;ra dec;"
+                            "ra dec' (deg)")
     poisson = Scalar(float, "a source's photon-noise variance per unit of pixel value")
     weight_filename = Scalar(str, "weight map in storage")
     weight_checksum = Scalar(str, "sha256 of the stored weight map")

@@ -30,7 +30,7 @@ from astropy.wcs import WCS
 from .. import pipelines as p
 from ..dimensions import DataId
 from ..query import MAX_IN_VALUES, And, Between, Compare, QuerySpec
-from ..tiles import Tile, tile
+from ..tiles import Tile, footprint, tile
 from ._nodes import night_of, parse_time
 from ._recipes import Input, Inputs, Made, Recipe, source_rows
 
@@ -323,6 +323,7 @@ def _coadded(inp: Inputs, params: dict[str, Any]) -> Made:
                   "exptime": float(sum(float(inp.load.record(o).attributes.get("exptime") or 0)
                                        for o in inp.oids("regridded_frames"))),
                   "date_obs": dates[0] or None, "object": on.name,
+                  "footprint": footprint(wcs, slice(0, x1 - x0), slice(0, y1 - y0)),
                   "imstat": p.imstat(stack.image, stack.weight <= 0).as_dict()}
     return Made(stack.image, {k: v for k, v in attributes.items() if v is not None},
                 weight=stack.weight, header=cards,

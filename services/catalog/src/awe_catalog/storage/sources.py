@@ -2,49 +2,23 @@
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
 import numpy as np
-from astropy import units as u
-from astropy_healpix import HEALPix
 
+from awecore.healpix import healpix_of, ranges_for_cone
 from awecore.query import QuerySpec
 from awecore.sources import SourceQueryPage, SourceRow
 
 from ..models import Caller
 from .sql import SOURCE_COLUMNS, compile_source_count, compile_source_select, source_filter
 
-__all__ = ["LEVEL", "SourceStore", "healpix_of", "ranges_for_cone"]
+__all__ = ["SourceStore"]
 
-LEVEL = 14
-NSIDE = 2**LEVEL
-_INDEX = HEALPix(nside=NSIDE, order="nested")
 COLUMNS = ("x", "y", "flux", "flux_err", "mag", "mag_err", "snr", "flag")
-
-
-def healpix_of(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
-    return np.asarray(_INDEX.lonlat_to_healpix(ra * u.deg, dec * u.deg), dtype=np.int64)
-
-
-def ranges_for_cone(ra: float, dec: float, radius: float) -> tuple[list[int], list[int]]:
-    """Index ranges at LEVEL that cover a cone, found at a coarser level with few pixels."""
-    level = int(min(LEVEL, max(0, math.floor(math.log2(175.8 / max(radius, 1e-6))))))
-    coarse = HEALPix(nside=2**level, order="nested")
-    pixels = np.sort(coarse.cone_search_lonlat(ra * u.deg, dec * u.deg, radius * u.deg))
-    shift = 4 ** (LEVEL - level)
-    lo: list[int] = []
-    hi: list[int] = []
-    for p in pixels.tolist():  # merge neighbours into ranges
-        if lo and p * shift == hi[-1] + 1:
-            hi[-1] = (p + 1) * shift - 1
-        else:
-            lo.append(p * shift)
-            hi.append((p + 1) * shift - 1)
-    return lo, hi
 
 
 class SourceStore:

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from awecore.errors import AweError, InvalidQuery, NotFound
 from awecore.files import url_path
-from awecore.model import DBObject
+from awecore.model import DBObject, default_columns
 from awecore.query import QueryPage
 from awecore.sources import Source, SourceQueryPage, SourceRow
 
@@ -28,7 +28,6 @@ from ..render import NoPixels, lineage_svg
 from ..services.objects import (
     ClassRow,
     class_rows,
-    columns_for,
     lineage_view,
     object_view,
     parse,
@@ -114,7 +113,7 @@ async def query(request: Request, p: Portal = Depends(portal),
             objects, total = await asyncio.gather(p.catalog.query_page(spec, offset, limit),
                                                   p.catalog.count(spec))
             linked = await resolve_refs(p, objects.objects)
-            columns = columns_for(cls)
+            columns = default_columns(cls)
             context.update(columns=columns, rows=row_values(objects.objects, columns, linked),
                            total=total, next_offset=objects.next_offset)
     except InvalidQuery as exc:

@@ -18,9 +18,7 @@ from awecore.ids import parse_oid
 from awecore.lineage import Graph, Node, StaleEdge, Staleness
 from awecore.model import (
     ClassInfo,
-    DBObject,
     Query,
-    Ref,
     class_from_schema,
     parse_query,
     registry,
@@ -30,7 +28,7 @@ from awecore.records import CurationChange, ObjectOut
 
 from ..deps import Portal
 
-__all__ = ["ClassRow", "ObjectView", "RefLink", "checked_oid", "class_rows", "columns_for",
+__all__ = ["ClassRow", "ObjectView", "RefLink", "checked_oid", "class_rows",
            "flag_names", "label", "learn_class", "lineage_view", "object_view", "parse",
            "read_record",
            "resolve_refs", "row_values"]
@@ -39,8 +37,6 @@ __all__ = ["ClassRow", "ObjectView", "RefLink", "checked_oid", "class_rows", "co
 REF_LIST_SHOWN = 200
 #: how many of an object's upstream inputs are read for the flags they pass on
 UPSTREAM_READ = 1000
-#: the columns every object shows last: its verdict, who made it and when
-TAIL = ("is_valid", "quality_flags", "creator", "creation_date")
 RECORD_FIELDS = ("oid", "type", "project", "site", "privileges", "is_valid", "quality_flags",
                  "timestamp_start", "timestamp_end", "filename", "creator", "creation_date",
                  "software_version")
@@ -118,18 +114,6 @@ async def parse(p: Portal, text: str) -> Query[Any]:
             # what the parser does not word itself (a call it does not take on a class...)
             raise InvalidQuery(f"not a query this language takes: {exc}") from None
     return parse_query(text)
-
-
-def columns_for(cls: type[DBObject]) -> list[str]:
-    """What a person wants to see of a class first (as ``awe query`` shows it): oid and
-    type, its name, chip, filter and date when it has them, then verdict, creator, date."""
-    cols = ["oid", "type"]
-    if "name" in cls.fields:
-        cols.append("name")
-    cols.extend(f"{ref}.name" for ref in ("chip", "filter")
-                if isinstance(cls.fields.get(ref), Ref))
-    cols.extend(next(([d] for d in ("date_obs", "timestamp_start") if d in cls.fields), []))
-    return cols + list(TAIL)
 
 
 async def resolve_refs(p: Portal, records: list[ObjectOut],

@@ -105,6 +105,17 @@ def _job_url(request: Request, factory: Factory, job: Job) -> str:
     return f"{factory.base_url(request)}/tap/async/{job.id}"
 
 
+def _job_part(request: Request, factory: Factory, job: Job, tag: str,
+              namespaces: str = "") -> Response:
+    """One element of the job document (``parameters``, ``results``) as a document of its
+    own, cut from the whole so the two always agree."""
+    doc = documents.job_document(job, _job_url(request, factory, job))
+    start, end = doc.index(f"<uws:{tag}>") + len(f"<uws:{tag}>"), doc.index(f"</uws:{tag}>")
+    return _xml(f'<?xml version="1.0" encoding="UTF-8"?>\n<uws:{tag} '
+                f'xmlns:uws="http://www.ivoa.net/xml/UWS/v1.0"{namespaces}>'
+                f"{doc[start:end]}</uws:{tag}>\n")
+
+
 @router.get("/async", summary="UWS: your async jobs")
 async def job_list(request: Request, factory: Factory = Depends(get_factory),
                    caller: Caller = Depends(get_caller)) -> Response:
@@ -185,12 +196,7 @@ async def post_phase(job_id: str, request: Request, factory: Factory = Depends(g
 @router.get("/async/{job_id}/parameters", summary="UWS: a job's parameters")
 async def get_parameters(job_id: str, request: Request, factory: Factory = Depends(get_factory),
                          caller: Caller = Depends(get_caller)) -> Response:
-    job = _job(factory, caller, job_id)
-    doc = documents.job_document(job, _job_url(request, factory, job))
-    start, end = doc.index("<uws:parameters>"), doc.index("</uws:parameters>")
-    return _xml('<?xml version="1.0" encoding="UTF-8"?>\n<uws:parameters '
-                'xmlns:uws="http://www.ivoa.net/xml/UWS/v1.0">'
-                + doc[start + len("<uws:parameters>"):end] + "</uws:parameters>\n")
+    return _job_part(request, factory, _job(factory, caller, job_id), "parameters")
 
 
 @router.post("/async/{job_id}/parameters", summary="UWS: set parameters of a PENDING job")
@@ -210,30 +216,27 @@ async def post_parameters(job_id: str, request: Request, factory: Factory = Depe
 @router.get("/async/{job_id}/results", summary="UWS: a job's results")
 async def results(job_id: str, request: Request, factory: Factory = Depends(get_factory),
                   caller: Caller = Depends(get_caller)) -> Response:
-    job = _job(factory, caller, job_id)
-    doc = documents.job_document(job, _job_url(request, factory, job))
-    start, end = doc.index("<uws:results>"), doc.index("</uws:results>")
-    return _xml('<?xml version="1.0" encoding="UTF-8"?>\n<uws:results '
-                'xmlns:uws="http://www.ivoa.net/xml/UWS/v1.0" '
-                'xmlns:xlink="http://www.w3.org/1999/xlink">'
-                + doc[start + len("<uws:results>"):end] + "</uws:results>\n")
+    return _job_part(request, factory, _job(factory, caller, job_id), "results",
+                     ' xmlns:xlink="http://www.w3.org/1999/xlink"')
 
 
 @router.get("/async/{job_id}/results/result", summary="UWS: the result VOTable")
 async def result(job_id: str, factory: Factory = Depends(get_factory),
                  caller: Caller = Depends(get_caller)) -> Response:
-    job = _job(factory, caller, job_id)
-    if job.phase != "COMPLETED" or job.outcome is None:
-        raise VOError(f"the job is {job.phase}: it has no result", status=404)
-    return Response(job.outcome.body, media_type=VOTABLE)
+    return _outcome(_job(factory, caller, job_id), "COMPLETED", "result")
 
 
 @router.get("/async/{job_id}/error", summary="UWS: the error document of a failed job")
 async def error(job_id: str, factory: Factory = Depends(get_factory),
                 caller: Caller = Depends(get_caller)) -> Response:
-    job = _job(factory, caller, job_id)
-    if job.phase != "ERROR" or job.outcome is None:
-        raise VOError(f"the job is {job.phase}: it has no error", status=404)
+    return _outcome(_job(factory, caller, job_id), "ERROR", "error")
+
+
+def _outcome(job: Job, phase: str, what: str) -> Response:
+    """The VOTable a finished job left: its result once COMPLETED, its DALI error document
+    once in ERROR; 404 in any other phase."""
+    if job.phase != phase or job.outcome is None:
+        raise VOError(f"the job is {job.phase}: it has no {what}", status=404)
     return Response(job.outcome.body, media_type=VOTABLE)
 
 

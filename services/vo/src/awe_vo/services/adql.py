@@ -41,11 +41,12 @@ from queryparser.adql.ADQLLexer import ADQLLexer
 from queryparser.adql.ADQLParser import ADQLParser
 from queryparser.adql.adqltranslator import SyntaxErrorListener
 
+from awecore.healpix import ranges_for_cone
 from awecore.visibility import Viewer, binder
 
 from ..tables import SourceSpec, TableDef, by_name
 from ..votable import Field, VOError
-from .sky import bounding_cone, polygon_normals, ranges_for_cone
+from .sky import bounding_cone, polygon_normals
 
 __all__ = ["Compiled", "compile_adql", "warm_up"]
 
@@ -523,12 +524,12 @@ class _Compiler:
     def _prefilter(healpix: str | None, ra: float, dec: float, radius: float) -> str:
         if healpix is None or radius > 30:
             return ""
-        ranges = ranges_for_cone(ra, dec, radius)
-        if not ranges:
+        los, his = ranges_for_cone(ra, dec, radius)
+        if not los:
             return "FALSE AND "
         # our own integers, computed here: written as literals so the planner sees them
-        return "(" + " OR ".join(f"{healpix} BETWEEN {lo} AND {hi}" for lo, hi in ranges) \
-            + ") AND "
+        return "(" + " OR ".join(f"{healpix} BETWEEN {lo} AND {hi}"
+                                 for lo, hi in zip(los, his, strict=True)) + ") AND "
 
     def _circle_test(self, point: _Point, circle: ParseTree) -> str:
         center = _find(circle, "Circle_center")
@@ -559,18 +560,10 @@ class _Compiler:
         return _Point(f"({self.emit(c1)})", f"({self.emit(c2)})")
 
     def _polygon_test(self, point: _Point, polygon: ParseTree) -> str:
-        vertices: list[tuple[float, float]] = []
-        for coords in _children(polygon):
-            if isinstance(coords, TerminalNodeImpl) or _name(coords) != "Coordinates":
-                continue
-            c1, c2 = _find(coords, "Coordinate1"), _find(coords, "Coordinate2")
-            v1 = _const(c1) if c1 is not None else None
-            v2 = _const(c2) if c2 is not None else None
-            if v1 is None or v2 is None:
-                raise VOError("a POLYGON's vertices must be numbers")
+        vertices = self._vertices(polygon)
+        for _, v2 in vertices:
             if not -90 <= v2 <= 90:
                 raise VOError(f"declination {v2} is outside [-90, 90]")
-            vertices.append((v1, v2))
         try:
             normals = polygon_normals(vertices)
             ra, dec, radius = bounding_cone(vertices)
@@ -605,26 +598,23 @@ class _Compiler:
         raise VOError("CONTAINS supports CIRCLE and POLYGON (BOX is deprecated in ADQL 2.1)")
 
     def _contains_predicate(self, node: ParseTree) -> str:
-        contains = _find(node, "Contains")
-        if contains is None:
-            return self.join(node)
-        test = self._contains_sql(contains)
-        rest = [c.getText() for c in _children(node) if isinstance(c, TerminalNodeImpl)]
-        if not rest:
-            return test
-        op, number = _compared(rest, "CONTAINS")
-        truth = (op == "=") == (number == "1")
-        return test if truth else f"(NOT {test})"
+        return self._geometry_predicate(node, "Contains", self._contains_sql)
 
     def _intersects_predicate(self, node: ParseTree) -> str:
-        intersects = _find(node, "Intersects")
-        if intersects is None:
+        return self._geometry_predicate(node, "Intersects", self._intersects_sql)
+
+    def _geometry_predicate(self, node: ParseTree, rule: str,
+                            sql: Callable[[ParseTree], str]) -> str:
+        """``CONTAINS(...) = 1`` (or ``INTERSECTS``): the test, negated when compared with 0
+        (or with ``!=`` 1), as the comparison may stand on either side."""
+        call = _find(node, rule)
+        if call is None:
             return self.join(node)
-        test = self._intersects_sql(intersects)
+        test = sql(call)
         rest = [c.getText() for c in _children(node) if isinstance(c, TerminalNodeImpl)]
         if not rest:
             return test
-        op, number = _compared(rest, "INTERSECTS")
+        op, number = _compared(rest, rule.upper())
         truth = (op == "=") == (number == "1")
         return test if truth else f"(NOT {test})"
 
@@ -771,7 +761,7 @@ def warm_up() -> None:
         "CIRCLE('ICRS', 1, 2, 0.1)) = 1 AND mag < 20 ORDER BY mag",
         "SELECT COUNT(*) AS n FROM ivoa.obscore WHERE INTERSECTS(CIRCLE('ICRS', 1, 2, 0.1), "
         "s_region) = 1 GROUP BY obs_id",
-        "SELECT s.ra FROM awe.sources AS s JOIN awe.source_list AS l ON l.oid = s.sourcelist "
+        "SELECT s.ra FROM awe.sources AS s JOIN ivoa.obscore AS o ON o.obs_id = s.sourcelist "
         "WHERE DISTANCE(POINT('ICRS', s.ra, s.dec), POINT('ICRS', 1, 2)) < 0.1",
     ):
         _parse(query)

@@ -16,11 +16,11 @@ from typing import Any
 import asyncpg
 from astropy.io.votable.tree import Info, Resource, VOTableFile
 
+from awecore.healpix import ranges_for_cone
 from awecore.visibility import Viewer
 
 from ..storage.dal import cone_rows
 from ..votable import Field, VOError, VOParams, rows_bytes, rows_votable, votable_bytes
-from .cone import ranges_for_cone
 
 __all__ = ["FIELDS", "MAX_SR", "ConeQuery", "error_document", "parse_scs", "search"]
 

@@ -1,38 +1,13 @@
-"""Sky geometry the ADQL compiler needs: HEALPix ranges covering a cone (the same index as
-the catalog's source table: nested, order 14) and the edges of a spherical polygon.
-
-The catalog keeps its own copy of the cone cover (``awe_catalog.storage.sources``): services
-do not import each other, and the index's order is fixed by the catalog's migration."""
+"""Sky geometry the ADQL compiler needs: a cone around a polygon and the edges of a spherical
+polygon (the HEALPix ranges covering a cone are the catalog's rule, ``awecore.healpix``)."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
-from astropy import units as u
-from astropy_healpix import HEALPix
 
-__all__ = ["LEVEL", "bounding_cone", "polygon_normals", "ranges_for_cone", "unit_vector"]
-
-#: the order of the source table's HEALPix index (catalog migration 0004_sources.sql)
-LEVEL = 14
-
-
-def ranges_for_cone(ra: float, dec: float, radius: float) -> list[tuple[int, int]]:
-    """Index ranges at LEVEL that cover a cone, found at a coarser level with few pixels
-    (merged where neighbours touch), so a cone costs a few dozen index range scans."""
-    level = int(min(LEVEL, max(0, math.floor(math.log2(175.8 / max(radius, 1e-6))))))
-    coarse = HEALPix(nside=2**level, order="nested")
-    pixels = np.sort(coarse.cone_search_lonlat(ra * u.deg, dec * u.deg,
-                                               min(radius, 180.0) * u.deg))
-    shift = 4 ** (LEVEL - level)
-    out: list[tuple[int, int]] = []
-    for p in pixels.tolist():
-        if out and p * shift == out[-1][1] + 1:
-            out[-1] = (out[-1][0], (p + 1) * shift - 1)
-        else:
-            out.append((p * shift, (p + 1) * shift - 1))
-    return out
+__all__ = ["bounding_cone", "polygon_normals", "unit_vector"]
 
 
 def unit_vector(ra: float, dec: float) -> np.ndarray:

@@ -95,7 +95,8 @@ async def derived_rows(conn: asyncpg.Connection, viewer: Viewer, oids: list[str]
 #: where an image product's footprint is: its raw frame's (through the reduced frame a
 #: regridded frame refers to), as ``awe_vo.tables``' ObsCore takes it
 _FOOTPRINT = (
-    "SELECT o.oid::text AS oid, r.attributes ->> 'footprint' AS footprint "
+    "SELECT o.oid::text AS oid, coalesce(o.attributes ->> 'footprint', "
+    "r.attributes ->> 'footprint') AS footprint "
     "FROM objects o "
     "LEFT JOIN objects rd ON rd.oid = (o.refs ->> 'reduced')::uuid "
     "LEFT JOIN objects r ON r.oid = coalesce(o.refs ->> 'raw', rd.refs ->> 'raw')::uuid "
