@@ -9,7 +9,7 @@ PKGS   := -e 'libs/awecore[all]' -e services/catalog -e services/storage -e serv
 #: reachable from every machine)
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: browser install up down status demo test unit lint typecheck bench bench-catalog bench-storage bench-lineage bench-federation bench-compute bench-night bench-coadd bench-vo bench-portal clean
+.PHONY: browser install up down status demo test unit lint typecheck bench bench-catalog bench-storage bench-lineage bench-federation bench-compute bench-night bench-coadd bench-vo bench-portal bench-load clean
 
 install: $(STAMP)
 
@@ -51,7 +51,7 @@ typecheck: $(STAMP)
 		examples/awe-skyback/src
 
 bench: bench-catalog bench-storage bench-lineage bench-federation bench-compute bench-night bench-coadd bench-vo \
-	bench-portal
+	bench-portal bench-load
 
 bench-catalog: $(STAMP)
 	$(BIN)/python bench/catalog.py
@@ -81,6 +81,9 @@ bench-vo: $(STAMP)
 
 bench-portal: $(STAMP)
 	$(BIN)/python bench/portal.py
+
+bench-load: $(STAMP)
+	$(BIN)/python bench/load.py
 
 browser: $(CHROMIUM)
 

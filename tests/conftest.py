@@ -22,7 +22,7 @@ from pydantic import SecretStr
 import awecore as awe
 from awe_catalog.config import CatalogSettings
 from awe_catalog.main import create_app
-from awecore.stack import Broker, PostgresServer, ServiceProcess, free_port
+from awecore.stack import KEEP_ALIVE_SECONDS, Broker, PostgresServer, ServiceProcess, free_port
 
 #: the bootstrap admin's token: random per session, as the local stack makes it (the catalog
 #: refuses a short or default one at start-up)
@@ -149,7 +149,8 @@ def start_service(name: str, app: str, env: dict[str, str],
     """One of our apps under uvicorn on a free port, started and healthy; returns its URL."""
     port = free_port()
     proc = ServiceProcess(name, [sys.executable, "-m", "uvicorn", app, "--factory", "--host",
-                                 "127.0.0.1", "--port", str(port)], env,
+                                 "127.0.0.1", "--port", str(port), "--timeout-keep-alive",
+                                 str(KEEP_ALIVE_SECONDS)], env,
                           logdir / f"{name}.log", health_url=f"http://127.0.0.1:{port}/readyz")
     proc.start()
     return proc, f"http://127.0.0.1:{port}"

@@ -66,7 +66,7 @@ def _catalog(stack: PortalStack, token: str) -> httpx.Client:
 @pytest.fixture(scope="module")
 def night(portal_stack: PortalStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Night]:
     folder: Path = tmp_path_factory.mktemp("portal-night")
-    simulate_night(folder, CAMERA, seed=11, date=NIGHT,
+    simulate_night(folder, CAMERA, seed=1103, date=NIGHT,
                    plan=NightPlan(n_bias=3, n_dome=2, n_twilight=2, science_fields=1,
                                   exposures_per_field=1, stars_per_chip=150))
     with awe.CatalogClient(portal_stack.catalog, ADMIN_TOKEN) as catalog:

@@ -48,6 +48,8 @@ __all__ = ["OutboxRelay", "main", "newest_published"]
 
 log = structlog.get_logger("awe.catalog.relay")
 CURSOR = "kafka"
+#: the database went away (restarted, recovering): the relay waits for it, as for the broker
+_DB_GONE = (asyncpg.PostgresError, asyncpg.InterfaceError)
 _TAIL = 1000
 
 
@@ -166,18 +168,20 @@ class OutboxRelay:
             self._wake.set()
 
         async def session(progress: Callable[[], None]) -> None:
+            # a listener per session: a restarted database drops it with every connection
+            listener = await self.pool.acquire()
             try:
+                await listener.add_listener("awe_changes", wake)
                 await self._run_connected(stop, progress)
             finally:
                 self.connected = False
+                with contextlib.suppress(*_DB_GONE):
+                    await listener.remove_listener("awe_changes", wake)
+                with contextlib.suppress(*_DB_GONE):
+                    await self.pool.release(listener)
 
-        listener = await self.pool.acquire()
-        await listener.add_listener("awe_changes", wake)
-        try:
-            await keep_running(stop, "relay", session, (KafkaError, OSError, BrokerLostTopic))
-        finally:
-            await listener.remove_listener("awe_changes", wake)
-            await self.pool.release(listener)
+        await keep_running(stop, "relay", session,
+                           (KafkaError, OSError, BrokerLostTopic, *_DB_GONE))
 
     async def _run_connected(self, stop: asyncio.Event, progress: Callable[[], None]) -> None:
         self.cursor = await self._resume_point()

@@ -82,6 +82,11 @@ SERVICES = (
     _Service("vo", "awe_vo.main:create_app", http=True),
     _Service("portal", "awe_portal.main:create_app", http=True),
 )
+#: How long a service keeps an idle connection open: longer than clients keep theirs (httpx:
+#: 5 s, uvicorn's default too), so that a client never sends a request on a connection the
+#: server is closing at that moment (a transport error under load otherwise; the same in
+#: deploy/k8s and deploy/docker)
+KEEP_ALIVE_SECONDS = 65
 #: Services that call the catalog as themselves get a service account and token.
 SERVICE_ACCOUNTS = ("storage", "lineage", "federation", "compute", "vo")
 
@@ -120,7 +125,8 @@ class Stack:
         port = state["ports"].get(svc.name)
         if svc.http:
             argv = [sys.executable, "-m", "uvicorn", svc.module, "--factory", "--host",
-                    "127.0.0.1", "--port", str(port)]
+                    "127.0.0.1", "--port", str(port), "--timeout-keep-alive",
+                    str(KEEP_ALIVE_SECONDS)]
             health = f"http://127.0.0.1:{port}/readyz"
         else:
             argv, health = [sys.executable, "-m", svc.module], None
