@@ -42,6 +42,7 @@ from awecore.sim import PRESETS, NightPlan, simulate_night
 from awecore.stack import Broker, PostgresServer, ServiceProcess, pid_alive
 
 pytestmark = pytest.mark.integration
+#: the deadlines below only guard against a hang: generous, for a loaded CI machine
 SITE = "chaos"
 NIGHT = dt.date(2009, 10, 10)  # its own night and its own catalog
 CAMERA = dataclasses.replace(PRESETS["tiny"], chips_x=2, chips_y=1, nx=64, ny=96)
@@ -296,7 +297,7 @@ async def test_a_fault_mid_plan_loses_and_duplicates_nothing(chaos: Chaos, victi
             jobs = await lookup(compute, ids)
             return jobs if jobs and any(j["status"] in ("running", "done")
                                         for j in jobs) else None
-        jobs = await until(f"{victim}: a job running", one_started, 120)
+        jobs = await until(f"{victim}: a job running", one_started, 300)
         done_before = sum(j["status"] == "done" for j in jobs)
         what = await strike(chaos, victim, jobs)
 
@@ -319,7 +320,7 @@ async def test_a_fault_mid_plan_loses_and_duplicates_nothing(chaos: Chaos, victi
             assert not [j for j in jobs if j["status"] == "cancelled"], f"{victim}: {jobs}"
             return jobs if all(j["status"] == "done" for j in jobs) else None
         try:
-            jobs = await until(f"{victim}: every job done", all_done, 180)
+            jobs = await until(f"{victim}: every job done", all_done, 600)
         except AssertionError as exc:
             states = await lookup(compute, ids) or []
             raise AssertionError(f"{exc} ({what}); " + "; ".join(
@@ -368,7 +369,7 @@ async def test_a_fault_mid_plan_loses_and_duplicates_nothing(chaos: Chaos, victi
             got = r.json().get("applied_sequence", 0) if r.status_code == 200 else 0
             return got if got >= last else None
         try:
-            await until(f"{victim}: lineage caught up to {last}", lineage_caught_up, 60)
+            await until(f"{victim}: lineage caught up to {last}", lineage_caught_up, 300)
         except AssertionError as exc:
             raise AssertionError(f"{exc} ({what}): "
                                  f"{chaos.procs['lineage'].log_tail(15)}") from None
@@ -391,7 +392,7 @@ async def test_a_fault_mid_plan_loses_and_duplicates_nothing(chaos: Chaos, victi
             got = int(next(p for p in r.json()["peers"] if p["site"] == SITE)["applied_sequence"])
             return got if got >= last else None
         try:
-            await until(f"{victim}: federation followed to {last}", federated, 60)
+            await until(f"{victim}: federation followed to {last}", federated, 300)
         except AssertionError as exc:
             raise AssertionError(f"{exc} ({what}): "
                                  f"{chaos.procs['federation'].log_tail(15)}") from None
@@ -409,7 +410,7 @@ async def test_a_fault_mid_plan_loses_and_duplicates_nothing(chaos: Chaos, victi
             return seen if seen and max(seen.values()) >= last else None
         try:
             on_topic = await until(f"{victim}: the relay published up to {last}",
-                                   published, 60)
+                                   published, 300)
         except AssertionError as exc:
             relay = chaos.procs["relay"]
             raise AssertionError(f"{exc} ({what}); the relay is running: "
