@@ -49,7 +49,7 @@ __all__ = ["OutboxRelay", "main", "newest_published"]
 log = structlog.get_logger("awe.catalog.relay")
 CURSOR = "kafka"
 #: the database went away (restarted, recovering): the relay waits for it, as for the broker
-_DB_GONE = (asyncpg.PostgresError, asyncpg.InterfaceError)
+_DB_GONE = pg.DATABASE_GONE
 _TAIL = 1000
 
 

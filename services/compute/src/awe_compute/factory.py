@@ -60,7 +60,7 @@ class ProcessContext(ServiceContext):
             log.warning("reaper trouble", error=repr(exc))
 
         await every(stop, self.settings.reap_seconds, Factory(self).jobs().reap,
-                    (AweError, OSError, asyncpg.PostgresError, KafkaError), report)
+                    (AweError, OSError, *pg.DATABASE_GONE, KafkaError), report)
 
     def _measure(self, metrics: Metrics) -> None:
         """The queue's depth by status, read from the jobs table when scraped."""

@@ -60,6 +60,8 @@ __all__ = ["Worker", "main"]
 _SOURCE_LISTS = frozenset(registry.subclass_names(SourceList))
 
 log = structlog.get_logger("awe.compute.worker")
+#: a lease renewal that failed for these is tried again at the next turn
+_DATABASE_TROUBLE: tuple[type[BaseException], ...] = (OSError, *pg.DATABASE_GONE)
 
 
 class Worker:
@@ -161,7 +163,7 @@ class Worker:
                     async with self.pool.acquire() as conn:
                         held = await JobStore(conn).renew(job_id, self.name,
                                                           self.settings.lease_seconds)
-                except (OSError, asyncpg.PostgresError) as exc:
+                except _DATABASE_TROUBLE as exc:
                     log.warning("cannot renew the lease; will try again", error=repr(exc))
                     continue
                 if not held:
@@ -198,7 +200,7 @@ class Worker:
         await consume(stop, self.settings.kafka("awe-compute-worker"), self.queue.topic,
                       f"awe-compute-{self.settings.site}", self._take, name="compute-worker",
                       metrics=self.metrics, max_records=1,
-                      expected=(OSError, asyncpg.PostgresError, AweError),
+                      expected=(OSError, *pg.DATABASE_GONE, AweError),
                       on_poll=self.heartbeat.beat,
                       # the topic is the workers' to make again after a broker restart
                       partitions=self.settings.job_partitions)

@@ -16,7 +16,12 @@ import structlog
 
 from .loops import keep_running
 
-__all__ = ["apply_migrations", "create_pool", "ping"]
+__all__ = ["DATABASE_GONE", "apply_migrations", "create_pool", "ping"]
+
+#: what a database that went away (stopped, restarting, recovering) raises: a server error,
+#: or a pooled connection found closed (asyncpg's InterfaceError is not a PostgresError).
+#: Loops that must outlive a database restart retry on these.
+DATABASE_GONE: tuple[type[BaseException], ...] = (asyncpg.PostgresError, asyncpg.InterfaceError)
 
 log = structlog.get_logger("awe.pg")
 

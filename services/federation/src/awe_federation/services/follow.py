@@ -28,7 +28,7 @@ from awecore.events import (
     catalog_changes_topic,
 )
 from awecore.model import ObjectOut
-from awecore.server import KafkaSettings, Loops, Metrics, Records, consume, every
+from awecore.server import KafkaSettings, Loops, Metrics, Records, consume, every, pg
 from awecore.visibility import replicates
 
 from ..config import PeerSite
@@ -234,4 +234,4 @@ class PeerFollower:
 
 
 #: what a turn of a loop may meet and retry: a peer, the local catalog or the database away
-_EXPECTED: tuple[type[BaseException], ...] = (AweError, OSError, asyncpg.PostgresError)
+_EXPECTED: tuple[type[BaseException], ...] = (AweError, OSError, *pg.DATABASE_GONE)

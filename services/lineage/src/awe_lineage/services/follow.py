@@ -17,7 +17,7 @@ import structlog
 from awecore.client import AsyncCatalogClient
 from awecore.errors import AweError
 from awecore.events import CatalogEvent, ChangePage
-from awecore.server import KafkaSettings, Loops, Metrics, Records, consume, every
+from awecore.server import KafkaSettings, Loops, Metrics, Records, consume, every, pg
 
 from ..storage.graph import GraphStore, OutOfOrder
 
@@ -112,4 +112,4 @@ class Follower:
 
 
 #: what a turn of a loop may meet and retry: the catalog or the database away for a while
-_EXPECTED: tuple[type[BaseException], ...] = (AweError, OSError, asyncpg.PostgresError)
+_EXPECTED: tuple[type[BaseException], ...] = (AweError, OSError, *pg.DATABASE_GONE)
