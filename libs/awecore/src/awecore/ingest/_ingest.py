@@ -147,11 +147,8 @@ class Ingester:
         if key not in self._refs:
             found = self._find(QuerySpec(cls="Filter", where=Compare(op="eq", path=("name",),
                                                                      value=name)))
-            band = passband(name)
-            known = {} if band is None else {"central_wavelength": band[0],
-                                             "bandwidth": band[1]}
             self._refs[key] = found[0].oid if found else self._create(
-                "Filter", {"name": name, **known}, {})
+                "Filter", {"name": name, **_passband_attributes(name)}, {})
         return self._refs[key]
 
     # -- the rules -----------------------------------------------------------------------
@@ -274,3 +271,9 @@ def expand(paths: Iterable[Path]) -> list[Path]:
         else:
             out.append(p)
     return out
+
+
+def _passband_attributes(name: str) -> dict[str, float]:
+    """A new filter's passband, where its name says it (``_passbands``)."""
+    band = passband(name)
+    return {} if band is None else {"central_wavelength": band[0], "bandwidth": band[1]}
