@@ -82,3 +82,32 @@ def local_stack(state_dir: Path, site: str = "bench") -> Iterator[dict[str, str]
         yield stack.up()
     finally:
         stack.down()
+
+
+def catalog_and_lineage(catalog_env: dict[str, str], lineage_env: dict[str, str],
+                        folder: Path) -> tuple[list[ServiceProcess], str, str]:
+    """A catalog and a lineage service (not following: the benchmark fills lineage's tables
+    itself) as processes, one uvicorn worker each, lineage reading that catalog; returns the
+    processes (stop them in reverse) and the two URLs."""
+    procs: list[ServiceProcess] = []
+    ports: dict[str, int] = {}
+    for name, app, env in (("catalog", "awe_catalog.main:create_app", catalog_env),
+                           ("lineage", "awe_lineage.main:create_app",
+                            {"AWE_LINEAGE_FOLLOW": "false", **lineage_env})):
+        port = free_port()
+        if name == "lineage":
+            env = {**env, "AWE_LINEAGE_CATALOG_URL": f"http://127.0.0.1:{ports['catalog']}"}
+        proc = ServiceProcess(name, [sys.executable, "-m", "uvicorn", app, "--factory",
+                                     "--host", "127.0.0.1", "--port", str(port),
+                                     "--no-access-log"], {**os.environ, **env},
+                              folder / f"{name}.log",
+                              health_url=f"http://127.0.0.1:{port}/health")
+        try:
+            proc.start()
+        except BaseException:
+            for started in reversed(procs):
+                started.stop()
+            raise
+        procs.append(proc)
+        ports[name] = port
+    return procs, f"http://127.0.0.1:{ports['catalog']}", f"http://127.0.0.1:{ports['lineage']}"

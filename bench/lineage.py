@@ -10,12 +10,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import os
 import random
 import secrets
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -23,10 +21,11 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+from _common import catalog_and_lineage
 
 from awecore.ids import new_oid
 from awecore.server import pg
-from awecore.stack import PostgresServer, ServiceProcess, free_port
+from awecore.stack import PostgresServer, ServiceProcess
 
 TOKEN = "awe_" + secrets.token_urlsafe(32)  # the catalog refuses a short or default one
 CHIPS = 32
@@ -142,30 +141,14 @@ def main() -> None:
             await conn.close()
 
         asyncio.run(migrate())
-        ports = {}
-        for name, app, env in (
-            ("catalog", "awe_catalog.main:create_app",
-             {"AWE_CATALOG_DATABASE_URL": catalog_db, "AWE_CATALOG_ADMIN_TOKEN": TOKEN,
-              "AWE_CATALOG_LOG_LEVEL": "WARNING"}),
-            ("lineage", "awe_lineage.main:create_app",
-             {"AWE_LINEAGE_DATABASE_URL": lineage_db, "AWE_LINEAGE_FOLLOW": "false",
-              "AWE_LINEAGE_LOG_LEVEL": "WARNING"}),
-        ):
-            port = free_port()
-            if name == "lineage":
-                env["AWE_LINEAGE_CATALOG_URL"] = f"http://127.0.0.1:{ports['catalog']}"
-            proc = ServiceProcess(name, [sys.executable, "-m", "uvicorn", app, "--factory",
-                                         "--host", "127.0.0.1", "--port", str(port),
-                                         "--no-access-log"], {**os.environ, **env},
-                                  folder / f"{name}.log",
-                                  health_url=f"http://127.0.0.1:{port}/health")
-            proc.start()
-            procs.append(proc)
-            ports[name] = port
+        procs, _, lineage_url = catalog_and_lineage(
+            {"AWE_CATALOG_DATABASE_URL": catalog_db, "AWE_CATALOG_ADMIN_TOKEN": TOKEN,
+             "AWE_CATALOG_LOG_LEVEL": "WARNING"},
+            {"AWE_LINEAGE_DATABASE_URL": lineage_db, "AWE_LINEAGE_LOG_LEVEL": "WARNING"},
+            folder)
         print(f"lineage benchmark: {args.queries} upstream and {args.queries // 5} downstream "
               "queries per size (embedded PostgreSQL, one uvicorn worker, 2 cores)")
-        asyncio.run(run(args.sizes, args.queries, lineage_db,
-                        f"http://127.0.0.1:{ports['lineage']}"))
+        asyncio.run(run(args.sizes, args.queries, lineage_db, lineage_url))
     finally:
         for proc in reversed(procs):
             proc.stop()

@@ -7,7 +7,10 @@ every night. The source list of every science frame of every night is then plann
 DAG (``Planner.plan_many``: per raw frame a reduced frame, its astrometry and its source
 list; per chip the calibrations, made from the first night and valid for the others, and
 each night's photometry from its standard field). The planner asks the catalogue in
-batches: the best calibrations of every frame in one request (``POST /calibrations/best``).
+batches: the best calibrations of the frames of every night, class and chip in one request
+(``POST /calibrations/best``, one span each: the catalogue says whether one calibration is
+the best throughout, else the moments are asked one by one), the records of 1,000 oids a
+request, raw frames and existing products one query per class.
 Beside it, from the same run:
 
 - the same DAG ordered by the standard library's ``graphlib.TopologicalSorter`` (the graph

@@ -36,6 +36,7 @@ from typing import Any
 import httpx
 from _common import line, local_stack, percentile
 
+from awe_portal.pages._qcseries import series_asks
 from awecore.stack import ServiceProcess, free_port
 
 GOAL_MS = 300.0
@@ -217,11 +218,13 @@ def cases(data: Loaded, apis: dict[str, httpx.AsyncClient], jobs: list[str],
     dsl = f"ReducedScienceFrame.chip.name == '{chip}'"
     spec = {"cls": "ReducedScienceFrame", "where": {
         "node": "compare", "op": "eq", "path": ["chip", "name"], "value": chip}}
-    qc = {"cls": "ReadNoise", "where": {
-        "node": "compare", "op": "eq", "path": ["chip", "name"], "value": chip}}
+    # the QC page's one call: a query per class for its points' fields, and the names
+    qc = {"queries": [{"query": spec.model_dump(mode="json"), "fields": list(fields),
+                       "limit": limit}
+                      for spec, fields, limit in series_asks(chip, named=("Chip", "Filter"))]}
     return [
-        Case("classes with counts", "/objects",
-             lambda: catalog.post("/query/count", json={"cls": "DBObject"})),
+        Case("classes with counts", "/objects?counts=true",
+             lambda: catalog.get("/counts")),
         Case("query page (DSL, first page)", "/query?" + httpx.QueryParams({"q": dsl}).__str__(),
              lambda: catalog.post("/query", json={"query": spec, "limit": 50})),
         Case("object page (reduced frame)", f"/objects/{frame}",
@@ -229,7 +232,7 @@ def cases(data: Loaded, apis: dict[str, httpx.AsyncClient], jobs: list[str],
         Case("object page (bias, and frames using it)", f"/objects/{bias}",
              lambda: catalog.get(f"/objects/{bias}")),
         Case("QC page (chip, a year)", f"/qc?chip={chip}",
-             lambda: catalog.post("/query", json={"query": qc, "limit": 1000})),
+             lambda: catalog.post("/query/values/batch", json=qc)),
         Case("calibration timeline (BiasFrame)", f"/timeline?cls=BiasFrame&chip={chip}",
              lambda: catalog.get("/calibrations/BiasFrame/timeline", params={"chip": chip})),
         Case("make: dry-run plan (BiasFrame)",

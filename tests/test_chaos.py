@@ -7,6 +7,13 @@ changelog, the catalog changes topic and lineage agree.
 The module runs its OWN PostgreSQL and broker (killing them disturbs no other test), with
 the catalog, its relay, storage, lineage, the compute API and two workers as processes.
 Each round tunes a parameter to a fresh value, so each round makes new products.
+
+The broker keeps its topics, offsets and consumer groups in an S3 bucket on a moto server
+of its own (a process that no round kills, so the PostgreSQL round does not touch it): a
+killed broker comes back with its log, offsets and groups as Apache Kafka does. A memory
+broker comes back empty, which no deployment sees: the changes published before are gone
+from the topic (it then starts at the restart), and tansu sometimes refused every later
+produce to the re-created jobs topic ("AlreadyExists" in its log).
 """
 
 from __future__ import annotations
@@ -30,16 +37,18 @@ from typing import Any, Literal
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from conftest import ADMIN_TOKEN, start_service
 from test_faults import until
 
 import awecore as awe
 from awecore.client import StorageClient
-from awecore.events import CatalogEvent, catalog_changes_topic
+from awecore.events import CatalogEvent, catalog_changes_topic, topic
 from awecore.ingest import Ingester, expand
 from awecore.records import ObjectOut
+from awecore.server.kafka import topic_partitions
 from awecore.sim import PRESETS, NightPlan, simulate_night
-from awecore.stack import Broker, PostgresServer, ServiceProcess, pid_alive
+from awecore.stack import Broker, PostgresServer, ServiceProcess, free_port, pid_alive
 
 pytestmark = pytest.mark.integration
 #: the deadlines below only guard against a hang: generous, for a loaded CI machine
@@ -48,12 +57,11 @@ NIGHT = dt.date(2009, 10, 10)  # its own night and its own catalog
 CAMERA = dataclasses.replace(PRESETS["tiny"], chips_x=2, chips_y=1, nx=64, ny=96)
 CHIPS = ("ccd50", "ccd51")
 FILTER = "842"
-#: the victims, in order. Not the broker: the test broker (tansu, memory storage) killed
-#: mid-plan and started empty sometimes refuses every later produce to the re-created jobs
-#: topic ("AlreadyExists" in its store, in its log), so nothing is announced again; a
-#: broker restart between jobs is tests/test_faults.py's (workers resume, the topic keeps
-#: its partitions). With Apache Kafka, as deployed, the topic outlives a broker restart.
-VICTIMS = ("catalog", "relay", "storage", "worker", "lineage", "federation", "postgres")
+#: the victims, in order
+VICTIMS = ("catalog", "relay", "storage", "worker", "lineage", "federation", "broker",
+           "postgres")
+#: the jobs topic's partitions (the compute API and the workers are told so)
+JOB_PARTITIONS = 8
 #: the products are made for every federated site (4), so the mirror site receives them
 SHARED: Literal[4] = 4
 Job = dict[str, Any]
@@ -94,12 +102,20 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chaos]:
     # durable: with synchronous_commit off (the other tests' speed setting) an immediate
     # shutdown loses the last commits: jobs the compute API had acknowledged were gone
     pg = PostgresServer(folder / "data", durable=True)
-    broker = Broker(logfile=logs / "broker.log")
+    # the broker's durable storage: a bucket on an S3 server of its own
+    s3_port = free_port()
+    s3 = ServiceProcess("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
+                                 "-p", str(s3_port)], dict(os.environ), logs / "moto.log",
+                        health_url=f"http://127.0.0.1:{s3_port}/moto-api/")
+    storage, storage_env = Broker.s3_storage(f"http://127.0.0.1:{s3_port}", "chaos-broker")
+    broker = Broker(logfile=logs / "broker.log", storage=storage, storage_env=storage_env)
     procs: dict[str, ServiceProcess] = {}
     workers: list[ServiceProcess] = []
     files = Path(tempfile.mkdtemp(prefix="awe-chaos-files-"))
     try:
         pg.start()
+        s3.start()
+        httpx.put(f"http://127.0.0.1:{s3_port}/chaos-broker").raise_for_status()
         broker.start()
         base = {**os.environ, "AWE_SITE": SITE, "AWE_LOG_LEVEL": "INFO"}
         catalog_env = {**base, "AWE_CATALOG_DATABASE_URL": pg.create_database("awe_catalog"),
@@ -142,7 +158,8 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chaos]:
             "AWE_COMPUTE_SERVICE_TOKEN": ADMIN_TOKEN,
             "AWE_COMPUTE_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
             "AWE_COMPUTE_LEASE_SECONDS": "3", "AWE_COMPUTE_REAP_SECONDS": "0.5",
-            "AWE_COMPUTE_SESSION_TIMEOUT_MS": "3000"}
+            "AWE_COMPUTE_SESSION_TIMEOUT_MS": "3000",
+            "AWE_COMPUTE_JOB_PARTITIONS": str(JOB_PARTITIONS)}
         procs["compute"], compute = start_service("compute", "awe_compute.main:create_app",
                                                   compute_env, logs)
         workers = [ServiceProcess(f"worker{i}", [sys.executable, "-m", "awe_compute.worker"],
@@ -167,6 +184,7 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chaos]:
         for proc in reversed(list(procs.values())):
             proc.stop()
         broker.stop()
+        s3.stop()
         pg.stop()
         shutil.rmtree(folder, ignore_errors=True)
         shutil.rmtree(files, ignore_errors=True)
@@ -192,6 +210,17 @@ async def strike(c: Chaos, victim: str, jobs: list[Job]) -> str:
     if victim == "postgres":
         await _pg_immediate(c.pg)
         return "PostgreSQL stopped -m immediate and started"
+    if victim == "broker":
+        pid = c.broker.pid
+        c.broker.kill()
+        # down long enough to be seen: the compute API's readiness names it
+        async with c.http("compute") as compute:
+            async def seen_down() -> str | None:
+                r = await compute.get("/readyz")
+                return r.json()["checks"]["broker"] if r.status_code == 503 else None
+            down = await until("the compute API seeing the broker down", seen_down, 60)
+        await asyncio.to_thread(c.broker.start)
+        return f"broker pid {pid} SIGKILLed ({down!r}) and started, its storage kept"
     if victim == "worker":
         # the worker holding a running job, if one does
         holding = {str(j["worker"]).rsplit(":", 1)[-1] for j in jobs
@@ -257,6 +286,17 @@ async def topic_events(bootstrap: str) -> dict[str, int]:
         await consumer.stop()
 
 
+async def jobs_topic(bootstrap: str) -> dict[str, int]:
+    """The jobs topic's partitions, as the broker tells them."""
+    name = topic(SITE, "compute.jobs")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return await topic_partitions(admin, [name])
+    finally:
+        await admin.close()
+
+
 async def query(catalog: httpx.AsyncClient, cls: str, chip: str) -> list[dict[str, Any]]:
     r = await catalog.post("/query", json={"query": {"cls": cls, "where": {
         "node": "compare", "op": "eq", "path": ["chip", "name"], "value": chip}},
@@ -298,6 +338,8 @@ async def test_a_fault_mid_plan_loses_and_duplicates_nothing(chaos: Chaos, victi
         jobs = await until(f"{victim}: a job running", one_started, 300)
         done_before = sum(j["status"] == "done" for j in jobs)
         what = await strike(chaos, victim, jobs)
+        struck = time.monotonic()
+        resumed: list[float] = []  # seconds from the restart to the next job made
 
         retried: list[str] = []
 
@@ -305,6 +347,8 @@ async def test_a_fault_mid_plan_loses_and_duplicates_nothing(chaos: Chaos, victi
             jobs = await lookup(compute, ids)
             if jobs is None:
                 return None
+            if not resumed and sum(j["status"] == "done" for j in jobs) > done_before:
+                resumed.append(time.monotonic() - struck)
             for j in jobs:
                 # a fault's failure is retried; an input's failure follows its input's retry
                 error = j["error"] or ""
@@ -421,5 +465,12 @@ async def test_a_fault_mid_plan_loses_and_duplicates_nothing(chaos: Chaos, victi
         assert not missing, f"{victim}: changes not on the topic: {missing[:20]} ({what})"
         foreign = {i: s for i, s in on_topic.items() if expected.get(i) != s}
         assert not foreign, f"{victim}: topic events not in the changelog: {foreign}"
+
+        # the jobs topic kept its configured partitions
+        name = topic(SITE, "compute.jobs")
+        assert await jobs_topic(chaos.broker.bootstrap_servers) == {name: JOB_PARTITIONS}, (
+            f"{victim}: the jobs topic's partitions ({what})")
     print(f"\n{victim}: {what}; {len(jobs)} jobs ({done_before} done before the fault), "
-          f"retried {retried or 'none'}; {topic_note}; {time.monotonic() - started:.1f} s")
+          f"retried {retried or 'none'}; {topic_note}; next job made "
+          f"{resumed[0] if resumed else float('nan'):.1f} s after the restart; "
+          f"{time.monotonic() - started:.1f} s")

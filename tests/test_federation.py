@@ -12,7 +12,8 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -105,13 +106,14 @@ class Site:
         self.pg.stop()
 
 
-@pytest.fixture(scope="module")
-async def sites() -> AsyncIterator[dict[str, Site]]:
-    root = Path(tempfile.mkdtemp(prefix="awe-sites-"))
+@asynccontextmanager
+async def federated(names: Sequence[str], prefix: str) -> AsyncIterator[dict[str, Site]]:
+    """Sites of their own, each following all the others (a full mesh), stopped after."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
     os.chmod(root, 0o711)
     made: dict[str, Site] = {}
     try:
-        for name in NAMES:
+        for name in names:
             (root / name).mkdir(mode=0o711)
             made[name] = Site(name, root / name)
             await asyncio.to_thread(made[name].start)
@@ -123,6 +125,12 @@ async def sites() -> AsyncIterator[dict[str, Site]]:
             await s.stop_federation()
             s.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+async def sites() -> AsyncIterator[dict[str, Site]]:
+    async with federated(NAMES, "awe-sites-") as made:
+        yield made
 
 
 async def digests(sites: dict[str, Site]) -> dict[str, tuple[int, str]]:

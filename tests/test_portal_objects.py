@@ -109,8 +109,9 @@ async def test_sign_in_is_checked_and_protected(portal_stack: PortalStack,
                                                 browser_page: Page) -> None:
     page = browser_page
     base = portal_stack.portal
-    # a page asked for before signing in leads to the sign-in form, then back to it
-    await page.goto(f"{base}/objects")
+    # a page that needs a user, asked for before signing in, leads to the sign-in form, then
+    # back to it (the world's objects are shown without signing in: test_portal_public.py)
+    await page.goto(f"{base}/qc")
     assert "/signin" in page.url
     await page.fill("#token", "awe_not-a-token-of-anyone")
     await page.click("#signin")
@@ -129,7 +130,7 @@ async def test_sign_in_is_checked_and_protected(portal_stack: PortalStack,
     assert page.url.endswith("/objects")  # where it was going
     await page.click("text=Sign out")
     await page.wait_for_selector("#token")
-    await page.goto(f"{base}/objects")
+    await page.goto(f"{base}/qc")
     assert "/signin" in page.url
 
 

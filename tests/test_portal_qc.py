@@ -266,3 +266,55 @@ async def test_timeline_move_a_window_and_see_what_becomes_stale(
             "Authorization": f"Bearer {sky.carol_token}"}) as lineage:
         staleness = (await lineage.get(f"/lineage/{sky.reduced}/staleness")).json()
     assert staleness["stale"] is True
+
+
+def test_the_qc_pages_values_call_follows_the_privilege_rules(
+        portal_stack: PortalStack, sky: Sky) -> None:
+    """``POST /query/values`` (the QC page's narrow rows): the objects ``POST /query``
+    gives, in its order and pages, and a reference to an object the caller may not see
+    named HIDDEN_OID as in a record. Dave shares a bias of a chip of his own made with his
+    private read noise; carol sees the bias, not what it refers to."""
+    hidden = "00000000-0000-0000-0000-000000000000"
+    with _client(portal_stack, sky.dave_token) as http:
+        (chip,) = _make(http, {"type": "Chip", "privileges": 3,
+                               "attributes": {"name": f"{sky.chip}-dave"}})
+        (noise,) = _make(http, {**_cal("ReadNoise", 0, {"chip": chip}, read_noise=5.0),
+                                "privileges": 1})
+        (bias,) = _make(http, _cal("BiasFrame", 0, {"chip": chip, "read_noise": noise},
+                                   imstat={"median": 299.5}))
+    spec = {"cls": "BiasFrame", "where": {"node": "compare", "op": "eq",
+                                          "path": ["chip", "name"], "value": f"{sky.chip}-dave"}}
+    fields = ["oid", "is_valid", "attributes.imstat.median", "refs.read_noise",
+              "refs.chip", "attributes.absent"]
+    for token, ref in ((sky.carol_token, hidden), (sky.dave_token, noise)):
+        with _client(portal_stack, token) as http:
+            got = http.post("/query/values", json={"query": spec, "fields": fields})
+            assert got.status_code == 200, got.text
+            assert got.json()["rows"] == [[bias, 1, 299.5, ref, chip, None]]
+            record = http.post("/query", json={"query": spec}).json()["objects"][0]
+            assert record["refs"]["read_noise"] == ref  # as the record says it
+    # her own chip's read noise, in the query's order and pages, without dave's private one
+    noise_spec = {"cls": "ReadNoise", "where": {"node": "compare", "op": "eq",
+                                                "path": ["chip", "name"], "value": sky.chip},
+                  "order_by": [{"path": ["timestamp_start"], "descending": True}]}
+    with _client(portal_stack, sky.carol_token) as http:
+        first = http.post("/query/values", json={"query": noise_spec, "fields": ["oid"],
+                                                 "limit": 3}).json()
+        rest = http.post("/query/values", json={"query": noise_spec, "fields": ["oid"],
+                                                "offset": 3}).json()
+        assert [r[0] for r in first["rows"] + rest["rows"]] == sky.read_noise[::-1]
+        assert (first["next_offset"], rest["next_offset"]) == (3, None)
+        both = http.post("/query/values/batch", json={"queries": [
+            {"query": noise_spec, "fields": ["attributes.read_noise"]},
+            {"query": spec, "fields": ["refs.read_noise"]}]}).json()["pages"]
+        assert [r[0] for r in both[0]["rows"]] == READ_NOISE[::-1]
+        assert both[1]["rows"] == [[hidden]]
+        for bad in ({"query": spec, "fields": ["attributes"]},
+                    {"query": spec, "fields": ["refs.a.b"]},
+                    {"query": spec, "fields": ["attributes.x;drop"]},
+                    {"query": {"cls": "NoSuchClass"}, "fields": ["oid"]}):
+            refused = http.post("/query/values", json=bad)
+            assert refused.status_code == 400, (bad, refused.text)
+        refused = http.post("/query/values/batch", json={"queries": [
+            {"query": spec, "fields": ["oid"]}, {"query": spec, "fields": ["nope"]}]})
+        assert refused.status_code == 400 and "query 1" in refused.json()["detail"]

@@ -229,6 +229,8 @@ async def test_jobs_belong_to_who_submitted_them(pair: Pair,
     # nothing changed for alice's jobs; she and an admin see and act on them
     r = await alice.get(f"/jobs/{waiting}")
     assert r.status_code == 200 and r.json()["status"] == "ready"
+    # users are name@site across sites: the listing shows the submitter whole
+    assert r.json()["submitter"] == f"{name(pair.alice)}@test"
     assert (await alice.get(f"/jobs/{waiting}/log")).text.startswith("alice was here")
     listed = {j["id"] for j in (await alice.get("/jobs")).json()["jobs"]}
     assert {waiting, failed} <= listed and mine not in listed

@@ -22,7 +22,14 @@ from pydantic import ValidationError
 from awecore import targets
 from awecore.client import AsyncStorageClient
 from awecore.dimensions import DIMENSIONS, DataId, parse_data_id, target_values
-from awecore.errors import ChecksumMismatch, Conflict, InvalidRequest, NotFound, QCRefused
+from awecore.errors import (
+    CalibrationChanged,
+    ChecksumMismatch,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    QCRefused,
+)
 from awecore.files import FileInfo
 from awecore.ids import new_oid
 from awecore.jobs import TargetRef
@@ -794,6 +801,38 @@ async def test_window_changes_drive_the_choice_and_say_why() -> None:
     at = night.catalog.histories[b0.oid][-1].at
     assert verdict.reasons[0] == (f"its bias {b0.oid} was invalidated by bob at "
                                   f"{at:%Y-%m-%d %H:%M} UTC (bad column)"), verdict.reasons
+
+
+async def test_a_calibration_changed_after_the_plan_is_not_used() -> None:
+    """Between plan and make (a job waiting in the queue) a calibration scientist shortens
+    the chosen bias's window, or invalidates it: the product is not made with it, and the
+    refusal says so; planned again, the product is made from one that covers it."""
+    night = Night()
+    night.calibrations(NIGHT + dt.timedelta(days=3))
+    await night.maker().make(await night.reduced(night.science))
+    frame = night.raw("RawScienceFrame", 500.0, LATER)
+    for change in ({"timestamp_end": night_window(NIGHT)[1]}, {"is_valid": 0}):
+        plan = await night.reduced(frame, LATER)
+        root = plan.nodes[plan.root]
+        bias = plan.nodes[root.inputs["bias"]]  # type: ignore[index]
+        assert root.action == "make" and bias.action == "use" and bias.oid is not None
+        before = len(night.catalog.objects)
+        night.catalog.curate(bias.oid, by="alice", **change)
+        maker = night.maker()
+        with pytest.raises(CalibrationChanged, match=f"its bias {bias.oid} "
+                           + ("no longer covers" if "is_valid" not in change
+                              else "was invalidated")):
+            await maker.make(plan)
+        made = [o for o in list(night.catalog.objects.values())[before:]]
+        assert all(o.type != "ReducedScienceFrame" for o in made), made
+        again = await night.reduced(frame, LATER)
+        within_windows(again, night.catalog)
+        oid = await night.maker().make(again)
+        used = night.catalog.objects[oid].refs["bias"]
+        assert used != bias.oid
+        record = night.catalog.objects[str(used)]
+        assert record.is_valid != 0 and record.timestamp_start is not None
+        assert record.timestamp_start <= root.time <= record.timestamp_end  # type: ignore
 
 
 @pytest.mark.parametrize("seed", [1, 3])

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsConfigDict
 
 from awecore.server import Heartbeat, Metrics, ServiceSettings, StatusServer, keep_running
+from awecore.server.follow import _stop_quietly
 
 
 class ToySettings(ServiceSettings):
@@ -114,3 +115,39 @@ async def test_status_server_and_heartbeat(tmp_path: Path) -> None:
             assert (await http.post("/metrics")).status_code == 405
     finally:
         await server.stop()
+
+
+class _Stopping:
+    """A consumer whose ``stop`` ends as aiokafka's may with the broker gone: in the
+    CancelledError of its own fetch task, though nobody cancelled the caller."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+        self.stopped = False
+
+    async def stop(self) -> None:
+        self.stopped = True
+        raise self.error
+
+
+async def test_a_dropped_consumer_s_own_cancellation_does_not_end_the_loop() -> None:
+    for error in (asyncio.CancelledError(), KafkaConnectionError("gone"), OSError("gone")):
+        consumer = _Stopping(error)
+        await _stop_quietly(consumer)  # type: ignore[arg-type]
+        assert consumer.stopped
+    # a real cancellation of the task itself goes on as one
+    started = asyncio.Event()
+
+    async def cancelled_while_stopping() -> None:
+        class Slow(_Stopping):
+            async def stop(self) -> None:
+                started.set()
+                await asyncio.sleep(3600)  # cancelled from outside while here
+        await _stop_quietly(Slow(RuntimeError()))  # type: ignore[arg-type]
+
+    task = asyncio.create_task(cancelled_while_stopping())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert task.cancelled()

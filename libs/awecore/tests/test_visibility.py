@@ -25,7 +25,10 @@ from awecore.visibility import (
     Privilege,
     Viewer,
     binder,
+    may_approve,
+    may_curate,
     may_see,
+    owns,
     replicates,
     visibility_clause,
     visible_sql,
@@ -45,8 +48,9 @@ class Account(NamedTuple):
     sees_all: bool
 
 
+# creators as each object's site keeps them: bare for its own users, name@site for a guest
 OBJECTS = [Obj(c, p, lvl, s) for lvl, c, p, s in itertools.product(
-    list(Privilege), ["alice", "bob"], ["survey", "calib"], ["a", "b"])]
+    list(Privilege), ["alice", "bob", "alice@b", "bob@a"], ["survey", "calib"], ["a", "b"])]
 
 VIEWERS = {
     "alice": Viewer.of(Account("alice", ["survey"], False)),
@@ -55,6 +59,9 @@ VIEWERS = {
     "dave, no project": Viewer.of(Account("dave", [], False)),
     "admin": Viewer.of(Account("root", [], True)),
     "service@b": Viewer.of(Account("federation", [], True), site="b"),
+    # alice of site b, signed in at site a as a guest (a member of a's project survey)
+    "alice@b at a": Viewer.of(Account("alice@b", ["survey"], False), site="a"),
+    "bob@b": Viewer.of(Account("bob", ["survey"], False), site="b"),
     "anonymous": Viewer.anonymous(),
     "vo": Viewer.vo(),
 }
@@ -122,9 +129,61 @@ async def test_python_and_sql_select_the_same_objects(pg_url: str, who: str) -> 
     ("vo", Obj("bob", "survey", Privilege.SITES, "a"), False),
     ("vo", Obj("bob", "survey", Privilege.WORLD, "a"), True),
     ("admin", Obj("bob", "calib", Privilege.ME, "b"), True),
+    # a user is name@site: the guest alice@b at site a is b's alice, not a's
+    ("alice@b at a", Obj("alice", "calib", Privilege.ME, "a"), False),
+    ("alice@b at a", Obj("alice@b", "calib", Privilege.ME, "a"), True),  # made as a guest
+    ("alice@b at a", Obj("alice", "calib", Privilege.ME, "b"), True),    # made at home
+    ("alice@b at a", Obj("bob", "survey", Privilege.PROJECT, "a"), True),  # a's project
+    ("alice@b at a", Obj("bob", "survey", Privilege.PROJECT, "b"), False),
+    ("alice@a", Obj("alice@b", "calib", Privilege.ME, "a"), False),     # b's alice's
+    ("bob@b", Obj("bob@a", "calib", Privilege.ME, "b"), False),  # a's bob, a guest at b
+    ("bob@b", Obj("bob", "calib", Privilege.ME, "b"), True),
 ])
 def test_the_rule(who: str, obj: Obj, sees: bool) -> None:
     assert may_see(VIEWERS[who], obj) is sees
+
+
+@pytest.mark.parametrize(("who", "obj", "curates"), [
+    # a same-named user of another site curates nothing of bob@a's, even shared with all
+    ("bob@b", Obj("bob", "survey", Privilege.SITES, "a"), False),
+    ("bob@b", Obj("bob", "survey", Privilege.WORLD, "a"), False),
+    ("bob@b", Obj("bob", "survey", Privilege.SITES, "b"), True),
+    ("bob@b", Obj("bob@b", "survey", Privilege.SITES, "a"), True),  # his, made at a
+    ("alice@b at a", Obj("alice", "survey", Privilege.SITES, "a"), False),
+    ("alice@b at a", Obj("alice", "survey", Privilege.SITES, "b"), True),
+    ("alice@b at a", Obj("alice@b", "survey", Privilege.ME, "a"), True),
+    ("admin", Obj("bob", "survey", Privilege.ME, "b"), True),
+    ("anonymous", Obj("bob", "survey", Privilege.WORLD, "a"), False),
+])
+def test_curation_compares_name_and_site(who: str, obj: Obj, curates: bool) -> None:
+    assert may_curate(VIEWERS[who], obj) is curates
+    assert owns(VIEWERS[who], obj) is (curates and not VIEWERS[who].is_admin)
+
+
+def test_a_calibration_scientist_curates_at_their_site_only() -> None:
+    guest = VIEWERS["alice@b at a"]  # calibration scientist of a's project survey
+    ours, theirs = (Obj("bob", "survey", Privilege.SITES, s) for s in ("a", "b"))
+    assert may_curate(guest, ours, ["survey"]) and may_approve(guest, ours, ["survey"])
+    assert not may_curate(guest, theirs, ["survey"])  # b's project of the same name
+    assert not may_approve(guest, theirs, ["survey"])
+
+
+def test_viewers_are_whole() -> None:
+    assert VIEWERS["alice@a"].user == "alice@a"
+    assert VIEWERS["alice@b at a"].user == "alice@b"
+    assert VIEWERS["alice"].user is None and VIEWERS["anonymous"].user is None
+
+
+class SiteAccount(NamedTuple):
+    name: str
+    projects: list[str]
+    sees_all: bool
+    site: str | None
+
+
+def test_a_viewer_takes_its_site_from_the_account() -> None:
+    assert Viewer.of(SiteAccount("bob", [], False, "b")).site == "b"
+    assert Viewer.of(SiteAccount("bob", [], False, "b"), site="c").site == "c"
 
 
 def test_what_replicates_is_what_every_user_of_another_site_sees() -> None:
@@ -149,9 +208,9 @@ def test_sql_binds_each_viewer_value_once_across_rows() -> None:
     viewer = VIEWERS["alice@a"]
     first, second = visible_sql(viewer, bind, Columns.at("o")), visible_sql(
         viewer, bind, Columns.at("r"))
-    assert params == ["a", "alice", ["survey"]]
+    assert params == ["a", "alice", "alice@a", ["survey"]]
     assert first.replace("o.", "r.") == second
-    assert visible_sql(VIEWERS["admin"], bind) == "TRUE" and len(params) == 3
+    assert visible_sql(VIEWERS["admin"], bind) == "TRUE" and len(params) == 4
 
 
 def test_sql_placeholders_start_where_the_statement_leaves_off() -> None:
@@ -161,8 +220,13 @@ def test_sql_placeholders_start_where_the_statement_leaves_off() -> None:
     assert params == ["alice", ["survey"]]
     assert visibility_clause(VIEWERS["anonymous"], Columns(), 1) == ("(privileges >= 5)", [])
     sql, params = visibility_clause(VIEWERS["alice@a"], Columns(), 1)
-    assert sql == ("(privileges >= 4 OR (site = $1 AND (creator = $2 OR privileges >= 3 OR "
-                   "(privileges >= 2 AND project = ANY($3::text[])))))")
+    assert sql == ("(privileges >= 4 OR ((creator = $2 AND site = $1) OR creator = $3) OR "
+                   "(site = $1 AND (privileges >= 3 OR (privileges >= 2 AND "
+                   "project = ANY($4::text[])))))")
+    assert params == ["a", "alice", "alice@a", ["survey"]]
+    sql, params = visibility_clause(VIEWERS["alice@b at a"], Columns(), 1)
+    assert "((creator = $3 AND site = $2) OR creator = $4)" in sql
+    assert params == ["a", "b", "alice", "alice@b", ["survey"]]
 
 
 @pytest.mark.parametrize("bad", ["o.creator; DROP TABLE objects", "O.creator", "a.b.c", ""])

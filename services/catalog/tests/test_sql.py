@@ -10,8 +10,10 @@ import pytest
 import awecore as awe
 from awe_catalog.models import Caller
 from awe_catalog.storage.sql import (
+    MAX_RESOLVED,
     SOURCE_TYPES,
     compile_count,
+    compile_lookups,
     compile_select,
     compile_source_count,
     compile_source_select,
@@ -29,10 +31,54 @@ def test_reference_path_becomes_subquery_with_parameters() -> None:
     q = (awe.ReducedScienceFrame.chip.name == "ccd53") & (
         awe.ReducedScienceFrame.filter.name == "841")
     sql = compile_select(q.spec(), ADMIN, 0, 10)
-    assert sql.sql.count("o.oid IN (SELECT r") == 2
+    # chip and filter are data-ID columns (0013): an index probe, not a walk via object_refs
+    assert "o.dim_chip IN (SELECT o1.oid FROM objects o1" in sql.sql
+    assert "o.dim_filter IN (SELECT o2.oid FROM objects o2" in sql.sql
+    assert "object_refs" not in sql.sql
     assert "ccd53" not in sql.sql and "841" not in sql.sql
     assert "ccd53" in sql.params and "841" in sql.params
-    assert ["ReducedScienceFrame"] in sql.params
+    assert "ReducedScienceFrame" in sql.params
+
+
+def test_named_dimensions_are_looked_up_first_then_constants() -> None:
+    q = (awe.ReducedScienceFrame.chip.name == "ccd53") & (
+        awe.ReducedScienceFrame.filter.name == "841")
+    lookups = compile_lookups(q.spec(), ALICE)
+    assert len(lookups) == 2
+    assert "SELECT t1.oid FROM objects t1 WHERE t1.type = $" in lookups[0].sql
+    assert "privileges >= 3" in lookups[0].sql and "ccd53" in lookups[0].params
+    assert lookups[0].sql.endswith(f"LIMIT {MAX_RESOLVED + 1}")
+    chip = uuid.uuid4()
+    # one chip found: an equality; too many filters: the sub-query stays
+    sql = compile_select(q.spec(), ALICE, 0, 10, resolved=[[chip], None])
+    assert "(o.dim_chip IS NOT NULL AND o.dim_chip = $" in sql.sql and chip in sql.params
+    assert "o.dim_filter IN (SELECT" in sql.sql and "841" in sql.params
+    none = compile_select(q.spec(), ALICE, 0, 10, resolved=[[], [chip, uuid.uuid4()]])
+    assert "o.dim_chip IS NOT NULL AND FALSE" in none.sql
+    assert "o.dim_filter = ANY($" in none.sql
+    assert compile_lookups((awe.ReducedScienceFrame.exptime > 1).spec(), ALICE) == []
+
+
+def test_other_references_go_through_object_refs() -> None:
+    sql = compile_select((awe.ReducedScienceFrame.bias.is_valid == 1).spec(), ADMIN, 0, 10)
+    assert "o.oid IN (SELECT r1.src FROM object_refs r1" in sql.sql
+    many = compile_select((awe.BiasFrame.raw_bias_frames == str(uuid.uuid4())).spec(),
+                          ADMIN, 0, 10)
+    assert "object_refs" in many.sql and "dim_" not in many.sql
+
+
+def test_data_id_attributes_are_columns() -> None:
+    sql = compile_select((awe.CoaddedRegriddedFrame.tile == "KIDS_1").spec(), ADMIN, 0, 10)
+    assert "o.dim_tile = $" in sql.sql and "->>" not in sql.sql
+    when = compile_select((awe.RawScienceFrame.date_obs > dt.datetime(2003, 2, 14)).spec(),
+                          ADMIN, 0, 10)
+    assert "o.obs_time > $" in when.sql
+    # a reference compared with an oid, or with None, reads the column in place
+    oid = str(uuid.uuid4())
+    raw = compile_select((awe.ReducedScienceFrame.raw == oid).spec(), ADMIN, 0, 10)
+    assert "(o.dim_raw IS NOT NULL AND o.dim_raw = $" in raw.sql and uuid.UUID(oid) in raw.params
+    none = compile_count((awe.ReducedScienceFrame.raw == None).spec(), ADMIN)  # noqa: E711
+    assert "NOT (o.dim_raw IS NOT NULL AND TRUE)" in none.sql
 
 
 def test_polymorphic_type_filter() -> None:
@@ -119,7 +165,7 @@ def test_source_columns_compare_directly_and_the_source_list_path_joins() -> Non
     assert sql.sql.startswith("SELECT s.sourcelist::text AS sourcelist, s.seq, s.ra")
     assert "JOIN objects l ON l.oid = s.sourcelist" in sql.sql
     assert "s.mag < $" in sql.sql and "l.oid IN (SELECT r" in sql.sql
-    assert "r1.name = 'frame'" in sql.sql and "'chip'" in sql.sql
+    assert "r1.name = 'frame'" in sql.sql and "o2.dim_chip IN (SELECT" in sql.sql
     assert 20.0 in sql.params and "ccd53" in sql.params and "ccd53" not in sql.sql
     assert sql.sql.endswith("ORDER BY s.sourcelist, s.seq LIMIT $5 OFFSET $6")
     # an admin with a condition on columns only needs no join

@@ -21,6 +21,17 @@ def test_sealed_cookie_round_trips_and_hides_the_token() -> None:
                                                         session.csrf)
 
 
+def test_the_site_rides_along_and_an_older_cookie_still_opens() -> None:
+    """The header shows name@site: the site is kept in the cookie; a cookie sealed before
+    sites were kept opens with none."""
+    sealer = Sealer("a secret of the portal", max_age_seconds=3600, secure=False)
+    opened = sealer.open(sealer.seal(Session.signed_in("alice", "awe_t", "leiden")))
+    assert opened is not None and (opened.user, opened.site) == ("alice", "leiden")
+    older = sealer._fernet.encrypt(b'{"c": "x", "u": "bob", "t": "awe_b"}').decode()
+    got = sealer.open(older)
+    assert got is not None and (got.user, got.site) == ("bob", None)
+
+
 def test_tampered_foreign_or_expired_cookies_are_refused() -> None:
     sealer = Sealer("a secret of the portal", max_age_seconds=3600, secure=False)
     value = sealer.seal(Session.signed_in("alice", "awe_token"))

@@ -18,7 +18,7 @@ import datetime as dt
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .errors import InvalidRequest
 
@@ -180,6 +180,20 @@ class CalibrationWanted(BaseModel):
     time: dt.datetime = Field(description="ISO 8601, UTC if no zone")
     filter: str | None = Field(default=None, max_length=100,
                                description="filter name or oid (flats and what depends on one)")
+    until: dt.datetime | None = Field(
+        default=None, description="ISO 8601, UTC if no zone: ask for the span from time to "
+        "this at once (a planner's frames of a night); the answer is the best at every moment "
+        "of it, or, if the best changes within it, null and the request's number in `varies`")
+
+    @model_validator(mode="after")
+    def _span(self) -> CalibrationWanted:
+        if self.until is not None and _utc(self.until) < _utc(self.time):
+            raise ValueError("until is before time")
+        return self
+
+
+def _utc(when: dt.datetime) -> dt.datetime:
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 class BestCalibrationsIn(BaseModel):

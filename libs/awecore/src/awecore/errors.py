@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AweError",
+    "CalibrationChanged",
     "ChecksumMismatch",
     "Conflict",
     "Forbidden",
@@ -106,6 +107,14 @@ class QCRefused(Conflict):
 
     error = "qc_refused"
     title = "Refused by the QC policy"
+
+
+class CalibrationChanged(Conflict):
+    """A calibration chosen when the plan was made was invalidated, or its window no longer
+    covers the moment, by the time the product is made: it is not used; plan again."""
+
+    error = "calibration_changed"
+    title = "A calibration changed since the plan was made"
 
 
 class ChecksumMismatch(AweError):

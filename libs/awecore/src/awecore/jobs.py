@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validat
 
 from .dimensions import DIMENSIONS, target_values
 from .errors import InvalidRequest
+from .users import qualify
 
 __all__ = ["MAX_LOOKUP", "MAX_TARGETS", "JobOut", "JobPage", "JobsIn", "Ownership", "PlanIn",
            "Submitted", "TargetIn", "TargetRef"]
@@ -118,13 +119,20 @@ class JobOut(BaseModel):
     worker: str | None
     attempts: int
     error: str | None
-    submitted_by: str
+    submitted_by: str = Field(description="who, as the site that runs the job keeps users "
+                              "(see submitter)")
+    site: str | None = Field(default=None, description="the site that runs the job")
     project: str | None = Field(default=None, description="the product's project (None: "
                                 "the submitter's default)")
     privileges: int = Field(default=1, description="the product's privilege level")
     created: dt.datetime
     started: dt.datetime | None
     finished: dt.datetime | None
+
+    @computed_field(description="who submitted it across sites: name@site")  # type: ignore[prop-decorator]
+    @property
+    def submitter(self) -> str:
+        return self.submitted_by if self.site is None else qualify(self.submitted_by, self.site)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

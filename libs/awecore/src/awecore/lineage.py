@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
+
+from .users import qualify
 
 __all__ = ["Edge", "Graph", "Impact", "Node", "Path", "StaleEdge", "Staleness"]
 
@@ -28,6 +30,11 @@ class Node(BaseModel):
     #: raw frame), e.g. {"instrument": "AWECAM", "chip": "ccd53", "night": "2003-02-14"}
     data_id: dict[str, str] | None = None
     depth: int = 0
+
+    @computed_field(description="who made it across sites: name@site")  # type: ignore[prop-decorator]
+    @property
+    def owner(self) -> str:
+        return qualify(self.creator, self.site)
 
 
 class Edge(BaseModel):

@@ -6,9 +6,10 @@ import datetime as dt
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
 
 from .ids import parse_oid
+from .users import qualify
 
 __all__ = ["CurationChange", "CurationUpdate", "FieldChange", "ObjectIn", "ObjectOut", "Privileges",
            "RefValue", "TimelineEntry", "TimelinePage", "Validity"]
@@ -82,6 +83,14 @@ class ObjectIn(BaseModel):
         return value
 
 
+def _without(data: Any, *derived: str) -> Any:
+    """An input without the fields a model derives (``computed_field``s, which it writes
+    but, with ``extra="forbid"``, would refuse to read back)."""
+    if isinstance(data, dict) and any(k in data for k in derived):
+        return {k: v for k, v in data.items() if k not in derived}
+    return data
+
+
 class ObjectOut(ObjectIn):
     """A stored object, as the catalog returns it and as change events carry it."""
 
@@ -91,10 +100,22 @@ class ObjectOut(ObjectIn):
     project: str
     site: str
     creation_date: dt.datetime
-    creator: str
+    creator: str = Field(description="who made it, as its site keeps users: a bare name for "
+                         "a user of that site, name@site for another's (see owner)")
     hlc: int
     curation_hlc: int
     curation_site: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived(cls, data: Any) -> Any:
+        return _without(data, "owner")
+
+    @computed_field(description="who made it across sites: name@site "  # type: ignore[prop-decorator]
+                    "(a same-named user of another site is someone else)")
+    @property
+    def owner(self) -> str:
+        return qualify(self.creator, self.site)
 
 
 class CurationUpdate(BaseModel):
@@ -133,10 +154,20 @@ class CurationChange(BaseModel):
 
     oid: str
     at: dt.datetime
-    by: str
+    by: str = Field(description="who, as the curating site keeps users (see who)")
     site: str
     reason: str | None = None
     changes: dict[str, FieldChange]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived(cls, data: Any) -> Any:
+        return _without(data, "who")
+
+    @computed_field(description="who curated it across sites: name@site")  # type: ignore[prop-decorator]
+    @property
+    def who(self) -> str:
+        return qualify(self.by, self.site)
 
 
 class TimelineEntry(BaseModel):
@@ -159,6 +190,16 @@ class TimelineEntry(BaseModel):
     chip: str | None = Field(default=None, description="the chip's name")
     filter: str | None = Field(default=None, description="the filter's name, if it has one")
     last_curation: CurationChange | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived(cls, data: Any) -> Any:
+        return _without(data, "owner")
+
+    @computed_field(description="who made it across sites: name@site")  # type: ignore[prop-decorator]
+    @property
+    def owner(self) -> str:
+        return qualify(self.creator, self.site)
 
 
 class TimelinePage(BaseModel):

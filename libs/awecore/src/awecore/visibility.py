@@ -15,8 +15,12 @@ The rule, for a viewer and an object:
   their own site from ``SITE`` on and those of any site from ``SITES`` on; anonymous
   viewers (no token) and the Virtual Observatory only those at ``WORLD``;
 * a signed-in user also sees their own objects (any level) and, from ``PROJECT`` on, the
-  objects of their projects. User names and projects are accounts of one site: a viewer
-  whose site is known counts them only for objects made at that site.
+  objects of their projects. A user is ``name@site`` (``awecore.users``): an object is its
+  viewer's own if its creator, made whole with the object's site, is the viewer made whole
+  with the viewer's site, so a same-named user of another site is someone else. Projects
+  are accounts of one site: a viewer whose site is known counts them only for objects made
+  at that site. (A viewer whose site is not known compares bare names: kept for callers
+  that cannot say; every service says.)
 
 Objects from ``REPLICATED_FROM`` (``SITES``) on are copied to the other sites (federation),
 which is why that level is the one from which a signed-in user of another site sees them; an
@@ -31,9 +35,10 @@ decide alike (each rule below is built on ``may_see``):
   being made) only by the account that wrote it (``may_read_file``);
 * files under ``raw/`` are written only by ingest, i.e. admins and service accounts
   (``may_write_file``);
-* an object is **curated** by its creator (at its own site), a calibration scientist of
-  its project, or an admin (``may_curate``); the approval (``is_valid = 1``) of the last two
-  makes a calibration eligible as everybody's best, not only its creator's (``may_approve``);
+* an object is **curated** by its creator (the same ``name@site``, wherever the copy is),
+  a calibration scientist of its project, or an admin (``may_curate``); the approval
+  (``is_valid = 1``) of the last two makes a calibration eligible as everybody's best, not
+  only its creator's (``may_approve``);
 * a **job** is seen by who submitted it and by who was handed it by a later submission of
   the same product; only its submitter cancels or retries it (``may_see_job``,
   ``may_manage_job``, ``jobs_sql``);
@@ -46,7 +51,7 @@ decide alike (each rule below is built on ``may_see``):
 Refusals for what the viewer may not see are "not found", never "forbidden": a 403 would
 confirm that the thing exists.
 
-Contracts layer: standard library only.
+Contracts layer: standard library only (and ``awecore.users``, which is too).
 """
 
 from __future__ import annotations
@@ -57,10 +62,13 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, NamedTuple, Protocol
 
+from .users import UserId
+
 __all__ = ["HIDDEN_OID", "RAW_FILES", "REPLICATED_FROM", "Bind", "Columns", "Guarded",
            "Privilege", "Viewer", "binder", "jobs_sql", "may_approve", "may_curate",
            "may_manage_job", "may_operate", "may_read_file", "may_see", "may_see_job",
-           "may_see_path", "may_write_file", "replicates", "visibility_clause", "visible_sql"]
+           "may_see_path", "may_write_file", "owner_sql", "owns", "replicates", "visibility_clause",
+           "visible_sql"]
 
 #: what stands for an object the viewer may not see where a visible one names it (a
 #: reference, a lineage input): the nil UUID, so the field keeps its type and following it
@@ -132,7 +140,9 @@ class Viewer:
     is_admin: bool = False
     """Admins and service accounts see everything."""
     site: str | None = None
-    """The site the account belongs to; None: not known, names count at every site."""
+    """The site whose account this is (the site the viewer signed in at: ``name`` is as
+    that site keeps it, bare for its own users, ``name@site`` for a guest of another);
+    None: not known, bare names count at every site."""
     via_vo: bool = False
     """Asking through a Virtual Observatory interface (anonymous by nature; it sees what any
     anonymous viewer sees)."""
@@ -147,11 +157,27 @@ class Viewer:
     def of(cls, account: _Account, site: str | None = None) -> Viewer:
         """The viewer behind a caller; an account without a name is the anonymous caller
         of a service that serves public data without a token (``awecore.server``'s
-        ``Identity.anonymous``)."""
+        ``Identity.anonymous``). ``site``: the account's site, if the account does not say
+        (an ``Identity`` does, as its ``site``)."""
         if not account.name:
             return cls.anonymous()
         return cls(name=account.name, projects=tuple(account.projects),
-                   is_admin=account.sees_all, site=site)
+                   is_admin=account.sees_all, site=site or getattr(account, "site", None))
+
+    @property
+    def whole(self) -> UserId | None:
+        """Who the viewer is across sites (``name@site``); None if nobody signed in or the
+        site is not known."""
+        if self.name is None or self.site is None:
+            return None
+        name, at, home = self.name.rpartition("@")
+        return UserId(name, home) if at else UserId(self.name, self.site)
+
+    @property
+    def user(self) -> str | None:
+        """``whole`` as it is written, ``name@site``."""
+        whole = self.whole
+        return None if whole is None else str(whole)
 
     @classmethod
     def anonymous(cls) -> Viewer:
@@ -167,13 +193,32 @@ class Viewer:
         return Privilege.WORLD if self.name is None else Privilege.SITES
 
 
+def owns(viewer: Viewer, obj: Guarded) -> bool:
+    """Whether the object's creator is the viewer: the same ``name@site`` (a creator is
+    kept as the object's site writes users: bare for its own, ``name@site`` for another
+    site's); by bare names if the viewer's site is not known. ``owner_sql`` in SQL."""
+    if viewer.name is None:
+        return False
+    whole = viewer.whole
+    if whole is None:
+        return obj.creator == viewer.name
+    creator = obj.creator
+    if "@" not in creator:
+        return creator == whole.name and obj.site == whole.site
+    return creator == str(whole)
+
+
 def may_see(viewer: Viewer, obj: Guarded) -> bool:
     """The rule (see the module's docstring)."""
     if viewer.is_admin or obj.privileges >= viewer.reach:
         return True
-    if viewer.name is None or (viewer.site is not None and obj.site != viewer.site):
+    if viewer.name is None:
         return False
-    return obj.privileges >= Privilege.SITE or obj.creator == viewer.name or (
+    if owns(viewer, obj):
+        return True
+    if viewer.site is not None and obj.site != viewer.site:
+        return False
+    return obj.privileges >= Privilege.SITE or (
         obj.privileges >= Privilege.PROJECT and obj.project in viewer.projects)
 
 
@@ -201,14 +246,18 @@ def may_write_file(viewer: Viewer, name: str) -> bool:
 
 def may_curate(viewer: Viewer, obj: Guarded, curates: Sequence[str] = ()) -> bool:
     """Who may change an object's validity, window, privileges or comments: an admin, its
-    creator at the object's own site (a same-named user elsewhere is someone else), or a
-    calibration scientist of its project (``curates``: the projects where the viewer holds
-    that role) who may see it."""
+    creator (the same ``name@site``: a same-named user of another site is someone else), or
+    a calibration scientist of its project at the object's own site (``curates``: the
+    projects where the viewer holds that role) who may see it."""
     if viewer.is_admin:
         return True
-    if viewer.name is None or (viewer.site is not None and obj.site != viewer.site):
+    if viewer.name is None:
         return False
-    return obj.creator == viewer.name or (obj.project in curates and may_see(viewer, obj))
+    if owns(viewer, obj):
+        return True
+    if viewer.site is not None and obj.site != viewer.site:
+        return False
+    return obj.project in curates and may_see(viewer, obj)
 
 
 def may_approve(viewer: Viewer, obj: Guarded, curates: Sequence[str] = ()) -> bool:
@@ -306,13 +355,31 @@ def visible_sql(viewer: Viewer, bind: Bind, columns: Columns = Columns()) -> str
     if viewer.name is None:
         return f"({levels} >= {int(viewer.reach)})"
     home = None if viewer.site is None else f"{columns.site} = {bind('site', viewer.site)}"
-    mine = f"{columns.creator} = {bind('name', viewer.name)}"
+    mine = owner_sql(viewer, bind, columns)
     ours = (f"{levels} >= {int(Privilege.PROJECT)} AND {columns.project} = "
             f"ANY({bind('projects', list(viewer.projects))}::text[])")
-    at_home = f"{mine} OR {levels} >= {int(Privilege.SITE)} OR ({ours})"
     if home is None:
-        return f"({at_home})"
-    return f"({levels} >= {int(viewer.reach)} OR ({home} AND ({at_home})))"
+        return f"({mine} OR {levels} >= {int(Privilege.SITE)} OR ({ours}))"
+    return (f"({levels} >= {int(viewer.reach)} OR {mine} OR ({home} AND ({levels} >= "
+            f"{int(Privilege.SITE)} OR ({ours}))))")
+
+
+def owner_sql(viewer: Viewer, bind: Bind, columns: Columns = Columns()) -> str:
+    """``owns`` as an SQL condition (FALSE for the anonymous viewer, TRUE for no one else
+    by default: an admin owns only their own objects): the creator column is the viewer's
+    bare name at the viewer's home site, or the viewer's ``name@site`` at any site."""
+    for column in (columns.creator, columns.site):
+        if not _COLUMN.match(column):
+            raise ValueError(f"{column!r} is not a column name")
+    if viewer.name is None:
+        return "FALSE"
+    whole = viewer.whole
+    if whole is None:
+        return f"{columns.creator} = {bind('name', viewer.name)}"
+    home = bind("site" if whole.site == viewer.site else "home", whole.site)
+    name = bind("name" if whole.name == viewer.name else "bare", whole.name)
+    return (f"(({columns.creator} = {name} AND {columns.site} = {home}) "
+            f"OR {columns.creator} = {bind('user', str(whole))})")
 
 
 def visibility_clause(viewer: Viewer, columns: Columns, first: int) -> tuple[str, list[Any]]:

@@ -146,7 +146,8 @@ class Factory:
                                   self.context.settings.site)
 
     def users(self) -> UserService:
-        return UserService(self.context.pool, self.context.tokens)
+        return UserService(self.context.pool, self.context.tokens,
+                           self.context.settings.site)
 
     def sources(self) -> SourceService:
         return SourceService(self.context.pool)

@@ -85,7 +85,12 @@ class UserIn(BaseModel):
 
 
 class UserOut(BaseModel):
-    name: str
+    name: str = Field(description="as this site keeps the user: the bare name of its own "
+                      "users, name@site for a user of another site (a guest)")
+    site: str | None = Field(default=None, description="the site whose account this is "
+                             "(the site that answers)")
+    user: str | None = Field(default=None, description="who this is across sites: "
+                             "name@site (a same-named user of another site is someone else)")
     is_admin: bool
     is_service: bool
     default_project: str
@@ -112,7 +117,8 @@ class ProjectOut(ProjectIn):
 
 class MemberIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    user: str = Field(pattern=_NAME)
+    user: str = Field(pattern=_NAME, description="a user of this site (bob) or of another "
+                      "(bob@other-site: made a guest here on first mention)")
     role: Literal["member", "calibration"] = Field(
         default="member", description="'calibration': a calibration scientist, who curates "
         "the project's products and approves its calibrations (given again, the role "
@@ -121,7 +127,8 @@ class MemberIn(BaseModel):
 
 class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    user: str | None = Field(default=None, description="admins may create tokens for others")
+    user: str | None = Field(default=None, description="admins may create tokens for others "
+                             "(bob: this site's user; bob@other-site: a guest)")
     label: str = Field(default="", max_length=200)
     scope: Literal["all", "read", "make"] = Field(
         default="all", description="'read': the token may only read (403 on any write); "
@@ -135,7 +142,7 @@ class TokenIn(BaseModel):
 class TokenOut(BaseModel):
     token: str = Field(description="shown once; only its hash is stored")
     id: str = Field(description="the token's public id (`awe token list`, revoke)")
-    user: str
+    user: str = Field(description="whose: name@site")
     label: str
     scope: str = "all"
     expires: dt.datetime | None = None
@@ -145,7 +152,7 @@ class TokenInfo(BaseModel):
     """A token as its owner sees it in a listing: never the secret, nor its hash."""
 
     id: str
-    user: str
+    user: str = Field(description="whose: name@site")
     label: str
     created: dt.datetime
     last_used: dt.datetime | None = Field(description="to the minute; None: never used")

@@ -95,4 +95,4 @@ class Factory:
     def jobs(self) -> JobService:
         settings = self.context.settings
         return JobService(self.context.pool, self.context.queue, settings.catalog_url,
-                          settings.calibration_rules, Delegation.of(settings))
+                          settings.calibration_rules, Delegation.of(settings), settings.site)

@@ -103,7 +103,8 @@ class Worker:
                         job["night"], job["raw"] if job["raw"] else None,  # type: ignore[arg-type]
                         raws=dict(job["raws"]),  # type: ignore[call-overload]
                         params=dict(job["params"]),  # type: ignore[call-overload]
-                        extra=dict(job.get("dims") or {}))  # type: ignore[call-overload]
+                        extra=dict(job.get("dims") or {}),  # type: ignore[call-overload]
+                        time=job.get("moment"))  # type: ignore[arg-type]
             ports = CatalogPorts(catalog)
             project = job.get("project")
             await AsyncMaker(ports, ports, storage, privileges=int(str(job.get("privileges") or 3)),

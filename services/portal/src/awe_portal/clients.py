@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import orjson
 
 from awecore.client import async_request_id_hooks, raise_for_problem
 from awecore.errors import ServiceUnavailable
@@ -50,6 +51,10 @@ class ServiceClient:
                                        transport=pool, event_hooks=async_request_id_hooks())
 
     async def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        if kwargs.get("json") is not None:  # orjson, as it is read back
+            kwargs["content"] = orjson.dumps(kwargs.pop("json"))
+            kwargs["headers"] = {**(kwargs.get("headers") or {}),
+                                 "Content-Type": "application/json"}
         try:
             response = await self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
@@ -57,7 +62,10 @@ class ServiceClient:
         raise_for_problem(response)
         if response.headers.get("content-type", "").startswith("text/"):
             return response.text
-        return response.json()
+        try:  # orjson: a QC page reads thousands of rows, the standard decoder thrice slower
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            return response.json()
 
     async def get(self, path: str, **params: Any) -> Any:
         return await self.request("GET", path, params=params or None)

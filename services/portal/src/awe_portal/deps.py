@@ -3,6 +3,10 @@
 Every client carries the user's own token, so each page is built from exactly what the APIs
 let this user see and change (the portal has no account of its own to fall back on).
 ``Depends(portal)`` sends a visitor who has not signed in to the sign-in page.
+``Depends(viewer)`` is for the pages that only read the world's objects (issue 15): a
+visitor who has not signed in gets clients with no token at all, which send no
+Authorization header, so the services answer them as the anonymous reader (privilege 5
+only; everything else "not found"): the one privilege rule stays in the services.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from .clients import ServiceClient
 from .config import PortalSettings
 from .session import NotSignedIn, get_session
 
-__all__ = ["Portal", "portal"]
+__all__ = ["Portal", "portal", "viewer"]
 
 
 @dataclass
@@ -32,8 +36,9 @@ class Portal:
     typed clients do not have (``await portal.catalog_api.get("/classes")``).
     """
 
-    user: str
-    token: str
+    #: None for an anonymous visitor (``viewer`` pages only): the clients send no token
+    user: str | None
+    token: str | None
     csrf: str
     settings: PortalSettings
     catalog: AsyncCatalogClient
@@ -50,11 +55,25 @@ async def portal(request: Request) -> Portal:
     session = get_session(request)
     if not session.user or not session.token:
         raise NotSignedIn()
+    return _portal(request, session.user, session.token, session.csrf)
+
+
+async def viewer(request: Request) -> Portal:
+    """FastAPI dependency of the read-only pages of the world's objects: the signed-in
+    user's :class:`Portal`, or an anonymous one (no user, no token: the services see a
+    request without an Authorization header, never a token of the portal's own)."""
+    session = get_session(request)
+    if session.user and session.token:
+        return _portal(request, session.user, session.token, session.csrf)
+    return _portal(request, None, None, session.csrf)
+
+
+def _portal(request: Request, user: str | None, token: str | None, csrf: str) -> Portal:
     context = request.app.state.context
     settings: PortalSettings = context.settings
-    pool, token, timeout = context.pool, session.token, settings.api_timeout_seconds
+    pool, timeout = context.pool, settings.api_timeout_seconds
     return Portal(
-        user=session.user, token=token, csrf=session.csrf, settings=settings,
+        user=user, token=token, csrf=csrf, settings=settings,
         catalog=AsyncCatalogClient(settings.catalog_url, token, timeout, transport=pool),
         storage=AsyncStorageClient(settings.storage_url, token, timeout, transport=pool),
         catalog_api=ServiceClient("the catalog", settings.catalog_url, token, pool, timeout),

@@ -11,6 +11,7 @@ from .errors import install_page_errors
 from .factory import Factory, ProcessContext
 from .handlers import router
 from .middleware import PageHeaders, SessionCookie
+from .openapi import install_openapi
 
 __all__ = ["create_app"]
 
@@ -23,6 +24,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         router=router, make_context=lambda kit: ProcessContext.create(settings, kit),
         factory=Factory)
     install_page_errors(app)
+    install_openapi(app)
     app.add_middleware(SessionCookie)
     app.add_middleware(PageHeaders)
     return app

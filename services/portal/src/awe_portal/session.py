@@ -60,6 +60,8 @@ class Session:
     csrf: str
     user: str | None = None
     token: str | None = None
+    #: the site whose account it is (shown as name@site), when the catalog said
+    site: str | None = None
     #: made in this request (the response must set the cookie)
     fresh: bool = False
 
@@ -68,10 +70,11 @@ class Session:
         return cls(csrf=secrets.token_urlsafe(32), fresh=True)
 
     @classmethod
-    def signed_in(cls, user: str, token: str) -> Session:
+    def signed_in(cls, user: str, token: str, site: str | None = None) -> Session:
         """A new session on sign-in: a new CSRF secret too (none chosen before sign-in
         survives it)."""
-        return cls(csrf=secrets.token_urlsafe(32), user=user, token=token, fresh=True)
+        return cls(csrf=secrets.token_urlsafe(32), user=user, token=token, site=site,
+                   fresh=True)
 
 
 class Sealer:
@@ -84,7 +87,7 @@ class Sealer:
         self.secure = secure
 
     def seal(self, session: Session) -> str:
-        body = {"c": session.csrf, "u": session.user, "t": session.token}
+        body = {"c": session.csrf, "u": session.user, "t": session.token, "s": session.site}
         return self._fernet.encrypt(orjson.dumps(body)).decode()
 
     def open(self, value: str | None, now: int | None = None) -> Session | None:
@@ -97,7 +100,8 @@ class Sealer:
             plain = self._fernet.decrypt(sealed, ttl=self.max_age) if now is None else \
                 self._fernet.decrypt_at_time(sealed, ttl=self.max_age, current_time=now)
             body = orjson.loads(plain)
-            return Session(csrf=str(body["c"]), user=body.get("u"), token=body.get("t"))
+            return Session(csrf=str(body["c"]), user=body.get("u"), token=body.get("t"),
+                           site=body.get("s"))
         except (InvalidToken, ValueError, KeyError, TypeError):
             return None  # tampered, expired, or sealed with another key: start again
 

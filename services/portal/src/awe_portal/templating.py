@@ -60,14 +60,17 @@ env.globals.update(nav=NAV, htmx=HTMX, csrf_field=CSRF_FIELD, csrf_header=CSRF_H
 
 def _context(request: Request, context: dict[str, Any] | None) -> dict[str, Any]:
     session = get_session(request)
-    return {"request": request, "user": session.user, "csrf_token": session.csrf,
+    site = session.site if session.user and "@" not in session.user else None
+    return {"request": request, "user": session.user, "site": site,
+            "csrf_token": session.csrf,
             "path": request.url.path, "title": None, **(context or {})}
 
 
 def render(request: Request, template: str, context: dict[str, Any] | None = None,
            status_code: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:
     """A whole page: ``template`` (which extends base.html) with ``context``, plus
-    ``request``, ``user``, ``csrf_token`` and ``path``. The session cookie is set by the
+    ``request``, ``user`` (None for an anonymous visitor), ``site``, ``csrf_token`` and
+    ``path``. The session cookie is set by the
     app's middleware when the session is new."""
     html = env.get_template(template).render(_context(request, context))
     return HTMLResponse(html, status_code=status_code, headers=headers)

@@ -9,6 +9,7 @@ from awecore.server import service_app
 from .config import VOSettings
 from .factory import Factory, ProcessContext
 from .handlers import router
+from .openapi import install_vo_openapi
 from .votable import install_vo_errors
 
 __all__ = ["create_app"]
@@ -22,4 +23,5 @@ def create_app(settings: VOSettings | None = None) -> FastAPI:
         router=router, make_context=lambda kit: ProcessContext.create(settings, kit),
         factory=Factory)
     install_vo_errors(app)
+    install_vo_openapi(app)
     return app

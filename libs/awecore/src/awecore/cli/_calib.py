@@ -109,8 +109,8 @@ def _set_by(e: TimelineEntry) -> tuple[str, str]:
     why."""
     last = e.last_curation
     if last is None:
-        return f"{e.creator}@{e.site} {_short(e.creation_date)} (made)", ""
-    return f"{last.by}@{last.site} {_short(last.at)}", last.reason or ""
+        return f"{e.owner} {_short(e.creation_date)} (made)", ""
+    return f"{last.who} {_short(last.at)}", last.reason or ""
 
 
 _VALIDITY = {0: ("bad", "red"), 1: ("good", "green"), 2: ("proposed", "yellow")}

@@ -78,19 +78,27 @@ class AsyncCatalogClient:
         return list(got["oids"])
 
     # -- queries -----------------------------------------------------------------------
-    async def query_page(self, spec: QuerySpec, offset: int, limit: int) -> QueryPage:
-        body = {"query": spec.model_dump(mode="json"), "offset": offset, "limit": limit}
+    async def query_page(self, spec: QuerySpec, offset: int, limit: int,
+                         after: str | None = None) -> QueryPage:
+        """One page: from ``offset``, or after a previous page's ``next_after``."""
+        body: dict[str, Any] = {"query": spec.model_dump(mode="json"), "offset": offset,
+                                "limit": limit}
+        if after is not None:
+            body["after"] = after
         return QueryPage.model_validate(await self.request("POST", "/query", json=body))
 
     async def find(self, spec: QuerySpec, limit: int | None = None) -> list[ObjectOut]:
-        """Every record the query selects (at most ``limit``), page by page."""
+        """Every record the query selects (at most ``limit``), page by page (by cursor
+        after the first, or by offset from a catalogue that gives none)."""
         out: list[ObjectOut] = []
+        after: str | None = None
         while limit is None or len(out) < limit:
             size = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit - len(out))
-            page = await self.query_page(spec, len(out), size)
+            page = await self.query_page(spec, 0 if after else len(out), size, after)
             out.extend(page.objects)
             if page.next_offset is None or not page.objects:
                 break
+            after = page.next_after
         return out
 
     async def best(self, cls: str, chip: str, time: dt.datetime,

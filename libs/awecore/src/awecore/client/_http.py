@@ -165,9 +165,29 @@ class CatalogClient:
                 for h in self.request("GET", f"/objects/{oid}/history")]
 
     # -- queries -----------------------------------------------------------------------
-    def query_page(self, spec: QuerySpec, offset: int, limit: int) -> QueryPage:
-        body = {"query": spec.model_dump(mode="json"), "offset": offset, "limit": limit}
+    def query_page(self, spec: QuerySpec, offset: int, limit: int,
+                   after: str | None = None) -> QueryPage:
+        """One page: from ``offset``, or after a previous page's ``next_after``."""
+        body: dict[str, Any] = {"query": spec.model_dump(mode="json"), "offset": offset,
+                                "limit": limit}
+        if after is not None:
+            body["after"] = after
         return QueryPage.model_validate(self.request("POST", "/query", json=body))
+
+    def _query_pages(self, spec: QuerySpec, offset: int, count: int | None) -> Iterator[DBObject]:
+        """Objects from ``offset`` on (at most ``count``): the first page by offset, the
+        next ones by cursor (keyset: each as fast as the first, however deep), or by offset
+        from a catalogue that gives no cursor."""
+        after: str | None = None
+        while count is None or count > 0:
+            size = PAGE_SIZE if count is None else min(PAGE_SIZE, count)
+            got = self.query_page(spec, 0 if after else offset, size, after)
+            yield from self._wrap(got.objects)
+            if got.next_offset is None or not got.objects:
+                return
+            offset += len(got.objects)
+            after = got.next_after
+            count = None if count is None else count - len(got.objects)
 
     @staticmethod
     def _paged(page: Callable[[int, int], tuple[list[R], int | None]], offset: int,
@@ -182,18 +202,11 @@ class CatalogClient:
             offset += len(items)
             count = None if count is None else count - len(items)
 
-    def _objects_page(self, spec: QuerySpec) -> Callable[[int, int],
-                                                          tuple[list[DBObject], int | None]]:
-        def page(offset: int, limit: int) -> tuple[list[DBObject], int | None]:
-            got = self.query_page(spec, offset, limit)
-            return self._wrap(got.objects), got.next_offset
-        return page
-
     def fetch(self, spec: QuerySpec, offset: int, count: int) -> list[DBObject]:
-        return list(self._paged(self._objects_page(spec), offset, count, PAGE_SIZE))
+        return list(self._query_pages(spec, offset, count))
 
     def iter_query(self, spec: QuerySpec, limit: int | None = None) -> Iterator[DBObject]:
-        return self._paged(self._objects_page(spec), 0, limit, PAGE_SIZE)
+        return self._query_pages(spec, 0, limit)
 
     def count(self, spec: QuerySpec) -> int:
         return int(self.request("POST", "/query/count", json=spec.model_dump(mode="json"))["count"])

@@ -120,15 +120,23 @@ class QuerySpec(_Node):
 
 
 class QueryRequest(_Node):
+    """A page of a query: from ``offset``, or after a position a previous page gave
+    (``after``: its ``next_after``; keyset pagination, as fast on the last page of a survey
+    as on the first, and stable while objects are registered). Not both."""
+
     query: QuerySpec
     offset: int = Field(default=0, ge=0, le=10**9)
     limit: int = Field(default=100, ge=1, le=1000)
+    after: str | None = Field(default=None, min_length=1, max_length=4000,
+                              pattern=r"^[A-Za-z0-9_-]+$")
 
 
 class QueryPage(BaseModel):
-    """One page of results; ``next_offset`` is None on the last page."""
+    """One page of results; ``next_offset`` and ``next_after`` are None on the last page."""
 
     objects: list[ObjectOut]
     offset: int
     limit: int
     next_offset: int | None
+    #: the cursor of the next page (``QueryRequest.after``)
+    next_after: str | None = None

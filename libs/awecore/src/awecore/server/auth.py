@@ -26,6 +26,7 @@ from pydantic import BaseModel
 
 from ..client import AsyncCatalogClient
 from ..errors import Forbidden, Unauthorized
+from ..users import qualify
 
 __all__ = ["MAKES", "READS", "SCOPES", "Identity", "TokenAuthenticator", "get_identity",
            "get_reader", "is_anonymous_read", "is_write", "refuse_writes"]
@@ -51,6 +52,16 @@ class Identity(BaseModel):
     projects: list[str] = []
     #: the token's scope (``SCOPES``): 'read' may call no write
     scope: str = "all"
+    #: the site whose account this is, where ``name`` is kept as that site keeps users
+    #: (bare for its own, ``name@site`` for a guest of another: ``awecore.users``); the
+    #: rules (``awecore.visibility.Viewer.of``) compare name and site. None: not known
+    site: str | None = None
+
+    @property
+    def user(self) -> str:
+        """Who this is across sites, ``name@site`` (the bare name if the site is not known,
+        or nobody signed in)."""
+        return qualify(self.name, self.site) if self.name and self.site else self.name
 
     @property
     def sees_all(self) -> bool:
@@ -84,7 +95,7 @@ class TokenAuthenticator:
         me = await self.catalog.whoami(token)
         who = Identity(name=me["name"], is_admin=bool(me["is_admin"]),
                        is_service=bool(me["is_service"]), projects=list(me.get("projects", [])),
-                       scope=str(me.get("scope") or "all"))
+                       scope=str(me.get("scope") or "all"), site=me.get("site"))
         until = time.monotonic() + self.ttl
         if me.get("expires"):  # not remembered past the token's expiry
             left = (dt.datetime.fromisoformat(str(me["expires"])) - dt.datetime.now(dt.UTC))

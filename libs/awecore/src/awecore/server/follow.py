@@ -16,10 +16,10 @@ session (a new member of a group the broker has forgotten) at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 
+from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
@@ -30,6 +30,23 @@ from .metrics import Metrics
 __all__ = ["Records", "TopicLost", "consume"]
 
 Records = list[ConsumerRecord[bytes, bytes]]
+
+
+async def _stop_quietly(consumer: AIOKafkaConsumer) -> None:
+    """Stop a consumer that is being dropped (the session ends, or failed: its error goes on).
+
+    With the broker gone, aiokafka's own fetch task may end in a CancelledError that
+    ``stop()`` passes on although nobody cancelled this task: taken for a cancellation,
+    it would end the consumer loop (and a worker) for good. Only a cancellation of this
+    very task (``cancelling()``) goes on as one."""
+    try:
+        await consumer.stop()
+    except (KafkaError, OSError):
+        pass  # it is being dropped: nothing it held is kept (offsets commit per batch)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
 
 
 class TopicLost(KafkaError):  # type: ignore[misc]
@@ -80,7 +97,6 @@ async def consume(stop: asyncio.Event, kafka: KafkaSettings, topic: str, group: 
                 if on_poll is not None:
                     on_poll()
         finally:
-            with contextlib.suppress(KafkaError, OSError):
-                await consumer.stop()
+            await _stop_quietly(consumer)
 
     await keep_running(stop, f"{name} consumer", session, retried, on_error)

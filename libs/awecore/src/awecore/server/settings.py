@@ -17,11 +17,11 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from ..users import SITE_PATTERN
 from .kafka import KafkaSettings
 
 __all__ = ["SITE_PATTERN", "SITE_WIDE", "ServiceSettings"]
 
-SITE_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"
 #: settings one variable gives every service of a site: field -> variable
 SITE_WIDE = {"site": "AWE_SITE", "log_level": "AWE_LOG_LEVEL",
              "kafka_replication_factor": "AWE_KAFKA_REPLICATION_FACTOR"}

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from ..dimensions import MAX_BEST
-from ..errors import NotFound
+from ..errors import InvalidRequest, NotFound
 from ..files import FileInfo
 from ..query import QueryPage, QuerySpec
 from ..records import CurationChange, ObjectIn, ObjectOut
@@ -38,12 +38,23 @@ BEST_BATCH = min(5000, MAX_BEST)
 
 def _best_body(wanted: Sequence[Calibration]) -> dict[str, Any]:
     return {"requests": [{"cls": c.cls, "chip": c.chip, "time": c.time.isoformat(),
-                          **({"filter": c.filter} if c.filter is not None else {})}
+                          **({"filter": c.filter} if c.filter is not None else {}),
+                          **({"until": c.until.isoformat()} if c.until is not None else {})}
                          for c in wanted]}
 
 
 def _best_answer(got: Any) -> list[ObjectOut | None]:
     return [None if o is None else ObjectOut.model_validate(o) for o in got["objects"]]
+
+
+def _over_answer(got: Any) -> list[tuple[ObjectOut | None, bool]]:
+    varies = set(got.get("varies") or ())
+    return [(found, i not in varies) for i, found in enumerate(_best_answer(got))]
+
+
+def _unknown(wanted: Sequence[Calibration]) -> list[tuple[ObjectOut | None, bool]]:
+    """What a catalogue that cannot answer for spans (older) tells: nothing, ask per moment."""
+    return [(None, False)] * len(wanted)
 
 
 def _history(got: Any) -> list[CurationChange]:
@@ -107,6 +118,19 @@ class CatalogPorts:
 
         return list(await asyncio.gather(*(one(c) for c in wanted)))
 
+    async def best_over(self, wanted: Sequence[Calibration]
+                        ) -> list[tuple[ObjectOut | None, bool]]:
+        """Look-ups for spans of time, BEST_BATCH a request (``CatalogSpans``)."""
+        out: list[tuple[ObjectOut | None, bool]] = []
+        for i in range(0, len(wanted), BEST_BATCH):
+            chunk = wanted[i:i + BEST_BATCH]
+            try:
+                out += _over_answer(await self.client.request(
+                    "POST", "/calibrations/best", json=_best_body(chunk)))
+            except (NotFound, InvalidRequest):  # an older catalogue: no spans
+                out += _unknown(chunk)
+        return out
+
     async def history(self, oid: str) -> list[CurationChange]:
         return _history(await self.client.request("GET", f"/objects/{oid}/history"))
 
@@ -161,6 +185,19 @@ class BlockingCatalog:
                                                         json=_best_body(chunk)))
             except NotFound:  # an older catalogue: one request each
                 out += [self._one(c) for c in chunk]
+        return out
+
+    async def best_over(self, wanted: Sequence[Calibration]
+                        ) -> list[tuple[ObjectOut | None, bool]]:
+        """Look-ups for spans of time, BEST_BATCH a request (``CatalogSpans``)."""
+        out: list[tuple[ObjectOut | None, bool]] = []
+        for i in range(0, len(wanted), BEST_BATCH):
+            chunk = wanted[i:i + BEST_BATCH]
+            try:
+                out += _over_answer(self.client.request("POST", "/calibrations/best",
+                                                        json=_best_body(chunk)))
+            except (NotFound, InvalidRequest):  # an older catalogue: no spans
+                out += _unknown(chunk)
         return out
 
     def _one(self, c: Calibration) -> ObjectOut | None:

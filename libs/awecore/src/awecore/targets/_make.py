@@ -25,14 +25,23 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
-from ..errors import ChecksumMismatch, Conflict, InvalidRequest, NotFound, QCRefused
+from ..errors import (
+    CalibrationChanged,
+    ChecksumMismatch,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    QCRefused,
+)
 from ..files import name_part
 from ..ids import new_oid
 from ..model import CalFile, Chip, Filter, RawFrame, registry
 from ..pipelines import QC, SOFTWARE_VERSION, overscan_correct, parse_section
 from ..query import Compare, QuerySpec
 from ..records import ObjectIn, ObjectOut
+from ..staleness import covers, moment
 from ._header import header_cards, observed_attributes, product_header
+from ._nodes import calibrates
 from ._plan import Node, Plan
 from ._policy import describe, flags_of, refused_flags
 from ._ports import CatalogReader, CatalogWriter, FileStore
@@ -352,6 +361,28 @@ class AsyncMaker:
             kept[ref] = ok if isinstance(value, list) else ok[0]
         return kept, inherited, notes
 
+    def _still_valid(self, node: Node, sources: dict[str, str | list[str]]) -> None:
+        """The calibrations a plan chose must still serve when the product is made: a
+        calibration scientist may have invalidated one, or moved its window off the
+        moment, while the job waited. Such a product is not made (a calibration is never
+        used outside its window); planning again chooses anew."""
+        if node.time is None:
+            return
+        for ref, value in sources.items():
+            for oid in value if isinstance(value, list) else [value]:
+                record = self._known(oid)
+                if not calibrates(record.type):
+                    continue
+                if record.is_valid == 0:
+                    raise CalibrationChanged(
+                        f"{node.what}: its {ref} {oid} was invalidated after the plan was "
+                        "made; plan it again")
+                if not covers(record.timestamp_start, record.timestamp_end, node.time):
+                    raise CalibrationChanged(
+                        f"{node.what}: its {ref} {oid} no longer covers {moment(node.time)} "
+                        f"(its window is now {record.timestamp_start} to "
+                        f"{record.timestamp_end}); plan it again")
+
     async def _store(self, name: str, data: bytes, sha256: str) -> None:
         """Store a product's file. A name that exists already is fine only when it holds
         these very bytes (a retried job); storage refuses others."""
@@ -404,6 +435,7 @@ class AsyncMaker:
         missing = sorted(wanted - set(self._records))
         if missing:
             self._remember(await self.catalog.get_records(missing))
+        self._still_valid(node, sources)
         sources, inherited, left_out = self._qc(node, sources)
         refs.update(sources)
         fields = registry.get(node.cls).fields

@@ -44,6 +44,7 @@ from ..query import MAX_IN_VALUES, Compare, In, OrderBy, QuerySpec
 from ..records import ObjectOut
 from ..tiles import tile
 from ._choose import Chooser
+from ._gc import fewer_collections
 from ._nodes import (
     LOOKUP,
     Key,
@@ -66,6 +67,8 @@ from ._stale import Judge
 def extra_for(cls: str, values: Mapping[str, str]) -> dict[str, str] | None:
     """The values of a data ID's dimensions beyond chip, filter, night and raw frame that a
     product of ``cls`` has (its instrument only where it has no chip to name it)."""
+    if not values:  # the common case, asked for every input of every node of a plan
+        return None
     dims = dimensions_of(cls)
     kept = {k: v for k, v in values.items() if k in dims
             and not (k == "instrument" and "chip" in dims)}
@@ -223,7 +226,12 @@ class AsyncPlanner(Chooser, Judge):
     # -- planning ---------------------------------------------------------------------
     async def plan_many(self, targets: Sequence[Target], anew: bool = False) -> Plan:
         """One plan for many targets: what they share is planned (and made) once. With
-        ``anew`` the targets themselves are made even where an up-to-date one exists."""
+        ``anew`` the targets themselves are made even where an up-to-date one exists.
+        The collector runs less often meanwhile (``_gc``)."""
+        with fewer_collections():
+            return await self._plan_many(targets, anew)
+
+    async def _plan_many(self, targets: Sequence[Target], anew: bool) -> Plan:
         unknown = sorted(set(self.params) - set(RECIPES))
         if unknown:
             raise InvalidRequest(f"parameters for {', '.join(unknown)}, which AWE does not "
@@ -291,7 +299,35 @@ class AsyncPlanner(Chooser, Judge):
                     needs[t.cls] = per_frame(t.cls, [])
                 for cls, by_filter in needs[t.cls]:
                     wanted.add(Calibration(cls, t.chip, when, t.filter if by_filter else None))
-        await self._bests.many(sorted(wanted, key=lambda c: (c.cls, c.chip, c.time)))
+        await self._prefetch_spans(wanted)
+        await self._bests.many(sorted((c for c in wanted if not self._bests.known(c)),
+                                      key=lambda c: (c.cls, c.chip, c.time)))
+
+    async def _prefetch_spans(self, wanted: set[Calibration]) -> None:
+        """The moments of a night that want the same class for the same chip (and filter)
+        asked as one span, when the catalogue answers for spans (``CatalogSpans``): where
+        it says one calibration (or none) is the best over the whole span, every moment
+        of it has that answer; the others are left to be asked per moment. The catalogue
+        decides what is best; the planner does not judge windows itself."""
+        over = getattr(self.catalog, "best_over", None)
+        if over is None:
+            return
+        groups: dict[tuple[str, str, str | None, dt.date], list[Calibration]] = {}
+        for c in wanted:
+            groups.setdefault((c.cls, c.chip, c.filter, night_of(c.time)), []).append(c)
+        spans = {k: Calibration(k[0], k[1], min(c.time for c in g), k[2],
+                                max(c.time for c in g))
+                 for k, g in groups.items() if len(g) > 1}
+        if not spans:
+            return
+        found = await over(list(spans.values()))
+        for key, (best, whole) in zip(spans, found, strict=True):
+            if not whole:
+                continue
+            if best is not None:
+                self._remember([best])
+            for c in groups[key]:
+                self._bests.put(c, best)
 
     async def _root(self, t: Target, anew: bool) -> Key:
         recipe = RECIPES[t.cls]

@@ -31,6 +31,8 @@ class Calibration(NamedTuple):
     chip: str
     time: dt.datetime
     filter: str | None = None
+    #: the end of a span [time, until] asked for at once (``CatalogSpans``), else None
+    until: dt.datetime | None = None
 
 
 class CatalogReader(Protocol):
@@ -52,6 +54,19 @@ class CatalogReader(Protocol):
         """The curation history of an object, oldest first (who changed its window or
         verdict, when, why): what staleness reasons name. A catalogue that keeps none may
         raise an AweError; the planner then says what changed without who."""
+        ...
+
+
+class CatalogSpans(Protocol):
+    """A catalogue that also answers for spans of time (what the planner uses when the
+    reader has it: one look-up for the frames of a night instead of one per frame)."""
+
+    async def best_over(self, wanted: Sequence[Calibration]
+                        ) -> list[tuple[ObjectOut | None, bool]]:
+        """For each look-up, in the order asked: the best calibration and True when it is
+        the best at every moment of [time, until] (None, True: none at any moment); False
+        when the best changes within the span (or the catalogue cannot tell): ask per
+        moment. The catalogue decides what is best; the caller only reads the answer."""
         ...
 
 

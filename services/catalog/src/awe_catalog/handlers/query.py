@@ -21,7 +21,8 @@ router = APIRouter(tags=["queries"])
              openapi_extra=READS)
 async def run_query(body: QueryRequest, caller: Caller = Depends(get_reader),
                     factory: Factory = Depends(get_factory)) -> QueryPage:
-    return await factory.objects().query(body.query, caller, body.offset, body.limit)
+    return await factory.objects().query(body.query, caller, body.offset, body.limit,
+                                         body.after)
 
 
 @router.post("/query/count", response_model=CountOut, summary="Count a DSL query's results",
@@ -45,9 +46,11 @@ async def best(
 
 
 class BestCalibrationsOut(BaseModel):
-    """One object or null per request, in the order asked."""
+    """One object or null per request, in the order asked; ``varies``: the requests for a
+    span (``until``) whose best changes within it (null in ``objects``: ask per moment)."""
 
     objects: list[ObjectOut | None]
+    varies: list[int] = []
 
 
 @router.post("/calibrations/best", response_model=BestCalibrationsOut, openapi_extra=READS,
@@ -56,6 +59,7 @@ async def best_many(body: BestCalibrationsIn, caller: Caller = Depends(get_reade
                     factory: Factory = Depends(get_factory)) -> BestCalibrationsOut:
     """Each the valid calibration of its class for the chip (and filter) whose validity
     window covers the time, the newest; null where none does. One SQL statement for all
-    (what a planner asks for the frames of a night)."""
-    return BestCalibrationsOut(objects=await factory.objects().best_many(body.requests,
-                                                                         caller))
+    (what a planner asks for the frames of a night). A request for a span is answered
+    with the best at every moment of it, or listed in ``varies`` when that changes."""
+    objects, varies = await factory.objects().best_over(body.requests, caller)
+    return BestCalibrationsOut(objects=objects, varies=varies)

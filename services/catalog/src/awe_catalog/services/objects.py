@@ -140,7 +140,7 @@ class ObjectService:
             current = found[0]
             viewer = Viewer.of(caller)
             if not may_curate(viewer, current, caller.curates):
-                raise Forbidden(f"only {current.creator}, a calibration scientist of project "
+                raise Forbidden(f"only {current.owner}, a calibration scientist of project "
                                 f"{current.project} or an admin may curate {oid}")
             cls = registry.get(current.type)
             if ("timestamp_start" in changes or "timestamp_end" in changes) and not issubclass(
@@ -228,14 +228,20 @@ class ObjectService:
         missing.extend(o for o in clean if o not in have)
         return found, missing
 
-    async def query(self, spec: QuerySpec, caller: Caller, offset: int, limit: int) -> QueryPage:
+    async def query(self, spec: QuerySpec, caller: Caller, offset: int, limit: int,
+                    after: str | None = None) -> QueryPage:
+        """One page, from ``offset`` or after the cursor ``after`` (not both); the next
+        page is at ``next_offset`` and, cheaper however deep, after ``next_after``."""
+        if after is not None and offset:
+            raise InvalidQuery("give offset or after, not both")
         async with self.pool.acquire() as conn:
             # one row more tells whether another page exists without a count
-            rows = await hide_refs(
-                conn, await ObjectStore(conn).query(spec, caller, offset, limit + 1), caller)
+            found = await ObjectStore(conn).query(spec, caller, offset, limit + 1, after)
+            rows = await hide_refs(conn, [o for o, _ in found], caller)
         more = len(rows) > limit
         return QueryPage(objects=rows[:limit], offset=offset, limit=limit,
-                         next_offset=offset + limit if more else None)
+                         next_offset=offset + limit if more else None,
+                         next_after=found[limit - 1][1] if more else None)
 
     async def count(self, spec: QuerySpec, caller: Caller) -> int:
         async with self.pool.acquire() as conn:
@@ -257,6 +263,12 @@ class ObjectService:
                         caller: Caller) -> list[ObjectOut | None]:
         """The best calibration for each request, in the order asked (None: none covers
         its time), in one statement: chips and filters may be named or given by oid."""
+        return (await self.best_over(wanted, caller))[0]
+
+    async def best_over(self, wanted: Sequence[CalibrationWanted], caller: Caller
+                        ) -> tuple[list[ObjectOut | None], list[int]]:
+        """:meth:`best_many` where a request may ask for a span (``until``): also the
+        numbers of the requests whose best changes within their span (None for them)."""
         types: dict[str, list[str]] = {}
         filtered: dict[str, bool] = {}
         for i, w in enumerate(wanted):
@@ -274,14 +286,16 @@ class ObjectService:
                 raise InvalidQuery(f"{where}{w.cls} does not depend on a filter")
         rows = [Wanted(i, t, _canonical(w.chip), _canonical(w.filter) if w.filter else None,
                        w.time if w.time.tzinfo else w.time.replace(tzinfo=dt.UTC),
-                       _is_oid(w.chip), w.filter is not None and _is_oid(w.filter))
+                       _is_oid(w.chip), w.filter is not None and _is_oid(w.filter),
+                       None if w.until is None else
+                       w.until if w.until.tzinfo else w.until.replace(tzinfo=dt.UTC))
                 for i, w in enumerate(wanted) for t in types[w.cls]]
         async with self.lookups.acquire() as conn:
-            found = await CalibrationStore(conn).best(
+            found, varies = await CalibrationStore(conn).best_over(
                 rows, registry.subclass_names(Chip), registry.subclass_names(Filter), caller)
             shown = await hide_refs(conn, list(found.values()), caller)
             found = dict(zip(found, shown, strict=True))
-        return [found.get(i) for i in range(len(wanted))]
+        return [found.get(i) for i in range(len(wanted))], sorted(varies)
 
 
 def _taken(exc: asyncpg.UniqueViolationError) -> Conflict:

@@ -8,6 +8,7 @@ from awecore.errors import Conflict, Forbidden, InvalidRequest
 from awecore.model import SourceList, registry
 from awecore.query import QuerySpec
 from awecore.sources import SourceColumns, SourceConeRequest, SourcePage, SourceQueryPage
+from awecore.visibility import Viewer, owns
 
 from ..models import Caller
 from ..storage.sources import SourceStore
@@ -41,8 +42,8 @@ class SourceService:
         sourcelist = await objects.get(oid, caller)
         if sourcelist.type not in registry.subclass_names(SourceList):
             raise InvalidRequest(f"{oid} is a {sourcelist.type}, not a SourceList")
-        if not (caller.sees_all or sourcelist.creator == caller.name):
-            raise Forbidden(f"only {sourcelist.creator} may load the sources of {oid}")
+        if not (caller.sees_all or owns(Viewer.of(caller), sourcelist)):
+            raise Forbidden(f"only {sourcelist.owner} may load the sources of {oid}")
         async with self.pool.acquire() as conn, conn.transaction():
             store = SourceStore(conn)
             if await store.loaded(sourcelist.oid):

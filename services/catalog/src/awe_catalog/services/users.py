@@ -1,4 +1,10 @@
-"""Authentication and the administration of users, projects and tokens."""
+"""Authentication and the administration of users, projects and tokens.
+
+Users are ``name@site`` across sites (``awecore.users``). This site keeps its own users by
+their bare names and a user of another site (a guest: a member of one of its projects, who
+may be given a token here) as ``name@site``; every user named to this API is turned into
+that form first (a bare name is this site's user; a bad one is a 400), and every user this
+API shows is whole (``/whoami``'s ``user``, token listings)."""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ import asyncpg
 import structlog
 
 from awecore.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
+from awecore.users import UserId, qualify
 
 from ..models import (
     Caller,
@@ -38,10 +45,28 @@ def _require_admin(caller: Caller) -> None:
 
 
 class UserService:
-    def __init__(self, pool: asyncpg.Pool, cache: TokenCache | None = None) -> None:
+    def __init__(self, pool: asyncpg.Pool, cache: TokenCache | None = None,
+                 site: str = "local") -> None:
         self.pool = pool
         #: the process's callers by token (see services/tokens.py); none: always ask
         self.cache = cache
+        #: this site: its users are kept by bare names, another site's as name@site
+        self.site = site
+
+    def local(self, user: str) -> str:
+        """A user named to this API as this site keeps them (``bob``, ``bob@here`` ->
+        ``bob``; ``bob@other`` stays); 400 if it is not a user's name."""
+        try:
+            return UserId.parse(user, self.site).at(self.site)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc)) from None
+
+    def whole(self, user: str) -> str:
+        """A user as this site keeps them, shown whole: ``name@site``."""
+        return qualify(user, self.site)
+
+    def _shown(self, token: TokenInfo) -> TokenInfo:
+        return token.model_copy(update={"user": self.whole(token.user)})
 
     async def authenticate(self, token: str | None) -> Caller:
         if not token:
@@ -58,6 +83,7 @@ class UserService:
             caller = await UserStore(conn).caller_for_hash(token_hash)
         if caller is None:
             raise Unauthorized("unknown, revoked or expired token")
+        caller.site = self.site  # its name is as this site keeps users
         if self.cache is not None:
             self.cache.put(token_hash, caller, generation)
         return caller
@@ -80,6 +106,10 @@ class UserService:
 
     async def add_user(self, body: UserIn, caller: Caller) -> UserOut:
         _require_admin(caller)
+        body = body.model_copy(update={"name": self.local(body.name)})
+        if body.project is None and "@" in body.name:  # a guest: no personal project
+            raise InvalidRequest(f"{body.name} is a user of another site: give the project "
+                                 "they join here (--project)")
         async with self.pool.acquire() as conn, conn.transaction():
             store = UserStore(conn)
             if await store.get_user(body.name) is not None:
@@ -96,13 +126,15 @@ class UserService:
         return user
 
     async def get_user(self, name: str, caller: Caller) -> UserOut:
+        if name != caller.name:  # (one's own name as kept, even if written before checks)
+            name = self.local(name)
         if name != caller.name:
             _require_admin(caller)
         async with self.pool.acquire() as conn:
             user = await UserStore(conn).get_user(name)
         if user is None:
-            raise NotFound(f"no user {name}")
-        return user
+            raise NotFound(f"no user {self.whole(name)}")
+        return user.model_copy(update={"site": self.site, "user": self.whole(user.name)})
 
     async def add_project(self, body: ProjectIn, caller: Caller) -> ProjectOut:
         _require_admin(caller)
@@ -118,13 +150,21 @@ class UserService:
 
     async def add_member(self, project: str, user: str, caller: Caller,
                          role: str = "member") -> ProjectOut:
+        """A user of this site must exist; a user of another site (``bob@other``) is made
+        a guest here on first mention (an account without a token, whose default project
+        is this one), so the rules compare them by name and site, never as this site's
+        same-named user."""
         _require_admin(caller)
+        user = self.local(user)
         async with self.pool.acquire() as conn, conn.transaction():
             store = UserStore(conn)
             if await store.get_project(project) is None:
                 raise NotFound(f"no project {project}")
             if await store.get_user(user) is None:
-                raise NotFound(f"no user {user}")
+                if "@" not in user:
+                    raise NotFound(f"no user {self.whole(user)}")
+                await store.add_user(user, False, False, project)
+                log.info("guest user added", user=user, project=project)
             await store.add_member(project, user, role)
             result = await store.get_project(project)
         assert result is not None
@@ -132,7 +172,7 @@ class UserService:
         return result
 
     async def create_token(self, body: TokenIn, caller: Caller) -> TokenOut:
-        user = body.user or caller.name
+        user = caller.name if body.user is None else self.local(body.user)
         if user != caller.name:
             _require_admin(caller)
         if body.expires is not None:
@@ -146,22 +186,22 @@ class UserService:
         async with self.pool.acquire() as conn, conn.transaction():
             store = UserStore(conn)
             if await store.get_user(user) is None:
-                raise NotFound(f"no user {user}")
+                raise NotFound(f"no user {self.whole(user)}")
             token_id = await store.add_token(user, token, body.label, body.scope, body.expires)
-        return TokenOut(token=token, id=token_id, user=user, label=body.label,
+        return TokenOut(token=token, id=token_id, user=self.whole(user), label=body.label,
                         scope=body.scope, expires=body.expires)
 
     async def tokens(self, user: str | None, caller: Caller) -> list[TokenInfo]:
         """Your own tokens; an admin may list another user's (``user``), or everyone's
         (``user`` = ``*``)."""
-        user = user or caller.name
+        user = caller.name if not user else user if user == "*" else self.local(user)
         if user != caller.name:
             _require_admin(caller)
         async with self.pool.acquire() as conn:
             store = UserStore(conn)
             if user != "*" and await store.get_user(user) is None:
-                raise NotFound(f"no user {user}")
-            return await store.tokens(None if user == "*" else user)
+                raise NotFound(f"no user {self.whole(user)}")
+            return [self._shown(t) for t in await store.tokens(None if user == "*" else user)]
 
     async def revoke_token(self, token_id: str, caller: Caller) -> TokenInfo:
         """Revoke one of your tokens (an admin: anyone's) by its id or a unique start of
@@ -181,4 +221,4 @@ class UserService:
         if revoked is None:
             raise Conflict(f"token {found[0].id} was revoked already")
         log.info("token revoked", token=revoked.id, user=revoked.user, by=caller.name)
-        return revoked
+        return self._shown(revoked)

@@ -15,23 +15,36 @@ path passes through.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 import math
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from awecore.errors import InvalidQuery
 from awecore.model import DBObject, Field, Ref, Scalar, Struct, registry
 from awecore.query import And, Between, Compare, Expr, In, Like, Not, Or, QuerySpec
 from awecore.sources import Source
-from awecore.visibility import Columns, Viewer, binder, visibility_clause, visible_sql
+from awecore.users import UserId
+from awecore.visibility import (
+    Columns,
+    Viewer,
+    binder,
+    owner_sql,
+    visibility_clause,
+    visible_sql,
+)
 
 from ..models import Caller
 
-__all__ = ["OBJECT_COLUMNS", "SOURCE_COLUMNS", "SOURCE_TYPES", "SqlQuery", "compile_count",
-           "compile_select", "compile_source_count", "compile_source_select", "source_filter"]
+__all__ = ["DIMENSION_COLUMNS", "OBJECT_COLUMNS", "SOURCE_COLUMNS", "SOURCE_TYPES", "SqlQuery",
+           "compile_count", "compile_lookups", "compile_select", "compile_source_count",
+           "compile_source_select",
+           "row_cursor", "sort_keys", "source_filter"]
 
 OBJECT_COLUMNS = (
     "oid::text AS oid, type, site, creation_date, creator, project, privileges, is_valid, "
@@ -39,6 +52,14 @@ OBJECT_COLUMNS = (
     "process_params, software_version, comments, attributes, refs, hlc, curation_hlc, "
     "curation_site"
 )
+#: single references that are data-ID columns of ``objects`` too (0013_dimensions.sql)
+DIMENSION_REFS = frozenset({"instrument", "chip", "filter", "raw"})
+#: targets of a data-ID path resolved beforehand at most (more: compiled as a sub-query)
+MAX_RESOLVED = 1000
+#: attributes that are columns too, with the type a class must declare them with
+DIMENSION_SCALARS = {"tile": "str", "date_obs": "datetime"}
+DIMENSION_COLUMNS = {"instrument": "dim_instrument", "chip": "dim_chip", "filter": "dim_filter",
+                     "raw": "dim_raw", "tile": "dim_tile", "date_obs": "obs_time"}
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 #: where a condition on a referenced oid starts; the caller that walked there fills it in
 _REF_OPEN = "{ref_open}"
@@ -76,8 +97,21 @@ class SqlQuery:
 
 
 class _Compiler:
-    def __init__(self, caller: Caller) -> None:
+    def __init__(self, caller: Caller, dimensions: bool = True,
+                 resolved: list[list[uuid.UUID] | None] | None = None) -> None:
         self.caller = caller
+        #: read data-ID conditions from the dimension columns (0013); without, through
+        #: object_refs and JSONB as before them (the migration test's reference path)
+        self.dimensions = dimensions
+        #: collect, instead of compiling, the look-ups of the targets of dimension paths
+        #: (``chip.name == X``: the chips named X) into ``lookups``
+        self.collect = False
+        self.lookups: list[SqlQuery] = []
+        #: the oids those look-ups found, in the order met (None: too many, inline it)
+        self.resolved = resolved
+        self._met = 0
+        #: the condition being compiled (a collected look-up compiles it afresh)
+        self._node: Compare | Like | In | Between | None = None
         self.params: list[Any] = []
         self._aliases = 0
         self.viewer = Viewer.of(caller)
@@ -103,9 +137,51 @@ class _Compiler:
             raw = f"({alias}.attributes -> '{_ident(struct)}' ->> '{name}')"
         elif field.is_column:
             return f"{alias}.{name}"
+        elif self.dimensions and DIMENSION_SCALARS.get(name) == field.type_name:
+            return f"{alias}.{DIMENSION_COLUMNS[name]}"
         else:
             raw = f"({alias}.attributes ->> '{name}')"
         return raw if field.type_name == "str" else f"{raw}::{_CAST[field.type_name]}"
+
+    def dimension_ref(self, alias: str, seg: str, field: Ref, rest: tuple[str, ...],
+                      leaf: Leaf, here: str) -> str:
+        """A single reference that is also a data-ID column of the row (0013): compared in
+        place, or, further along the path, ``column IN (the visible targets that match)``,
+        so the (type, dim_chip, dim_filter) index serves instead of object_refs. The same
+        rows as through object_refs: the column is generated from the same reference."""
+        column = f"{alias}.{DIMENSION_COLUMNS[seg]}"
+        if not rest:
+            return leaf(column, field, here).replace(_REF_OPEN, f"({column} IS NOT NULL AND ")
+        if self.collect:
+            assert self._node is not None
+            sub = _Compiler(self.caller, self.dimensions)
+            t = sub.alias("t")
+            inner = sub.on_path(t, field.target, rest, sub.leaf_of(self._node), here)
+            self.lookups.append(SqlQuery(
+                f"SELECT {t}.oid FROM objects {t} WHERE {sub.type_is(t, field.target)} AND "
+                f"{sub.visible(t)} AND {inner} LIMIT {MAX_RESOLVED + 1}", sub.params))
+            return "TRUE"  # the SQL of this pass is not used when it collected look-ups
+        if self.resolved is not None:
+            oids = self.resolved[self._met]
+            self._met += 1
+            if oids is not None:
+                # constants, so the planner walks (type, dim_chip, dim_filter, oid) in order
+                # and a page reads its rows only, however many match
+                cond = (f"{column} = {self.param(oids[0])}" if len(oids) == 1 else
+                        f"{column} = ANY({self.param(oids)}::uuid[])" if oids else "FALSE")
+                return f"({column} IS NOT NULL AND {cond})"
+        o = self.alias("o")
+        inner = self.on_path(o, field.target, rest, leaf, here)
+        return (f"({column} IS NOT NULL AND {column} IN (SELECT {o}.oid FROM objects {o} "
+                f"WHERE {self.type_is(o, field.target)} AND {self.visible(o)} AND {inner}))")
+
+    def type_is(self, alias: str, cls: type[DBObject]) -> str:
+        """Row ``alias`` is a ``cls`` (or of a subclass): one class is an equality, so the
+        planner walks the (type, ...) indexes in their order."""
+        names = registry.subclass_names(cls)
+        if len(names) == 1:
+            return f"{alias}.type = {self.param(names[0])}"
+        return f"{alias}.type = ANY({self.param(names)}::text[])"
 
     def on_path(self, alias: str, cls: type[DBObject], path: tuple[str, ...], leaf: Leaf,
                 shown: str) -> str:
@@ -117,6 +193,9 @@ class _Compiler:
             raise InvalidQuery(
                 f"{cls.__name__} has no attribute {seg!r} (in {here}); "
                 f"it has {', '.join(sorted(cls.fields))}")
+        if self.dimensions and isinstance(field, Ref) and not field.many \
+                and seg in DIMENSION_REFS:
+            return self.dimension_ref(alias, seg, field, rest, leaf, here)
         if isinstance(field, Ref):
             r = self.alias("r")
             link = f"{r}.name = '{_ident(seg)}'"
@@ -212,13 +291,17 @@ class _Compiler:
             return "(" + " OR ".join(self.expr(i, predicate) for i in node.items) + ")"
         if isinstance(node, Not):
             return f"(NOT {self.expr(node.item, predicate)})"
+        self._node = node
+        return predicate(node.path, self.leaf_of(node))
+
+    def leaf_of(self, node: Compare | Like | In | Between) -> Leaf:
         if isinstance(node, Compare):
-            return predicate(node.path, self._compare(node))
+            return self._compare(node)
         if isinstance(node, Like):
-            return predicate(node.path, self._like(node))
+            return self._like(node)
         if isinstance(node, In):
-            return predicate(node.path, self._in(node))
-        return predicate(node.path, self._between(node))
+            return self._in(node)
+        return self._between(node)
 
     def object_path(self, cls: type[DBObject]) -> Callable[[tuple[str, ...], Leaf], str]:
         def predicate(path: tuple[str, ...], leaf: Leaf) -> str:
@@ -247,8 +330,30 @@ class _Compiler:
                 return cond if node.op == "eq" else f"NOT {cond}"
             if field.type_name == "bool" and node.op not in ("eq", "ne"):  # type: ignore[attr-defined]
                 raise InvalidQuery(f"{shown} is a bool: only == and != apply")
+            if field.is_column and field.name == "creator" and node.op in ("eq", "ne"):  # type: ignore[attr-defined]
+                owner = self._owner(sql, str(value), shown)
+                if owner is not None:
+                    return owner if node.op == "eq" else f"NOT {owner}"
             return f"{sql} {_OPS[node.op]} {self.param(value)}"
         return leaf
+
+    def _owner(self, sql: str, value: str, shown: str) -> str | None:
+        """``creator == "bob@site"``: that user (``awecore.users``), however each object's
+        site keeps them (bare at their own site, whole at another's); a bare name is this
+        site's user. None: compare the column as it is (a bare name where the site is not
+        known, or one that is no user's name)."""
+        here = self.viewer.site
+        if "@" not in value and here is None:
+            return None
+        try:
+            whole = UserId.parse(value, here or "")
+        except ValueError as exc:
+            if "@" not in value:
+                return None
+            raise InvalidQuery(f"{shown}: {exc}") from None
+        site = f"{sql.rpartition('.')[0]}.site" if "." in sql else "site"
+        return (f"(({sql} = {self.param(whole.name)} AND {site} = {self.param(whole.site)}) "
+                f"OR {sql} = {self.param(str(whole))})")
 
     def _like(self, node: Like) -> Leaf:
         def leaf(sql: str, field: Field, shown: str) -> str:
@@ -289,28 +394,78 @@ class _Compiler:
             raise InvalidQuery(f"unknown class {spec.cls!r}{hint}; "
                                f"known classes: {', '.join(registry.names())}")
         cls = registry.get(spec.cls)
-        parts = [f"o.type = ANY({self.param(registry.subclass_names(cls))}::text[])",
-                 self.visible("o")]
+        parts = [self.type_is("o", cls), self.visible("o")]
         if spec.scope == "user":
-            parts.append(f"o.creator = {self.param(self.caller.name)}")
+            parts.append(owner_sql(self.viewer, self._bind, Columns.at("o")))
         elif spec.scope == "project":
             parts.append(f"o.project = {self.param(spec.project or self.caller.default_project)}")
         if spec.where is not None:
             parts.append(self.expr(spec.where, self.object_path(cls)))
         return cls, " AND ".join(p for p in parts if p != "TRUE") or "TRUE"
 
-    def order(self, cls: type[DBObject], spec: QuerySpec) -> str:
-        terms = []
+    def order_keys(self, cls: type[DBObject], spec: QuerySpec) -> list[_Key]:
+        """The sort keys: the query's terms, then the oid (unique: pages are stable and a
+        cursor names one position)."""
+        keys = []
+        found: list[Scalar] = []
+
+        def leaf(sql: str, field: Field, shown: str) -> str:
+            assert isinstance(field, Scalar)
+            found.append(field)
+            return sql
         for item in spec.order_by:
-            def leaf(sql: str, field: Field, shown: str) -> str:
-                return sql
             if isinstance(cls.fields.get(item.path[0]), Ref):
                 raise InvalidQuery(
                     f"cannot order by {'.'.join(item.path)}: ordering follows no references")
             sql = self.on_path("o", cls, item.path, leaf, cls.__name__)
-            terms.append(f"{sql} {'DESC NULLS LAST' if item.descending else 'ASC NULLS LAST'}")
-        terms.append("o.oid DESC" if spec.order_by and spec.order_by[-1].descending else "o.oid")
+            keys.append(_Key(sql, found[-1], item.descending))
+        oid = DBObject.fields["oid"]
+        assert isinstance(oid, Scalar)
+        keys.append(_Key("o.oid", oid, bool(spec.order_by) and spec.order_by[-1].descending))
+        return keys
+
+    def order(self, cls: type[DBObject], spec: QuerySpec) -> str:
+        keys = self.order_keys(cls, spec)
+        terms = [f"{k.sql} {'DESC NULLS LAST' if k.descending else 'ASC NULLS LAST'}"
+                 for k in keys[:-1]]
+        terms.append("o.oid DESC" if keys[-1].descending else "o.oid")
         return ", ".join(terms)
+
+    def keyset(self, keys: list[_Key], cursor: str) -> str:
+        """Rows after the cursor's position in the order of ``keys`` (each NULLS LAST, the
+        oid last and never NULL): lexicographically, "greater on one key and equal on every
+        key before it". With no order_by that is ``o.oid > $n``: one index range."""
+        values = decode_cursor(cursor, len(keys))
+        coerced = [None if v is None else self.cursor_value(k.field, v)
+                   for k, v in zip(keys, values, strict=True)]
+        sql = ""
+        for k, v in reversed(list(zip(keys, coerced, strict=True))):
+            if v is None:
+                after = "FALSE"  # nothing sorts after NULL (NULLS LAST) but its equals
+                equal = f"{k.sql} IS NULL"
+            else:
+                p = self.param(v)
+                after = f"{k.sql} {'<' if k.descending else '>'} {p}"
+                if k is not keys[-1]:
+                    after = f"({after} OR {k.sql} IS NULL)"
+                equal = f"{k.sql} = {p}"
+            sql = after if not sql else f"({after} OR ({equal} AND {sql}))"
+        return sql
+
+    @staticmethod
+    def cursor_value(field: Scalar, value: Any) -> Any:
+        kind = "uuid" if _is_oid(field) else field.type_name
+        try:
+            if kind == "uuid":
+                return uuid.UUID(str(value))
+            if kind == "datetime":
+                return dt.datetime.fromisoformat(str(value))
+            want = {"float": (int, float), "int": (int,), "bool": (bool,), "str": (str,)}[kind]
+            if not isinstance(value, want) or (kind != "bool" and isinstance(value, bool)):
+                raise ValueError(value)
+            return float(value) if kind == "float" else value
+        except ValueError:
+            raise InvalidQuery("the cursor ('after') does not belong to this query") from None
 
 
 class _SourceCompiler(_Compiler):
@@ -357,7 +512,7 @@ class _SourceCompiler(_Compiler):
                                "(objects are queried at /query)")
         parts = [self.visible("l")]
         if spec is not None and spec.scope == "user":
-            parts.append(f"l.creator = {self.param(self.caller.name)}")
+            parts.append(owner_sql(self.viewer, self._bind, Columns.at("l")))
         elif spec is not None and spec.scope == "project":
             parts.append(f"l.project = {self.param(spec.project or self.caller.default_project)}")
         parts = [p for p in parts if p != "TRUE"]
@@ -383,17 +538,80 @@ class _SourceCompiler(_Compiler):
                 else "sources s")
 
 
-def compile_select(spec: QuerySpec, caller: Caller, offset: int, limit: int) -> SqlQuery:
+def compile_lookups(spec: QuerySpec, caller: Caller) -> list[SqlQuery]:
+    """The look-ups to run before ``compile_select`` (its ``resolved``): for each condition
+    through a data-ID reference (``chip.name == X``), the visible targets that match (at
+    most MAX_RESOLVED + 1 rows of one oid). The page's query then compares the column with
+    constants, which lets the planner read a (type, chip, filter, oid) range in order and
+    stop after a page, where a sub-query would make it fetch and sort every match."""
     c = _Compiler(caller)
+    c.collect = True
+    c.where(spec)
+    return c.lookups
+
+
+def compile_select(spec: QuerySpec, caller: Caller, offset: int, limit: int,
+                   after: str | None = None, *, dimensions: bool = True,
+                   resolved: list[list[uuid.UUID] | None] | None = None) -> SqlQuery:
+    """A page of objects: from ``offset``, or (keyset pagination) after the position
+    ``after``, a cursor a previous page's row gave (``row_cursor``); each row carries the
+    values of its sort keys (``_k0``...) to make one. ``dimensions=False``: the SQL of the
+    schema before 0013 (references through object_refs, attributes in JSONB);
+    ``resolved``: what ``compile_lookups`` found, in its order (None where it found more
+    than MAX_RESOLVED: that condition stays a sub-query)."""
+    c = _Compiler(caller, dimensions, resolved)
     cls, where = c.where(spec)
+    keys = c.order_keys(cls, spec)
     order = c.order(cls, spec)
-    sql = (f"SELECT {OBJECT_COLUMNS} FROM objects o WHERE {where} ORDER BY {order} "
-           f"LIMIT {c.param(limit)} OFFSET {c.param(offset)}")
+    if after is not None:
+        where = f"{where} AND {c.keyset(keys, after)}"
+    extra = "".join(f", {k.sql} AS _k{i}" for i, k in enumerate(keys[:-1]))
+    sql = (f"SELECT {OBJECT_COLUMNS}{extra} FROM objects o WHERE {where} ORDER BY {order} "
+           f"LIMIT {c.param(limit)}")
+    if offset:
+        sql += f" OFFSET {c.param(offset)}"
     return SqlQuery(sql, c.params)
 
 
-def compile_count(spec: QuerySpec, caller: Caller) -> SqlQuery:
-    c = _Compiler(caller)
+def row_cursor(row: Mapping[str, Any], keys: int) -> str:
+    """The cursor of a row of ``compile_select`` (its sort keys' values, then its oid):
+    opaque to clients, url-safe."""
+    values = [_jsonable(row[f"_k{i}"]) for i in range(keys)] + [row["oid"]]
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+def sort_keys(spec: QuerySpec) -> int:
+    """How many ``_k`` values a row of ``compile_select`` carries for ``spec``."""
+    return len(spec.order_by)
+
+
+def decode_cursor(cursor: str, keys: int) -> list[Any]:
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except ValueError:
+        values = None
+    if not isinstance(values, list) or len(values) != keys or values[-1] is None:
+        raise InvalidQuery("the cursor ('after') does not belong to this query")
+    return values
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+@dataclass(frozen=True)
+class _Key:
+    sql: str
+    field: Scalar
+    descending: bool
+
+
+def compile_count(spec: QuerySpec, caller: Caller, *, dimensions: bool = True) -> SqlQuery:
+    c = _Compiler(caller, dimensions)
     _, where = c.where(spec)
     return SqlQuery(f"SELECT count(*) FROM objects o WHERE {where}", c.params)
 

@@ -34,8 +34,10 @@ def _target(t: TargetRef) -> Target:
 class JobService:
     def __init__(self, pool: asyncpg.Pool, queue: JobQueue, catalog_url: str,
                  rules: CalibrationRules | None = None,
-                 delegation: Delegation | None = None) -> None:
+                 delegation: Delegation | None = None, site: str | None = None) -> None:
         self.pool = pool
+        #: this site: a job's submitter is shown whole, name@site (``JobOut.submitter``)
+        self.site = site
         #: seals the credential a submitter delegates to the workers (None: jobs are made
         #: with the workers' own account, as before products belonged to their submitter)
         self.delegation = delegation
@@ -95,7 +97,7 @@ class JobService:
                 if existing is not None:  # the same product is being made already
                     product[node.key] = existing["product"]
                     job_of[node.key] = existing["id"]
-                    jobs.append(job_out(existing))
+                    jobs.append(job_out(existing, self.site))
                     continue
                 just_made = await store.done_since(key, planned)
                 if just_made is not None:  # made while this plan was being drawn
@@ -114,17 +116,17 @@ class JobService:
                             "raws": node.raws, "product": oid, "deps": deps,
                             "status": "waiting" if deps else "ready", "submitted_by": caller.name,
                             "project": owner.project, "privileges": owner.privileges,
-                            "credential": credential})
+                            "credential": credential, "moment": node.time})
                 except asyncpg.UniqueViolationError:
                     twin = await store.active(key)
                     assert twin is not None
                     product[node.key], job_of[node.key] = twin["product"], twin["id"]
-                    jobs.append(job_out(twin))
+                    jobs.append(job_out(twin, self.site))
                     continue
                 product[node.key], job_of[node.key] = oid, job_id
                 if not deps:
                     ready.append(job_id)
-                jobs.append(job_out(row))
+                jobs.append(job_out(row, self.site))
         await self.queue.announce(ready)
         oids = [product.get(k) or plan.nodes[k].oid for k in plan.roots]
         return Submitted(plan=described, target=oids[0], targets=oids, jobs=jobs)
@@ -152,7 +154,7 @@ class JobService:
         if row is None or (viewer is not None and not may_see_job(
                 viewer, row["submitted_by"], row["shared_with"])):
             raise NotFound(f"no job {job_id}")
-        return job_out(row), row["log"]
+        return job_out(row, self.site), row["log"]
 
     async def lookup(self, ids: list[str], caller: Identity | None = None) -> list[JobOut]:
         """Many jobs at once (what a waiting client polls), in the order asked; those
@@ -171,14 +173,14 @@ class JobService:
         if missing:
             raise NotFound(f"no job {missing[0]}" + (f" (and {len(missing) - 1} more)"
                                                     if len(missing) > 1 else ""))
-        return [job_out(rows[str(u)]) for u in wanted]
+        return [job_out(rows[str(u)], self.site) for u in wanted]
 
     async def page(self, status: str | None, offset: int, limit: int,
                    caller: Identity | None = None) -> JobPage:
         """Jobs newest first, of those ``caller`` may see (None: all)."""
         async with self.pool.acquire() as conn:
             rows = await JobStore(conn).page(status, offset, limit + 1, _viewer(caller))
-        return JobPage(jobs=[job_out(r) for r in rows[:limit]],
+        return JobPage(jobs=[job_out(r, self.site) for r in rows[:limit]],
                        next_offset=offset + limit if len(rows) > limit else None)
 
     async def cancel(self, job_id: str, caller: Identity) -> JobOut:

@@ -35,8 +35,10 @@ def _whose(viewer: Viewer | None, first: int) -> tuple[str, list[Any]]:
     return jobs_sql(viewer, binder(param)), params
 
 
-def job_out(row: asyncpg.Record) -> JobOut:
-    return JobOut.model_validate(dict(row))
+def job_out(row: asyncpg.Record, site: str | None = None) -> JobOut:
+    """A job as the API shows it; ``site``: the site that runs it (its submitter is then
+    shown whole, ``name@site``)."""
+    return JobOut.model_validate({**dict(row), "site": site})
 
 
 class JobStore:
@@ -69,14 +71,15 @@ class JobStore:
         row = await self.conn.fetchrow(
             f"INSERT INTO jobs (id, key, cls, chip, filter, night, raw, params, reasons, "
             f" inputs, raws, product, deps, status, submitted_by, request_id, log, dims, "
-            f" project, privileges, credential) "
+            f" project, privileges, credential, moment) "
             f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::uuid[], $14, "
-            f" $15, $16, $17, $18, $19, $20, $21) RETURNING {_COLS}",
+            f" $15, $16, $17, $18, $19, $20, $21, $22) RETURNING {_COLS}",
             uuid.UUID(job["id"]), job["key"], job["cls"], job["chip"], job["filter"],
             job["night"], job["raw"], job["params"], job["reasons"], job["inputs"],
             job["raws"], uuid.UUID(job["product"]), [uuid.UUID(d) for d in job["deps"]],
             job["status"], job["submitted_by"], request_id, first, job.get("dims") or {},
-            job.get("project"), job.get("privileges", 1), job.get("credential"))
+            job.get("project"), job.get("privileges", 1), job.get("credential"),
+            job.get("moment"))
         assert row is not None
         return row
 
@@ -128,7 +131,7 @@ class JobStore:
             f"lease_until = now() + make_interval(secs => $3), started = now() "
             f"WHERE id = $1 AND status = 'ready' AND NOT EXISTS (SELECT 1 FROM jobs d "
             f"  WHERE d.id = ANY(jobs.deps) AND d.status <> 'done') "
-            f"RETURNING {_COLS}, inputs, raws, request_id, credential",
+            f"RETURNING {_COLS}, inputs, raws, request_id, credential, moment",
             uuid.UUID(job_id), worker, lease)
         if row is None:
             await self.conn.execute(

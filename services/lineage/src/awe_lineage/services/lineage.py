@@ -13,6 +13,7 @@ from awecore.ids import parse_oid
 from awecore.lineage import Graph, Impact, Path, StaleEdge, Staleness
 from awecore.server import Identity as Caller
 from awecore.staleness import InputState, covers, input_reasons, moment, own_reasons
+from awecore.users import qualify
 from awecore.visibility import HIDDEN_OID
 
 from ..storage.graph import GraphStore
@@ -140,8 +141,11 @@ def prov_document(graph: Graph) -> ProvDocument:
         doc.entity(f"awe:{n.oid}", {"prov:type": f"awe:{n.type}", "awe:site": n.site,
                                     "awe:is_valid": n.is_valid,
                                     "awe:filename": n.filename or ""})
-        doc.agent(f"awe:user-{n.creator}")
-        doc.wasAttributedTo(f"awe:{n.oid}", f"awe:user-{n.creator}")
+        # a user is name@site across sites: a same-named user of another site is
+        # another agent
+        agent = f"awe:user-{qualify(n.creator, n.site)}"
+        doc.agent(agent)
+        doc.wasAttributedTo(f"awe:{n.oid}", agent)
     for n in graph.nodes:
         if n.oid not in made_from:
             continue

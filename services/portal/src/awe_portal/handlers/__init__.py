@@ -18,8 +18,10 @@ __all__ = ["PAGES", "router"]
 
 PAGES = ("auth", "objects", "qc", "timeline", "make")
 
-router = APIRouter(include_in_schema=False)
-router.include_router(static_router)
+#: the pages are in the OpenAPI document (``awe_portal.openapi`` says how); the static files,
+#: the pages' assets, are not
+router = APIRouter()
+router.include_router(static_router, include_in_schema=False)
 for _name in PAGES:
     _module = f"awe_portal.pages.{_name}"
     if importlib.util.find_spec(_module) is not None:

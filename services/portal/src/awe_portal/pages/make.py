@@ -24,6 +24,7 @@ from awecore.dimensions import DIMENSIONS
 from awecore.errors import AweError, InvalidRequest
 from awecore.model import registry
 
+from .. import openapi as api
 from ..deps import Portal, portal
 from ..session import form_data, require_csrf, safe_next
 from ..templating import render, render_fragment
@@ -39,6 +40,10 @@ _JOB_ID = re.compile(r"^[0-9a-fA-F-]{4,36}$")
 MAX_RUN = 500
 #: seconds between two looks at a running run's jobs
 POLL = 1
+#: the fields of a target: its class and data ID
+_DATA_ID = {"cls": "the class to make", "chip": "chip name", "filter": "filter name",
+            "night": "YYYY-MM-DD", "raw": "a raw frame's oid (picked)",
+            "raw_oid": "a raw frame's oid (typed)", "tile": "a sky tile"}
 
 
 async def makeable(p: Portal) -> list[str]:
@@ -114,7 +119,8 @@ def _is_date(text: str | None) -> bool:
         return False
 
 
-@router.get("/make", summary="The target maker: class, data ID, dry-run plan")
+@router.get("/make", summary="The target maker: class, data ID, dry-run plan", **api.page(),
+            openapi_extra=api.query_params({**_DATA_ID, "plan": "present: show the dry-run plan"}))
 async def make_page(request: Request, p: Portal = Depends(portal)) -> Response:
     """The form, and once Plan is pressed the dry-run plan. The page's calls to the
     services (the classes, the names to pick from, the plan) run at once."""
@@ -183,7 +189,9 @@ async def _dry_run(p: Portal, cls: str, data_id: dict[str, str]) -> dict[str, An
 
 
 @router.post("/make", summary="Make the planned target: queue its jobs",
-             dependencies=[Depends(require_csrf)])
+             dependencies=[Depends(require_csrf)],
+             **api.form(_DATA_ID, required=("cls",), redirect="to the run page, or to the "
+                        "target when it is up to date (Location)"))
 async def make_submit(request: Request, p: Portal = Depends(portal)) -> Response:
     """Queue the jobs (compute plans again: what was made meanwhile is not made twice) and
     follow them on the run page; a target up to date already is shown itself."""
@@ -225,14 +233,15 @@ async def _run_context(p: Portal, jobs_text: str, target: str | None) -> dict[st
                                                                       "/make/run/jobs")}
 
 
-@router.get("/make/run", summary="A run of jobs, followed live")
+@router.get("/make/run", summary="A run of jobs, followed live", **api.page())
 async def run_page(request: Request, jobs: str = "", target: str | None = None,
                    p: Portal = Depends(portal)) -> Response:
     return render(request, "make_run.html",
                   {"title": "Making", **await _run_context(p, jobs, target)})
 
 
-@router.get("/make/run/jobs", summary="The run's jobs: the fragment the run page polls")
+@router.get("/make/run/jobs", summary="The run's jobs: the fragment the run page polls",
+            **api.page())
 async def run_fragment(request: Request, jobs: str = "", target: str | None = None,
                        p: Portal = Depends(portal)) -> Response:
     return render_fragment(request, "make_jobs.html", await _run_context(p, jobs, target))
@@ -244,7 +253,8 @@ def _checked(job_id: str) -> str:
     return job_id
 
 
-@router.get("/make/jobs/{job_id}/log", summary="A job and what its workers wrote")
+@router.get("/make/jobs/{job_id}/log", summary="A job and what its workers wrote",
+            **api.page())
 async def job_log(request: Request, job_id: str, back: str | None = None,
                   p: Portal = Depends(portal)) -> Response:
     job, log = await asyncio.gather(p.compute.get(f"/jobs/{_checked(job_id)}"),
@@ -255,7 +265,8 @@ async def job_log(request: Request, job_id: str, back: str | None = None,
 
 
 @router.post("/make/jobs/{job_id}/retry", summary="Requeue a failed job, and what failed with it",
-             dependencies=[Depends(require_csrf)])
+             dependencies=[Depends(require_csrf)],
+             **api.form({"back": "where to go then (a path)"}))
 async def job_retry(request: Request, job_id: str, p: Portal = Depends(portal)) -> Response:
     job = await p.compute.post(f"/jobs/{_checked(job_id)}/retry")
     back = (await form_data(request)).get("back")

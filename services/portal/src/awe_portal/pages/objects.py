@@ -1,7 +1,9 @@
 """The object viewer: classes with counts, the DSL query box, one object's page, and what
 that page links to (its preview, its file, its lineage as PROV-JSON and OpenLineage).
 
-Every call is made as the signed-in user (``Depends(portal)``): an object the user may not
+Every call is made as the signed-in user, or for a visitor who has not signed in as the
+anonymous reader, with no token at all (``Depends(viewer)``, issue 15: the world's objects,
+privilege 5, are read without signing in, as with the API): an object the visitor may not
 see is a 404 page here exactly as it is a 404 at the catalog.
 """
 
@@ -9,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
@@ -23,10 +24,10 @@ from awecore.model import DBObject, default_columns
 from awecore.query import QueryPage
 from awecore.sources import Source, SourceQueryPage, SourceRow
 
-from ..deps import Portal, portal
+from .. import openapi as api
+from ..deps import Portal, viewer
 from ..render import NoPixels, lineage_svg
 from ..services.objects import (
-    ClassRow,
     class_rows,
     lineage_view,
     object_view,
@@ -50,8 +51,13 @@ _NO_PIXELS = ('<svg xmlns="http://www.w3.org/2000/svg" width="360" height="60">'
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-@router.get("/objects")
-async def classes(request: Request, p: Portal = Depends(portal),
+def _page(**kwargs: Any) -> dict[str, Any]:
+    """A route of the viewer: open to anonymous visitors (no sign-in redirect for them)."""
+    return api.page(public=True, **kwargs)
+
+
+@router.get("/objects", summary="The classes, with counts", **_page())
+async def classes(request: Request, p: Portal = Depends(viewer),
                   counts: bool = False) -> Response:
     """The classes at once; their counts follow (htmx asks /objects/counts as the page
     loads; ``?counts=true`` renders them in the page, for a browser without scripts)."""
@@ -60,28 +66,16 @@ async def classes(request: Request, p: Portal = Depends(portal),
                                             "counted": counts})
 
 
-#: how long a user's class counts are shown again without counting anew (an overview:
-#: one count per class over 10^5 objects takes the catalog about half a second)
-COUNTS_SECONDS = 30.0
-_COUNTS: dict[str, tuple[float, list[ClassRow]]] = {}
+@router.get("/objects/counts", summary="The classes' counts (a fragment)", **_page())
+async def class_counts(request: Request, p: Portal = Depends(viewer)) -> Response:
+    """The classes' table body with how many objects of each the user may see now (the
+    catalogue counts every class in one statement: nothing is kept between requests)."""
+    return render(request, "objects_rows.html", {"rows": await class_rows(p),
+                                                 "counted": True})
 
 
-@router.get("/objects/counts")
-async def class_counts(request: Request, p: Portal = Depends(portal)) -> Response:
-    """The classes' table body with how many objects of each the user may see (counted at
-    most every COUNTS_SECONDS per user)."""
-    now = time.monotonic()
-    cached = _COUNTS.get(p.user)
-    if cached is None or now - cached[0] > COUNTS_SECONDS:
-        cached = (now, await class_rows(p))
-        for user in [u for u, (t, _) in _COUNTS.items() if now - t > COUNTS_SECONDS]:
-            del _COUNTS[user]
-        _COUNTS[p.user] = cached
-    return render(request, "objects_rows.html", {"rows": cached[1], "counted": True})
-
-
-@router.get("/query")
-async def query(request: Request, p: Portal = Depends(portal),
+@router.get("/query", summary="A DSL query, one page", **_page())
+async def query(request: Request, p: Portal = Depends(viewer),
                 q: str = Query(default="", max_length=10_000),
                 offset: int = Query(default=0, ge=0, le=10**9),
                 limit: int = Query(default=50, ge=1, le=1000)) -> Response:
@@ -127,8 +121,8 @@ async def query(request: Request, p: Portal = Depends(portal),
     return render(request, "query.html", context)
 
 
-@router.get("/objects/{oid}")
-async def object_page(request: Request, oid: str, p: Portal = Depends(portal)) -> Response:
+@router.get("/objects/{oid}", summary="An object", **_page())
+async def object_page(request: Request, oid: str, p: Portal = Depends(viewer)) -> Response:
     """The object: its values and references at once; its lineage part follows (htmx
     asks /objects/{oid}/lineage as the page loads)."""
     view = await object_view(p, oid)
@@ -137,8 +131,8 @@ async def object_page(request: Request, oid: str, p: Portal = Depends(portal)) -
         "has_file": bool(view.record.filename)})
 
 
-@router.get("/objects/{oid}/lineage")
-async def object_lineage(request: Request, oid: str, p: Portal = Depends(portal)) -> Response:
+@router.get("/objects/{oid}/lineage", summary="An object's lineage", **_page())
+async def object_lineage(request: Request, oid: str, p: Portal = Depends(viewer)) -> Response:
     """The lineage part of the object page: why it is stale, the flags its inputs pass on,
     the graph up and down (a piece of a page, or a page of its own without htmx)."""
     view = await lineage_view(p, oid)
@@ -155,8 +149,10 @@ def _no_pixels(text: str) -> Response:
                     media_type="image/svg+xml")
 
 
-@router.get("/objects/{oid}/preview.png")
-async def preview(request: Request, oid: str, p: Portal = Depends(portal)) -> Response:
+@router.get("/objects/{oid}/preview.png", summary="A product's pixels as PNG",
+            **_page(media={"image/png": {"schema": {"type": "string", "format": "binary"}}},
+                       also={404: {"image/svg+xml": {"schema": {"type": "string"}}}}))
+async def preview(request: Request, oid: str, p: Portal = Depends(viewer)) -> Response:
     """The product's pixels as a PNG (zscale, WCS grid), rendered once per file version.
     The user's own read of the object comes first: the cache never answers for an object
     the user may not see."""
@@ -177,8 +173,10 @@ async def preview(request: Request, oid: str, p: Portal = Depends(portal)) -> Re
                     headers={"Cache-Control": "private, max-age=3600"})
 
 
-@router.get("/objects/{oid}/download")
-async def download(oid: str, p: Portal = Depends(portal)) -> Response:
+@router.get("/objects/{oid}/download", summary="An object's file",
+            **_page(media={"application/fits": {"schema": {"type": "string",
+                                                                "format": "binary"}}}))
+async def download(oid: str, p: Portal = Depends(viewer)) -> Response:
     """The object's file, streamed from storage with the user's token (storage checks that
     the user may read it, by its object)."""
     record = await read_record(p, oid)
@@ -207,8 +205,9 @@ async def download(oid: str, p: Portal = Depends(portal)) -> Response:
     return StreamingResponse(body(), media_type="application/fits", headers=headers)
 
 
-@router.get("/objects/{oid}/prov.json")
-async def prov(oid: str, p: Portal = Depends(portal), down: bool = False) -> Response:
+@router.get("/objects/{oid}/prov.json", summary="Lineage as W3C PROV-JSON",
+            **_page(media={"application/json": {"schema": {"type": "object"}}}))
+async def prov(oid: str, p: Portal = Depends(viewer), down: bool = False) -> Response:
     """Upstream (or downstream) lineage as W3C PROV-JSON, from the lineage service."""
     record = await read_record(p, oid)
     doc = await p.lineage.get(f"/lineage/{record.oid}/prov", down=str(down).lower())
@@ -216,8 +215,9 @@ async def prov(oid: str, p: Portal = Depends(portal), down: bool = False) -> Res
         "Content-Disposition": f'inline; filename="{record.oid}.prov.json"'})
 
 
-@router.get("/objects/{oid}/openlineage.json")
-async def openlineage(oid: str, p: Portal = Depends(portal)) -> Response:
+@router.get("/objects/{oid}/openlineage.json", summary="Lineage as OpenLineage run events",
+            **_page(media={"application/json": {"schema": {"type": "array"}}}))
+async def openlineage(oid: str, p: Portal = Depends(viewer)) -> Response:
     """Upstream lineage as OpenLineage run events, from the lineage service."""
     record = await read_record(p, oid)
     events = await p.lineage.get(f"/lineage/{record.oid}/openlineage")

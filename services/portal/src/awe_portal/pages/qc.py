@@ -12,7 +12,6 @@ shows, and it travels with the verdict to the other sites.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,26 +19,21 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from awecore.errors import InvalidRequest, NotFound
-from awecore.query import OrderBy, QuerySpec
 
+from .. import openapi as api
 from ..deps import Portal, portal
 from ..render import series_svg
 from ..session import form_data, require_csrf
 from ..templating import render, render_fragment
 from ._params import check_name, oid, optional_time, reason, verdict
-from ._qcseries import METRICS, fetch_series, object_time
+from ._qcseries import METRICS, fetch_series, named_objects, object_time
 
 __all__ = ["router"]
 
 router = APIRouter()
-
-
-async def named(p: Portal, cls: str) -> dict[str, str]:
-    """Oid to name of the chips or filters the user may see (a few dozen objects)."""
-    spec = QuerySpec(cls=cls, order_by=(OrderBy(path=("name",)),))
-    page = await p.catalog.query_page(spec, 0, 1000)
-    return {o.oid: str(o.attributes.get("name")) for o in page.objects
-            if o.attributes.get("name")}
+#: the view a form comes back to
+_VIEW = {"chip": "chip name", "filter": "filter name", "start": "from (a date)",
+         "end": "to (a date)"}
 
 
 def qc_url(chip: str | None, filter: str | None, start: str | None, end: str | None,
@@ -50,7 +44,7 @@ def qc_url(chip: str | None, filter: str | None, start: str | None, end: str | N
     return "/qc" + ("?" + urlencode(params) if params else "")
 
 
-@router.get("/qc")
+@router.get("/qc", summary="QC monitoring: a chip's quantities over nights", **api.page())
 async def qc_page(request: Request, p: Portal = Depends(portal), chip: str | None = None,
                   filter: str | None = None, start: str | None = None,
                   end: str | None = None, judge: str | None = None,
@@ -59,15 +53,19 @@ async def qc_page(request: Request, p: Portal = Depends(portal), chip: str | Non
     filter_name = check_name(filter, "filter")
     lo = optional_time(start, "from")
     hi = optional_time(end, "to", end_of_day=True)
-    chips, filters = await asyncio.gather(named(p, "Chip"), named(p, "Filter"))
+    # the names for the form and the series in one call to the catalog
+    if chip_name:
+        series, (chips, filters) = await fetch_series(p, chip_name, filter_name, lo, hi,
+                                                      named=("Chip", "Filter"))
+    else:
+        series, (chips, filters) = [], await named_objects(p, "Chip", "Filter")
     keep = {"chip": chip_name, "filter": filter_name, "start": (start or "").strip() or None,
             "end": (end or "").strip() or None}
     context: dict[str, Any] = {
         "title": f"QC {chip_name}" if chip_name else "QC", "chips": sorted(set(chips.values())),
         "filters": sorted(set(filters.values())), "form": keep, "charts": [],
         "judged": None, "history": [], "done": done, "back": qc_url(**keep)}
-    if chip_name:
-        series = await fetch_series(p, chip_name, filter_name, lo, hi, filter_names=filters)
+    if series:
         # the points' tables are fetched when opened (htmx): a year of nights is thousands
         # of rows, which every view would pay for
         context["charts"] = [{
@@ -88,7 +86,7 @@ async def qc_page(request: Request, p: Portal = Depends(portal), chip: str | Non
     return render(request, "qc.html", context)
 
 
-@router.get("/qc/points")
+@router.get("/qc/points", summary="One quantity's points (a fragment)", **api.page())
 async def points_fragment(request: Request, p: Portal = Depends(portal), chip: str = "",
                           metric: str = "", filter: str | None = None,
                           start: str | None = None, end: str | None = None) -> Response:
@@ -104,16 +102,18 @@ async def points_fragment(request: Request, p: Portal = Depends(portal), chip: s
     keep = {"chip": chip_name, "filter": filter_name, "start": (start or "").strip() or None,
             "end": (end or "").strip() or None}
     lo, hi = optional_time(start, "from"), optional_time(end, "to", end_of_day=True)
-    filters = await named(p, "Filter") if chosen.per_filter else {}
-    (series,) = await fetch_series(p, chip_name, filter_name, lo, hi, metrics=[chosen],
-                                   filter_names=filters)
+    (series,), _ = await fetch_series(p, chip_name, filter_name, lo, hi, metrics=[chosen],
+                                      named=("Filter",) if chosen.per_filter else ())
     points = sorted(series.points, key=lambda pt: pt.at, reverse=True)
     return render_fragment(request, "qc_points.html", {
         "points": points, "metric": chosen,
         "judge": {pt.oid: qc_url(**keep, judge=pt.oid) + "#verdict" for pt in points}})
 
 
-@router.post("/qc/verdict", dependencies=[Depends(require_csrf)])
+@router.post("/qc/verdict", dependencies=[Depends(require_csrf)], summary="Set is_valid",
+             **api.form({"oid": "the object", "is_valid": "0 bad, 1 good, 2 proposed",
+                         "comment": "why (kept in its history)", **_VIEW},
+                        required=("oid", "is_valid", "comment")))
 async def set_verdict(request: Request, p: Portal = Depends(portal)) -> Response:
     """Set is_valid with a comment (the curation's reason), then back to the same view."""
     form = await form_data(request)

@@ -26,6 +26,7 @@ from awecore.lineage import Graph, Staleness
 from awecore.model import registry
 from awecore.records import ObjectOut, TimelineEntry, TimelinePage
 
+from .. import openapi as api
 from ..deps import Portal, portal
 from ..render import node_label, timeline_svg
 from ..session import form_data, require_csrf
@@ -76,7 +77,7 @@ async def _timeline(p: Portal, cls: str, chip: str, filter: str | None,
         await p.catalog_api.get(f"/calibrations/{cls}/timeline", **params))
 
 
-@router.get("/timeline")
+@router.get("/timeline", summary="A calibration class's validity windows", **api.page())
 async def timeline_page(request: Request, p: Portal = Depends(portal), cls: str = "CalFile",
                         chip: str | None = None, filter: str | None = None,
                         start: str | None = None, end: str | None = None,
@@ -129,7 +130,14 @@ async def _edited(p: Portal, target: str, entries: list[TimelineEntry]) -> dict[
             "start_local": _local(start), "end_local": _local(end), "entry": entry}
 
 
-@router.post("/timeline/window", dependencies=[Depends(require_csrf)])
+@router.post("/timeline/window", dependencies=[Depends(require_csrf)],
+             summary="Move a validity window",
+             **api.form({"oid": "the calibration", "timestamp_start": "its new start",
+                         "timestamp_end": "its new end", "reason": "why",
+                         "cls": "the timeline's class", "chip": "chip name",
+                         "filter": "filter name", "start": "from (a date)",
+                         "end": "to (a date)"},
+                        required=("oid", "timestamp_start", "timestamp_end", "reason")))
 async def move_window(request: Request, p: Portal = Depends(portal)) -> Response:
     """Move a window (start, end, why) and come back to the timeline, where the stale
     panel follows lineage until it has seen the move."""
@@ -158,7 +166,8 @@ def _same(a: dt.datetime | None, b: dt.datetime | None) -> bool:
     return (a is None and b is None) or (a is not None and b is not None and a == b)
 
 
-@router.get("/timeline/stale")
+@router.get("/timeline/stale", summary="What a calibration made stale (a fragment)",
+            **api.page())
 async def stale_fragment(request: Request, p: Portal = Depends(portal),
                          calibration: str = Query(default="", alias="oid"),
                          wait: str | None = None,

@@ -141,7 +141,7 @@ def _box(p: _Placed, x: float, y: float, is_root: bool, link: str) -> str:
     stroke = "#111" if is_root else colour
     fill = "#fff4d6" if is_root else "#fff"
     tip = f"{node.type} {node.oid}\n{node_label(node)}\nis_valid {node.is_valid} " \
-          f"({validity_label(node.is_valid)}), made by {node.creator}"
+          f"({validity_label(node.is_valid)}), made by {node.owner}"
     classes = "node root" if is_root else "node"
     bad = (f'<line x1="{x + 4}" y1="{y + _BOX_H - 4}" x2="{x + _BOX_W - 4}" y2="{y + 4}" '
            f'stroke="{FLAG_COLOUR}" stroke-opacity="0.35"/>' if node.is_valid == 0 else "")

@@ -111,7 +111,7 @@ def _row(e: TimelineEntry, i: int, x_of: Callable[[dt.datetime], float], lo: dt.
         tip += f", quality flags {e.quality_flags}"
     if e.last_curation is not None:
         c = e.last_curation
-        tip += f"\nlast changed by {c.by} at {c.at:%Y-%m-%d %H:%M}"
+        tip += f"\nlast changed by {c.who} at {c.at:%Y-%m-%d %H:%M}"
         if c.reason:
             tip += f": {c.reason}"
     classes = "window" + (" flagged" if e.quality_flags else "") + (" edited" if heavy else "")

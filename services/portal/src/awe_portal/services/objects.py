@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from awecore.errors import AweError, InvalidQuery, NotFound
+from awecore.errors import AweError, InvalidQuery, NotFound, Unauthorized
 from awecore.ids import parse_oid
 from awecore.lineage import Graph, Node, StaleEdge, Staleness
 from awecore.model import (
@@ -246,7 +246,7 @@ async def object_view(p: Portal, oid: str) -> ObjectView:
     down_raw, history_raw, records = await asyncio.gather(
         _maybe("what was made from it", problems,
                p.lineage.get(f"/lineage/{oid}/downstream", depth=1)),
-        _maybe("history", problems, p.catalog_api.get(f"/objects/{oid}/history")),
+        _maybe("history", problems, _history(p, oid)),
         p.catalog.get_records(wanted) if wanted else _none())
     records = records or {}
     history = [CurationChange.model_validate(h) for h in history_raw or []]
@@ -280,6 +280,17 @@ async def object_view(p: Portal, oid: str) -> ObjectView:
 
 async def _none() -> None:
     return None
+
+
+async def _history(p: Portal, oid: str) -> Any:
+    """The object's curation history; none for an anonymous visitor when the catalog
+    keeps it for signed-in users (a 401 there is no reason to send them to sign in)."""
+    try:
+        return await p.catalog_api.get(f"/objects/{oid}/history")
+    except Unauthorized:
+        if p.token is None:
+            return []
+        raise
 
 
 async def lineage_view(p: Portal, oid: str) -> LineageView:

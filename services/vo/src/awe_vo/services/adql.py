@@ -28,18 +28,19 @@ import ast
 import math
 import operator
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import antlr4
 from antlr4.atn.PredictionMode import PredictionMode
+from antlr4.error.ErrorListener import ErrorListener
 from antlr4.error.Errors import ParseCancellationException, RecognitionException
 from antlr4.error.ErrorStrategy import BailErrorStrategy
 from antlr4.tree.Tree import ParseTree, TerminalNodeImpl
 from queryparser.adql.ADQLLexer import ADQLLexer
 from queryparser.adql.ADQLParser import ADQLParser
-from queryparser.adql.adqltranslator import SyntaxErrorListener
 
 from awecore.healpix import ranges_for_cone
 from awecore.visibility import Viewer, binder
@@ -52,6 +53,15 @@ __all__ = ["Compiled", "compile_adql", "warm_up"]
 
 #: the longest ADQL text accepted
 MAX_QUERY = 100_000
+#: the most tokens a query may have (a POLYGON of 100 vertices has some 400; each literal
+#: becomes a bind parameter, and PostgreSQL takes at most 32767)
+MAX_TOKENS = 10_000
+#: the deepest nesting of parentheses accepted (ANTLR's Python runtime recurses, and
+#: spends about a tenth of a second per level on a cold cache)
+MAX_DEPTH = 25
+#: the longest the parser may spend on one query (seconds): ANTLR's adaptive prediction
+#: can take minutes on pathological input
+PARSE_SECONDS = 5.0
 _NAMES: list[str] = list(ADQLParser.symbolicNames)
 
 #: tokens written as they are (keywords, operators, aggregate and numeric functions)
@@ -285,6 +295,8 @@ class _Compiler:
         digits = node.getText()[3:].strip()
         if not digits.isdigit():
             raise VOError("TOP takes a whole number")
+        if len(digits) > 18:
+            raise VOError("TOP is larger than any table here; leave it out")
         return int(digits)
 
     def _collect(self, select: ParseTree, scope: _Scope) -> None:
@@ -719,17 +731,94 @@ class _Compiler:
         raise VOError("WITH (common table expressions) is not supported")
 
 
+class _Errors(ErrorListener):  # type: ignore[misc]
+    """Syntax errors as (line, column, the offending text): queryparser's own listener
+    fails on a lexer's error (a character no token starts with), which has no token."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.syntax_errors: list[tuple[int, int, str | None]] = []
+
+    def syntaxError(self, recognizer: Any, offendingSymbol: Any, line: int,
+                    column: int, msg: str, e: Any) -> None:
+        text = getattr(offendingSymbol, "text", None)
+        if text is None and hasattr(recognizer, "inputStream"):
+            at = recognizer.inputStream.index
+            text = recognizer.inputStream.strdata[at:at + 1] or None
+        self.syntax_errors.append((line, column, text))
+
+
+class _TooComplex(Exception):
+    """The parser ran out of its time budget (not a RecognitionException: ANTLR's rules
+    must not catch it and recover)."""
+
+
+class _BoundedStream(antlr4.CommonTokenStream):  # type: ignore[misc]
+    """A token stream that stops the parse once ``seconds`` have passed: every lookahead
+    goes through it, so even a prediction that never consumes a token is bounded."""
+
+    def __init__(self, lexer: ADQLLexer, seconds: float) -> None:
+        super().__init__(lexer)
+        self.deadline = time.monotonic() + seconds
+        self.calls = 0
+
+    def _check(self) -> None:
+        self.calls += 1
+        if self.calls & 1023 == 0 and time.monotonic() > self.deadline:
+            raise _TooComplex
+
+    def LA(self, i: int) -> int:
+        self._check()
+        result: int = super().LA(i)
+        return result
+
+    def LT(self, k: int) -> Any:
+        self._check()
+        return super().LT(k)
+
+
+def _tokens(text: str) -> list[Any]:
+    """The query's tokens, refused when there are too many or the parentheses nest too
+    deep: both are cheap to see before parsing, and expensive to parse."""
+    lexer = ADQLLexer(antlr4.InputStream(text))
+    lexer.removeErrorListeners()
+    tokens: list[Any] = []
+    depth = 0
+    for token in lexer.getAllTokens():
+        tokens.append(token)
+        if len(tokens) > MAX_TOKENS:
+            raise VOError(f"the query has more than {MAX_TOKENS} tokens; split it")
+        kind = _NAMES[token.type] if 0 < token.type < len(_NAMES) else ""
+        depth += 1 if kind == "LPAREN" else -1 if kind == "RPAREN" else 0
+        if depth > MAX_DEPTH:
+            raise VOError(f"parentheses nest deeper than {MAX_DEPTH} levels")
+    return tokens
+
+
 def _parse(adql: str) -> ParseTree:
+    """``_parse_unbounded`` within the bounds (tokens, depth, time); a query beyond them
+    is a caller's error (400), never a parser stuck for minutes or a RecursionError."""
+    text = adql.strip().rstrip(";") + ";"
+    _tokens(text)
+    try:
+        return _parse_unbounded(text)
+    except _TooComplex:
+        raise VOError(f"the query is too complex to parse within {PARSE_SECONDS:g} s; "
+                      "simplify it") from None
+    except RecursionError:
+        raise VOError("the query nests too deeply; simplify it") from None
+
+
+def _parse_unbounded(text: str) -> ParseTree:
     """The parse tree of a query. ANTLR's full LL prediction costs about half a second per
     query in Python; SLL prediction parses the same queries in about 10 ms and fails only
     where the grammar needs full context, so it goes first (bailing out at the first
     error) and LL parses again only what SLL could not (and reports syntax errors)."""
-    text = adql.strip().rstrip(";") + ";"
     lexer = ADQLLexer(antlr4.InputStream(text))
     lexer.removeErrorListeners()
-    errors = SyntaxErrorListener()
+    errors = _Errors()
     lexer.addErrorListener(errors)
-    stream = antlr4.CommonTokenStream(lexer)
+    stream = _BoundedStream(lexer, PARSE_SECONDS)
     parser = ADQLParser(stream)
     parser.removeErrorListeners()
     parser._interp.predictionMode = PredictionMode.SLL
@@ -769,12 +858,27 @@ def warm_up() -> None:
 
 def compile_adql(adql: str, viewer: Viewer, base_url: str, maxrec: int) -> Compiled:
     """ADQL for ``viewer`` as parameterised SQL whose outermost query returns at most
-    ``maxrec + 1`` rows (one more than asked tells of an overflow)."""
+    ``maxrec + 1`` rows (one more than asked tells of an overflow).
+
+    Whatever the text, the answer is the SQL or a ``VOError`` (400): a parse tree of a
+    shape the compiler does not expect (an ADQL construct it does not know) is refused as
+    unsupported, not left to become a server error."""
     if not adql.strip():
         raise VOError("the QUERY is empty")
     if len(adql) > MAX_QUERY:
         raise VOError(f"the QUERY is longer than {MAX_QUERY} characters")
     tree = _parse(adql)
+    try:
+        return _compile(tree, viewer, base_url, maxrec)
+    except RecursionError:
+        raise VOError("the query nests too deeply; simplify it") from None
+    except (AssertionError, AttributeError, IndexError, KeyError, TypeError,
+            ValueError) as exc:
+        raise VOError(f"this form of ADQL is not supported here ({type(exc).__name__}); "
+                      "see /tap/capabilities for the language features") from None
+
+
+def _compile(tree: ParseTree, viewer: Viewer, base_url: str, maxrec: int) -> Compiled:
     compiler = _Compiler(viewer, base_url)
     body = _find(tree, "Query_expression")
     if body is None:

@@ -3,6 +3,7 @@ the SQL run read-only, the rows written as a VOTable (overflow marked)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import decimal
 import re
@@ -17,7 +18,7 @@ from awecore.visibility import Viewer
 
 from ..storage import read_only
 from ..votable import Field, VOError, rows_bytes
-from .adql import compile_adql
+from .adql import Compiled, compile_adql
 
 __all__ = ["Query", "check_query", "run_query"]
 
@@ -30,10 +31,24 @@ _PG_TYPES = {"int2": ("short", None), "int4": ("int", None), "int8": ("long", No
              "numeric": ("double", None), "bool": ("boolean", None),
              "timestamptz": ("char", "timestamp"), "timestamp": ("char", "timestamp"),
              "date": ("char", "timestamp")}
+#: SQLSTATE classes a query (not the server) is the cause of
+_QUERY_CLASSES = frozenset({"0A", "22", "42", "53", "54"})
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: PostgreSQL types whose values are converted for the VOTable (the others are written as
 #: asyncpg returns them); unknown types are written as text
 _CONVERTED = frozenset({"uuid", "timestamptz", "timestamp", "date", "numeric"})
+
+
+#: queries parsed at once (each in a thread, so the event loop keeps answering while ANTLR
+#: works): more wait their turn instead of sharing two cores ever more thinly
+_PARSING = asyncio.Semaphore(2)
+
+
+async def compile_off_loop(adql: str, viewer: Viewer, base_url: str, maxrec: int) -> Compiled:
+    """``compile_adql`` in a worker thread: parsing takes from milliseconds to the parser's
+    time budget (``adql.PARSE_SECONDS``), too long to hold the event loop."""
+    async with _PARSING:
+        return await asyncio.to_thread(compile_adql, adql, viewer, base_url, maxrec)
 
 
 @dataclass(frozen=True)
@@ -112,7 +127,7 @@ def _names(raw: list[str]) -> list[str]:
 async def run_query(pool: asyncpg.Pool, timeout_ms: int, query: Query, viewer: Viewer,
                     base_url: str) -> tuple[bytes, int, bool]:
     """The VOTable of a query, its number of rows and whether MAXREC cut it short."""
-    compiled = compile_adql(query.adql, viewer, base_url, query.maxrec)
+    compiled = await compile_off_loop(query.adql, viewer, base_url, query.maxrec)
     try:
         async with read_only(pool, timeout_ms) as conn:
             statement = await conn.prepare(compiled.sql)
@@ -129,7 +144,13 @@ async def run_query(pool: asyncpg.Pool, timeout_ms: int, query: Query, viewer: V
     except (asyncpg.exceptions.DataError, ValueError, TypeError, OverflowError) as exc:
         raise VOError(f"a value of the query is not usable: {exc}") from None
     except asyncpg.PostgresError as exc:
-        if exc.sqlstate and exc.sqlstate[:2] in ("22", "42"):
+        # data (22), syntax or access (42), an unsupported feature (0A), too complex (54),
+        # too large for the server's memory or temporary files (53): the query's doing
+        if exc.sqlstate and exc.sqlstate[:2] in _QUERY_CLASSES:
+            raise VOError(f"the query cannot run: {exc}") from None
+        raise
+    except asyncpg.exceptions.InterfaceError as exc:
+        if "arguments" in str(exc):  # more bind parameters than PostgreSQL takes
             raise VOError(f"the query cannot run: {exc}") from None
         raise
     overflow = len(rows) > query.maxrec
