@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import os
 import secrets
 import shutil
@@ -31,8 +32,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import numpy as np
 import pytest
 from conftest import ADMIN_TOKEN, start_service
+from PIL import Image
 from playwright.async_api import BrowserContext, Page, Request, Route, async_playwright
 
 from awecore.stack import Broker, PostgresServer, ServiceProcess
@@ -243,3 +246,21 @@ async def wait_for(predicate: Any, what: str, seconds: float = WAIT_SECONDS) -> 
     while not await predicate():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.2)
+
+
+async def preview_and_download(page: Page, base: str, oid: str, shot: str) -> bytes:
+    """On an object's page: its preview is a rendered, stretched PNG (not the stand-in, not
+    blank), a screenshot is taken, and the FITS download's bytes are returned."""
+    image = page.locator("#preview")
+    await image.scroll_into_view_if_needed()
+    await page.wait_for_function("() => document.querySelector('#preview').complete")
+    assert await image.evaluate("img => img.naturalWidth") > 100  # rendered, not the stand-in
+    png = await page.request.get(f"{base}/objects/{oid}/preview.png")
+    assert png.status == 200 and png.headers["content-type"] == "image/png"
+    pixels = np.asarray(Image.open(io.BytesIO(await png.body())).convert("L"), dtype=float)
+    assert pixels.std() > 5  # a stretched image, not a blank one
+    await screenshot(page, shot)
+    async with page.expect_download() as info:
+        await page.click("#download")
+    download = await info.value
+    return await asyncio.to_thread(Path(await download.path()).read_bytes)

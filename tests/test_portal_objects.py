@@ -11,7 +11,6 @@ request the browser makes stays on the portal (``browser_page`` fails otherwise)
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime as dt
 import hashlib
@@ -23,13 +22,18 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-import numpy as np
 import pytest
 from astropy.io import fits
 from conftest import ADMIN_TOKEN
-from PIL import Image
 from playwright.async_api import Page
-from portal_stack import PortalStack, browser_page, portal_stack, screenshot, signed_in
+from portal_stack import (
+    PortalStack,
+    browser_page,
+    portal_stack,
+    preview_and_download,
+    screenshot,
+    signed_in,
+)
 
 import awecore as awe
 from awecore.client import StorageClient
@@ -202,19 +206,8 @@ async def test_from_a_sourcelist_to_its_raw_frames(portal_stack: PortalStack, ni
     await page.click("#refs-out a[data-ref='raw']")
     assert await page.inner_text("#object-title") == f"RawScienceFrame {night.raw}"
     # the raw frame's preview: a PNG of its pixels, and the FITS file itself
-    image = page.locator("#preview")
-    await image.scroll_into_view_if_needed()
-    await page.wait_for_function("() => document.querySelector('#preview').complete")
-    assert await image.evaluate("img => img.naturalWidth") > 100  # rendered, not the stand-in
-    png = await page.request.get(f"{portal_stack.portal}/objects/{night.raw}/preview.png")
-    assert png.status == 200 and png.headers["content-type"] == "image/png"
-    pixels = np.asarray(Image.open(io.BytesIO(await png.body())).convert("L"), dtype=float)
-    assert pixels.std() > 5  # a stretched image, not a blank one
-    await screenshot(page, "portal-raw-frame")
-    async with page.expect_download() as info:
-        await page.click("#download")
-    download = await info.value
-    data = await asyncio.to_thread(Path(await download.path()).read_bytes)
+    data = await preview_and_download(page, portal_stack.portal, night.raw,
+                                      "portal-raw-frame")
     with _catalog(portal_stack, night.alice_token) as catalog:
         raw = catalog.get(f"/objects/{night.raw}").json()
     assert len(data) == raw["file_size"]

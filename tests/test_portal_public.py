@@ -22,7 +22,6 @@ import json
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import quote
 
 import httpx
@@ -30,9 +29,15 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from conftest import ADMIN_TOKEN
-from PIL import Image
 from playwright.async_api import Page
-from portal_stack import PortalStack, browser_page, portal_stack, screenshot, signed_in
+from portal_stack import (
+    PortalStack,
+    browser_page,
+    portal_stack,
+    preview_and_download,
+    screenshot,
+    signed_in,
+)
 
 pytestmark = pytest.mark.integration
 __all__ = ["browser_page", "portal_stack"]  # fixtures, imported for pytest
@@ -151,19 +156,7 @@ async def test_anonymous_visitor_browses_the_world(portal_stack: PortalStack, wo
     assert await page.inner_text("#object-title") == f"ReducedScienceFrame {world.frames[5]}"
     await page.wait_for_selector("#lineage-graph svg")  # the lineage part, as it loads
     assert world.raw not in await page.content()
-    image = page.locator("#preview")
-    await image.scroll_into_view_if_needed()
-    await page.wait_for_function("() => document.querySelector('#preview').complete")
-    assert await image.evaluate("img => img.naturalWidth") > 100  # rendered, not the stand-in
-    png = await page.request.get(f"{base}/objects/{world.frames[5]}/preview.png")
-    assert png.status == 200 and png.headers["content-type"] == "image/png"
-    pixels = np.asarray(Image.open(io.BytesIO(await png.body())).convert("L"), dtype=float)
-    assert pixels.std() > 5  # a stretched image, not a blank one
-    await screenshot(page, "portal-public-object")
-    async with page.expect_download() as info:
-        await page.click("#download")
-    download = await info.value
-    data = await asyncio.to_thread(Path(await download.path()).read_bytes)
+    data = await preview_and_download(page, base, world.frames[5], "portal-public-object")
     assert hashlib.sha256(data).hexdigest() == world.checksum
     with fits.open(io.BytesIO(data)) as hdus:
         assert hdus[0].data.shape == (120, 100)
