@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -40,6 +40,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from conftest import ADMIN_TOKEN, start_service
 from test_faults import until
+from test_http_contract import service_token
 
 import awecore as awe
 from awecore.client import StorageClient
@@ -84,15 +85,6 @@ class Chaos:
                                  headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
 
 
-def _service_token(catalog: str, name: str) -> str:
-    with httpx.Client(base_url=catalog, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-                      timeout=30) as admin:
-        admin.post("/users", json={"name": name, "is_service": True})
-        made = admin.post("/tokens", json={"user": name})
-        assert made.status_code == 201, made.text
-        return str(made.json()["token"])
-
-
 @pytest.fixture(scope="module")
 def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chaos]:
     # PostgreSQL runs as 'nobody' under root: its folder must be reachable by others
@@ -130,13 +122,13 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chaos]:
         procs["relay"].start()
         procs["storage"], storage = start_service("storage", "awe_storage.main:create_app", {
             **base, "AWE_STORAGE_ROOT": str(files), "AWE_STORAGE_CATALOG_URL": catalog,
-            "AWE_STORAGE_SERVICE_TOKEN": _service_token(catalog, "chaos-storage")}, logs)
+            "AWE_STORAGE_SERVICE_TOKEN": service_token(catalog, "chaos-storage")}, logs)
         procs["lineage"], lineage = start_service("lineage", "awe_lineage.main:create_app", {
             **base, "AWE_LINEAGE_DATABASE_URL": pg.create_database("awe_lineage"),
             "AWE_LINEAGE_CATALOG_URL": catalog,
             "AWE_LINEAGE_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
             "AWE_LINEAGE_CATCH_UP_SECONDS": "1",
-            "AWE_LINEAGE_SERVICE_TOKEN": _service_token(catalog, "chaos-lineage")}, logs)
+            "AWE_LINEAGE_SERVICE_TOKEN": service_token(catalog, "chaos-lineage")}, logs)
         # a second site whose federation follows this one (its catalog in the same server)
         mirror_env = {**catalog_env, "AWE_SITE": "mirror",
                       "AWE_CATALOG_DATABASE_URL": pg.create_database("awe_catalog_mirror")}
@@ -309,6 +301,22 @@ def product_key(obj: ObjectOut) -> str:
     return json.dumps([obj.type, obj.refs, obj.process_params], sort_keys=True)
 
 
+async def followed_to(chaos: Chaos, proc: str, what: str, last: int,
+                      applied: Callable[[], Awaitable[int | None]]) -> None:
+    """Wait until a follower (lineage, federation) has applied the changelog up to
+    ``last``; a timeout's message carries the follower's log."""
+    async def caught_up() -> int | None:
+        try:
+            got = await applied()
+        except httpx.TransportError:
+            return None
+        return got if got is not None and got >= last else None
+    try:
+        await until(what, caught_up, 300)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {chaos.procs[proc].log_tail(15)}") from None
+
+
 # -- the rounds ----------------------------------------------------------------------------
 @pytest.mark.parametrize("victim", VICTIMS)
 async def test_a_fault_mid_plan_loses_and_duplicates_nothing(chaos: Chaos, victim: str) -> None:
@@ -403,18 +411,11 @@ async def test_a_fault_mid_plan_loses_and_duplicates_nothing(chaos: Chaos, victi
             assert j["product"] in oids, f"{victim}: job {j['cls']} done, product not created"
 
         # lineage followed every change, and knows each product's inputs
-        async def lineage_caught_up() -> int | None:
-            try:
-                r = await lineage.get("/health")
-            except httpx.TransportError:
-                return None
-            got = r.json().get("applied_sequence", 0) if r.status_code == 200 else 0
-            return got if got >= last else None
-        try:
-            await until(f"{victim}: lineage caught up to {last}", lineage_caught_up, 300)
-        except AssertionError as exc:
-            raise AssertionError(f"{exc} ({what}): "
-                                 f"{chaos.procs['lineage'].log_tail(15)}") from None
+        async def lineage_applied() -> int:
+            r = await lineage.get("/health")
+            return int(r.json().get("applied_sequence", 0)) if r.status_code == 200 else 0
+        await followed_to(chaos, "lineage", f"{victim}: lineage caught up to {last} ({what})",
+                          last, lineage_applied)
         for j in jobs:
             if j["cls"] == "MasterFlatFrame":
                 up = await lineage.get(f"/lineage/{j['product']}/upstream")
@@ -424,20 +425,14 @@ async def test_a_fault_mid_plan_loses_and_duplicates_nothing(chaos: Chaos, victi
                     for d in j["deps"]), f"{victim}: lineage lacks an input: {up.text[:500]}"
 
         # federation brought every product to the mirror site, each created there once
-        async def federated() -> int | None:
-            try:
-                r = await federation.get("/federation/status")
-            except httpx.TransportError:
-                return None
+        async def federation_applied() -> int | None:
+            r = await federation.get("/federation/status")
             if r.status_code != 200:
                 return None
-            got = int(next(p for p in r.json()["peers"] if p["site"] == SITE)["applied_sequence"])
-            return got if got >= last else None
-        try:
-            await until(f"{victim}: federation followed to {last}", federated, 300)
-        except AssertionError as exc:
-            raise AssertionError(f"{exc} ({what}): "
-                                 f"{chaos.procs['federation'].log_tail(15)}") from None
+            return int(next(p for p in r.json()["peers"] if p["site"] == SITE)["applied_sequence"])
+        await followed_to(chaos, "federation",
+                          f"{victim}: federation followed to {last} ({what})", last,
+                          federation_applied)
         there, _ = await changelog(mirror)
         copies = Counter(e.subject for e in there if e.data.kind == "created")
         assert {j["product"]: copies[j["product"]] for j in jobs} == {

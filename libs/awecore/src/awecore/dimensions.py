@@ -22,8 +22,16 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .errors import InvalidRequest
 
-__all__ = ["DIMENSIONS", "MAX_BEST", "BestCalibrationsIn", "CalibrationWanted", "DataId",
-           "parse_data_id", "target_values"]
+__all__ = [
+    "DIMENSIONS",
+    "MAX_BEST",
+    "BestCalibrationsIn",
+    "CalibrationWanted",
+    "DataId",
+    "parse_data_id",
+    "parse_time",
+    "target_values",
+]
 
 #: the dimension universe, in the order a data ID is shown: the camera, its detector, the
 #: filter, the night (noon to noon UTC, YYYY-MM-DD), one raw frame (its oid), a sky tile
@@ -194,6 +202,19 @@ class CalibrationWanted(BaseModel):
 
 def _utc(when: dt.datetime) -> dt.datetime:
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def parse_time(value: Any) -> dt.datetime | None:
+    """A time from a record, a history entry or an observation's ``date_obs`` (JSON gives
+    ISO text), a time without a zone being UTC as in queries; None for what is not one."""
+    if value is None:
+        return None
+    if not isinstance(value, dt.datetime):
+        try:
+            value = dt.datetime.fromisoformat(str(value))
+        except ValueError:
+            return None
+    return _utc(value)
 
 
 class BestCalibrationsIn(BaseModel):

@@ -10,7 +10,7 @@ from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from ..dimensions import DataId
+from ..dimensions import DataId, parse_time
 from ..model import CalFile, registry
 from ..records import ObjectOut
 from ..staleness import (
@@ -81,17 +81,6 @@ def target_key(t: Target) -> Key:
 
 def nights(n: int) -> str:
     return f"{n} night" + ("" if n == 1 else "s")
-
-
-def parse_time(value: Any) -> dt.datetime | None:
-    """A time from a record or a history entry (JSON gives ISO text)."""
-    if value is None or isinstance(value, dt.datetime):
-        return value
-    try:
-        when = dt.datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 def describe_window(record: ObjectOut) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from awecore.dimensions import parse_time
 from awecore.events import ObjectCurated
 from awecore.model import CURATION_FIELDS, CurationUpdate, ObjectOut, Scalar, registry
 from awecore.query import QuerySpec
@@ -53,14 +54,7 @@ def _observed(cls_name: str, attributes: Mapping[str, Any]) -> dt.datetime | Non
     value = attributes.get("date_obs")
     if value is None or not _has_obs_time(cls_name):
         return None
-    if isinstance(value, dt.datetime):
-        when = value
-    else:
-        try:
-            when = dt.datetime.fromisoformat(str(value))
-        except ValueError:
-            return None
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+    return parse_time(value)
 
 
 def _has_obs_time(cls_name: str) -> bool:
