@@ -99,26 +99,53 @@ async def test_change_event_reaches_kafka(admin: httpx.AsyncClient, relay: Relay
     assert_contiguous(events, upto)
 
 
+async def end_offset(bootstrap: str, topic: str) -> int:
+    """Where the next message of the topic's partition will be."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        return int((await consumer.end_offsets([tp]))[tp])
+    finally:
+        await consumer.stop()
+
+
+async def wait_for_offset_past(bootstrap: str, topic: str, offset: int,
+                               seconds: float = 30.0) -> None:
+    """Until the partition holds a message past ``offset`` (its end offset read directly:
+    reading the topic from its start to see that took longer, under load, than the relay
+    took to publish the whole burst)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        deadline = time.monotonic() + seconds
+        while (await consumer.end_offsets([tp]))[tp] <= offset:
+            assert time.monotonic() < deadline, "the relay published nothing"
+            await asyncio.sleep(0.005)
+    finally:
+        await consumer.stop()
+
+
 async def test_relay_killed_mid_stream_resumes(admin: httpx.AsyncClient, relay: Relay,
                                                catalog_settings: CatalogSettings) -> None:
     topic = catalog_changes_topic("test")
     bootstrap = catalog_settings.kafka_bootstrap_servers
     relay.stop()
-    published = await last_sequence(admin)
-    for _ in range(8):
-        await batch(admin, [{"type": "Filter", "attributes": {"name": "burst"}}] * 2000)
-    upto = await last_sequence(admin)
-    relay.start()
-    # kill it as soon as the burst starts to appear on the topic
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        events = await read_topic(bootstrap, topic, upto, seconds=1, stop_early=True)
-        if max((e.sequence for e in events), default=0) > published:
-            break
-    relay.kill()
-    partial = await read_topic(bootstrap, topic, upto, seconds=2)
-    assert published < max(e.sequence for e in partial) < upto, "relay was not mid-stream"
-    relay.start()
+    try:
+        published = await last_sequence(admin)
+        for _ in range(8):
+            await batch(admin, [{"type": "Filter", "attributes": {"name": "burst"}}] * 2000)
+        upto = await last_sequence(admin)
+        start = await end_offset(bootstrap, topic)
+        relay.start()
+        # kill it as soon as the burst starts to appear on the topic
+        await wait_for_offset_past(bootstrap, topic, start)
+        relay.kill()
+        partial = await read_topic(bootstrap, topic, upto, seconds=2)
+        assert published < max(e.sequence for e in partial) < upto, "relay was not mid-stream"
+    finally:
+        relay.start()  # whatever happened: the module's other tests need a relay
     events = await read_topic(bootstrap, topic, upto)
     assert_contiguous(events, upto)
 

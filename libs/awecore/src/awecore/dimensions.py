@@ -45,7 +45,8 @@ class DataId(Mapping[str, str]):
     """The values of a product's dimensions: immutable, hashable, ordered by the universe
     (a dimension outside it comes last, by name), so equal data IDs are one key."""
 
-    __slots__ = ("_items",)
+    # the hash is kept: a planner hashes its keys (class, data ID) 10^5 times a plan
+    __slots__ = ("_hash", "_items")
 
     def __init__(self, values: Mapping[str, Any] | None = None, /, **more: Any) -> None:
         merged = {**(values or {}), **more}
@@ -53,6 +54,7 @@ class DataId(Mapping[str, str]):
         other = sorted(k for k in merged if k not in DIMENSIONS and merged[k] is not None)
         self._items: tuple[tuple[str, str], ...] = tuple(
             (k, _text(merged[k])) for k in (*known, *other))
+        self._hash = hash(self._items)
 
     @classmethod
     def from_items(cls, items: tuple[tuple[str, str], ...]) -> DataId:
@@ -60,7 +62,12 @@ class DataId(Mapping[str, str]):
         build them by the rule of ``__init__``, in hot loops such as a planner's keys)."""
         made = cls.__new__(cls)
         made._items = items
+        made._hash = hash(items)
         return made
+
+    def __reduce__(self) -> tuple[Any, tuple[tuple[tuple[str, str], ...]]]:
+        """Pickled (and copied) as its items: the hash of text is per process."""
+        return DataId.from_items, (self._items,)
 
     def __getitem__(self, key: str) -> str:
         for k, v in self._items:
@@ -71,11 +78,22 @@ class DataId(Mapping[str, str]):
     def __iter__(self) -> Iterator[str]:
         return (k for k, _ in self._items)
 
+    # (Mapping's own go through __getitem__ and a KeyError for a missing name: a planner
+    # asks for a sky tile of every target that has none)
+    def __contains__(self, key: object) -> bool:
+        return any(k == key for k, _ in self._items)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        for k, v in self._items:
+            if k == key:
+                return v
+        return default
+
     def __len__(self) -> int:
         return len(self._items)
 
     def __hash__(self) -> int:
-        return hash(self._items)
+        return self._hash
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, DataId):

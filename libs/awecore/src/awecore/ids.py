@@ -2,15 +2,50 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 import uuid
 
-import uuid6
+__all__ = ["new_oid", "new_oids", "parse_oid", "prefix_range"]
 
-__all__ = ["new_oid", "parse_oid", "prefix_range"]
+_RAND_B = (1 << 62) - 1
+_last_ms = 0
+_reserving = threading.Lock()
+
+
+def _reserve(n: int) -> int:
+    """The first of ``n`` milliseconds of the process's own, one per oid, as the uuid6
+    package gives them (the clock's, or one past the last taken): oids of the process are
+    in creation order, and oids made together differ in their first characters (the
+    timestamp), so a short prefix of one (the CLI takes prefixes) tells it from the rest."""
+    global _last_ms
+    with _reserving:
+        first = max(time.time_ns() // 1_000_000, _last_ms + 1)
+        _last_ms = first + n - 1
+    return first
 
 
 def new_oid() -> str:
-    return str(uuid6.uuid7())
+    return new_oids(1)[0]
+
+
+def new_oids(n: int) -> list[str]:
+    """``n`` new UUIDv7 oids in increasing order, as ``n`` calls of :func:`new_oid` give
+    them, in a fraction of the time of one call each (a batch of 10^4 registrations):
+    74 random bits each, one millisecond each (``_reserve``)."""
+    if n <= 0:
+        return []
+    first = _reserve(n)
+    data = os.urandom(10 * n)
+    out = []
+    for i in range(n):
+        r = int.from_bytes(data[10 * i:10 * i + 10], "big") >> 6
+        value = ((first + i) & 0xFFFFFFFFFFFF) << 80 | 0x7 << 76 | (r >> 62) << 64 | \
+            0b10 << 62 | (r & _RAND_B)
+        h = f"{value:032x}"
+        out.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    return out
 
 
 def parse_oid(value: str) -> uuid.UUID:

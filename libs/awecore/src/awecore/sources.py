@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
+import numpy as np
 from astropy.table import Table
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from .errors import InvalidQuery
+from .errors import AweError, InvalidQuery
 from .model import Field as ModelField
 from .model import Query, Ref, Scalar, add_query_root, session
 from .query import QuerySpec
+from .source_columns import MAX_SOURCES, checked
 
 if TYPE_CHECKING:
     from astropy.coordinates import SkyCoord
@@ -30,44 +32,44 @@ if TYPE_CHECKING:
 __all__ = ["MAX_SOURCES", "MAX_SOURCE_PAGE", "Source", "SourceColumns", "SourceConeRequest",
            "SourcePage", "SourceQuery", "SourceQueryPage", "SourceQueryRequest", "SourceRow"]
 
-MAX_SOURCES = 1_000_000
 #: rows per page of a source query (the catalog's cap)
 MAX_SOURCE_PAGE = 10_000
 OPTIONAL = ("x", "y", "flux", "flux_err", "mag", "mag_err", "snr", "flag")
+_Flag = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
 
 
 class SourceColumns(BaseModel):
-    """Columns of equal length: ra and dec (degrees) and what photometry measured."""
+    """Columns of equal length: ra and dec (degrees) and what photometry measured (null
+    where not measured). The JSON form of a load; clients send the same columns as a FITS
+    binary table (``awecore.source_columns``), and both keep the rules of ``checked``."""
 
     model_config = ConfigDict(extra="forbid")
 
     ra: list[float] = Field(min_length=1, max_length=MAX_SOURCES)
     dec: list[float] = Field(min_length=1, max_length=MAX_SOURCES)
-    x: list[float] | None = None
-    y: list[float] | None = None
-    flux: list[float] | None = None
-    flux_err: list[float] | None = None
+    x: list[float | None] | None = None
+    y: list[float | None] | None = None
+    flux: list[float | None] | None = None
+    flux_err: list[float | None] | None = None
     mag: list[float | None] | None = None
     mag_err: list[float | None] | None = None
-    snr: list[float] | None = None
-    flag: list[int] | None = None
+    snr: list[float | None] | None = None
+    flag: list[_Flag] | None = None
+    _arrays: dict[str, np.ndarray] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> SourceColumns:
-        n = len(self.ra)
-        for name in ("dec", *OPTIONAL):
-            col = getattr(self, name)
-            if col is not None and len(col) != n:
-                raise ValueError(f"column {name} has {len(col)} values; ra has {n}")
-        for name, col, lo, hi in (("ra", self.ra, 0.0, 360.0), ("dec", self.dec, -90.0, 90.0)):
-            bad = next((v for v in col if not (math.isfinite(v) and lo <= v <= hi)), None)
-            if bad is not None:
-                raise ValueError(f"{name} {bad} is outside [{lo}, {hi}]")
+        given = {k: v for k in ("ra", "dec", *OPTIONAL) if (v := getattr(self, k)) is not None}
+        try:
+            self._arrays = checked({k: np.asarray(v, dtype=np.int64 if k == "flag" else
+                                                  np.float64) for k, v in given.items()})
+        except AweError as exc:
+            raise ValueError(exc.detail) from None
         return self
 
-    def as_columns(self) -> dict[str, list[Any]]:
-        return {k: v for k, v in self.model_dump().items() if v is not None}
-
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The columns as checked numpy arrays (None is NaN: not measured)."""
+        return self._arrays
 
 class SourcePage(BaseModel):
     sources: list[dict[str, Any]]

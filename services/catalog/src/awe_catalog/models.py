@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,7 +12,7 @@ from awecore.model import ObjectIn, ObjectOut
 from awecore.server import Identity
 
 __all__ = [
-    "BatchIn", "BatchOut", "Caller", "CountOut", "Digest", "GetManyIn", "GetManyOut",
+    "BATCH_BODY", "BatchIn", "BatchOut", "Caller", "CountOut", "Digest", "GetManyIn", "GetManyOut",
     "MemberIn", "ProjectIn", "ProjectOut", "ReplicateIn", "ReplicateOut", "TokenIn",
     "TokenInfo", "TokenOut", "UserIn", "UserOut",
 ]
@@ -32,6 +32,17 @@ class Caller(Identity):
 class BatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     objects: list[ObjectIn] = Field(min_length=1)
+
+
+#: the request body of ``POST /objects/batch`` in the OpenAPI document: BatchIn's schema,
+#: its objects referring to the ObjectIn of the components (the handler reads the body
+#: itself, so FastAPI does not derive this from a parameter)
+BATCH_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {"application/json": {"schema": {
+        k: v for k, v in BatchIn.model_json_schema(
+            ref_template="#/components/schemas/{model}").items() if k != "$defs"}}},
+}
 
 
 class BatchOut(BaseModel):

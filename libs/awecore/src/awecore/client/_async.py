@@ -6,8 +6,9 @@ session for a model object's references to be resolved through.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -15,12 +16,15 @@ import httpx
 from ..errors import ServiceUnavailable
 from ..query import QueryPage, QuerySpec
 from ..records import CurationChange, ObjectIn, ObjectOut
+from ..source_columns import MEDIA_TYPE as SOURCES_MEDIA_TYPE
+from ..source_columns import encode_fits
 from ._json import decode, encode_body
 from ._problem import raise_for_problem
 from ._request_id import async_request_id_hooks
 
 PAGE_SIZE = 1000  # objects per query page (the most the catalog allows)
 GET_MANY = 1000  # oids per POST /objects/get
+ENCODE_INLINE = 10_000  # sources encoded on the event loop; more in a worker thread
 
 __all__ = ["AsyncCatalogClient"]
 
@@ -118,9 +122,15 @@ class AsyncCatalogClient:
         return [CurationChange.model_validate(h) for h in got]
 
     # -- the source table --------------------------------------------------------------
-    async def load_sources(self, oid: str, rows: dict[str, list[Any]]) -> int:
-        """Load the rows of source list ``oid`` (once: Conflict if loaded already)."""
-        got = await self.request("POST", f"/sources/{oid}", json=rows)
+    async def load_sources(self, oid: str, rows: Mapping[str, Any]) -> int:
+        """Load the rows of source list ``oid`` (once: Conflict if loaded already): columns
+        of equal length (lists or numpy arrays, None where not measured), sent as a FITS
+        binary table (encoded in a worker thread when big: it is numpy work)."""
+        n = len(rows.get("ra", ()))
+        body = encode_fits(rows) if n <= ENCODE_INLINE else await asyncio.to_thread(
+            encode_fits, rows)
+        got = await self.request("POST", f"/sources/{oid}", content=body,
+                                 headers={"Content-Type": SOURCES_MEDIA_TYPE})
         return int(got["loaded"])
 
     async def count_sources(self, spec: QuerySpec) -> int:

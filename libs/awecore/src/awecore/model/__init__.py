@@ -7,6 +7,7 @@ connection (``_session``: the client binds itself there, so the model never impo
 
 from ..records import CurationUpdate, ObjectIn, ObjectOut
 from ._base import CURATION_FIELDS, DBObject, Registry, registry, validate_object
+from ._batch import check_batch
 from ._chain import *  # noqa: F403
 from ._chain import __all__ as _chain_all
 from ._columns import default_columns as default_columns
@@ -50,6 +51,7 @@ __all__ = [
     "StructType",
     "registry",
     "validate_object",
+    "check_batch",
     "Path", "Query", "Selectable", "add_query_root", "parse_query", "resolve_path", "to_table",
     "CLASS_NAME", "ClassInfo", "ClassSchema", "FieldSchema", "builtin_name", "check_schema",
     "class_from_schema", "is_builtin", "schema_of",

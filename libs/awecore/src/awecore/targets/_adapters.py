@@ -23,6 +23,8 @@ from ..errors import InvalidRequest, NotFound
 from ..files import FileInfo
 from ..query import QueryPage, QuerySpec
 from ..records import CurationChange, ObjectIn, ObjectOut
+from ..source_columns import MEDIA_TYPE as SOURCES_FITS
+from ..source_columns import encode_fits
 from ._ports import Calibration
 
 __all__ = ["BlockingCatalog", "BlockingFiles", "CatalogPorts", "SyncCatalog", "SyncStorage"]
@@ -218,7 +220,8 @@ class BlockingCatalog:
         return list(got["oids"])
 
     async def load_sources(self, oid: str, rows: dict[str, list[Any]]) -> int:
-        return int(self.client.request("POST", f"/sources/{oid}", json=rows)["loaded"])
+        return int(self.client.request("POST", f"/sources/{oid}", content=encode_fits(rows),
+                                       headers={"Content-Type": SOURCES_FITS})["loaded"])
 
     async def count_sources(self, spec: QuerySpec) -> int:
         return self.client.count_sources(spec)

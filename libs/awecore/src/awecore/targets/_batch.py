@@ -50,6 +50,13 @@ class Batcher(Generic[K, V]):
         """Whether ``key`` was answered already (without an error)."""
         return key in self._values
 
+    def at_hand(self, key: K) -> tuple[bool, V | None]:
+        """(True, the answer) when ``key`` was answered already, else (False, None): what
+        ``get`` would return without waiting, asked without a coroutine."""
+        if key in self._values:
+            return True, self._values[key]
+        return False, None
+
     def put(self, key: K, value: V) -> None:
         """An answer learnt otherwise (a record that came with a query's results)."""
         if key not in self._answers:

@@ -40,7 +40,11 @@ class Chooser(Reader):
                            anew: bool = False) -> Key:
         """The node of the calibration of ``cls`` for a chip (and filter) at a moment
         (asked per frame: everything beneath is found once, per night or per object)."""
-        found = await self._best(cls, chip, filt, when, self._params(cls))
+        known, best = self._bests.at_hand(Calibration(cls, chip, when, filt))
+        # none at all (prefetched for every frame): no need to ask which is made with
+        # these parameters (``_best``)
+        found = None if known and best is None else await self._best(
+            cls, chip, filt, when, self._params(cls))
         # every frame of a night asks this; the answer is the same for all of them once it
         # does not depend on the moment (what ``_chosen`` keeps): no walk again
         same = (cls, chip, filt, found, night_of(when) if found is None else None)
@@ -89,12 +93,30 @@ class Chooser(Reader):
         new one beside it)."""
         key = await self._node(cls, chip, filt, night, None, existing=None, why=why)
         node = self._nodes[key]
-        if node.action == "make" and node.reasons == [f"no valid {cls} exists"]:
-            node.reasons = [why]  # made for another night too: say so (which, and why)
+        self._say_why(key, why, when)
         if node.action == "make" or node.oid is None or await self._covering(node.oid, when):
             return key
-        return await self._node(cls, chip, filt, night, None, existing=None, why=why,
-                                version="new")
+        key = await self._node(cls, chip, filt, night, None, existing=None, why=why,
+                               version="new")
+        self._say_why(key, why, when)
+        return key
+
+    def _say_why(self, key: Key, why: str, when: dt.datetime) -> None:
+        """A calibration to be made that serves several nights says why it is made for
+        another night (``why``, for the night of ``when``): that of the earliest such night
+        (of two reasons for one night, the first in text order), whichever walk asked first,
+        so the plan reads the same however its concurrent walks interleave. A reason of its
+        own night (none exists) gives way; one of an existing object (stale) stays."""
+        node = self._nodes[key]
+        if node.action != "make" or why == f"no valid {node.cls} exists":
+            return
+        said = (night_of(when), why)
+        before = self._said.get(key)
+        if (node.reasons == [f"no valid {node.cls} exists"]
+                or (before is None and node.reasons == [why])
+                or (before is not None and said < before)):
+            node.reasons = [why]
+            self._said[key] = said
 
     async def _covering(self, oid: str, when: dt.datetime) -> bool:
         record = await self._object(oid)

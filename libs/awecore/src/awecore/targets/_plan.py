@@ -82,6 +82,25 @@ def dimensions_of(cls: str) -> tuple[str, ...]:
     return found or tuple(d for d in DIMENSIONS if d != "tile")
 
 
+def _way(inp: Input) -> str:
+    """How the planner finds an input of a kind (the branches of ``AsyncPlanner._input``):
+    by a selector of its own, a night's raw frames (or a product per raw frame), a class
+    AWE cannot make, a product across chips and nights, one made from the node's raw
+    frame, a calibration for the node's moment, or a product of the node's chip and night."""
+    if inp.select is not None:
+        return "select"
+    if inp.raw or inp.each:
+        return "raw"
+    sub = RECIPES.get(inp.cls)
+    if sub is None:
+        return "unknown"
+    if "chip" not in dimensions_of(inp.cls):
+        return "across"
+    if sub.raw_path is not None:
+        return "from raw"
+    return "calibration" if calibrates(inp.cls) else "plain"
+
+
 __all__ = ["AsyncPlanner", "Key", "Node", "Plan", "Target", "calibrates", "key_of", "midnight",
            "night_of", "night_window"]
 
@@ -109,7 +128,7 @@ class AsyncPlanner(Chooser, Judge):
         if recipe.needs_filter and target.filter is None:
             raise InvalidRequest(f"{target.cls} depends on a filter: give one")
         dims = dimensions_of(target.cls)
-        beyond = sorted(set(target.extra) - set(dims))
+        beyond = sorted(set(target.extra) - set(dims)) if target.extra else []
         if beyond:
             raise InvalidRequest(f"{target.cls} has no dimension {', '.join(beyond)}; its "
                                  f"dimensions are {', '.join(dims)}")
@@ -128,22 +147,29 @@ class AsyncPlanner(Chooser, Judge):
             return
         if target.chip is None or target.night is None:
             raise InvalidRequest(f"{target.cls}: give the night and the chip")
-        await self._known(Chip, target.chip)
-        if recipe.needs_filter and target.filter is not None:
+        # (every target of a plan asks: the names were fetched for all of them at once)
+        if ("Chip", target.chip) not in self._names:
+            await self._known(Chip, target.chip)
+        if recipe.needs_filter and target.filter is not None \
+                and ("Filter", target.filter) not in self._names:
             await self._known(Filter, target.filter)
         if recipe.raw_path is None:
             return
         if target.raw is None:
             raise InvalidRequest(f"a {target.cls} is made from one raw frame: give it (raw=)")
         raw = await self._object(target.raw)
-        if raw.type not in registry.subclass_names(RawScienceFrame):
+        if self._raw_science is None:  # once a plan, not once a target
+            self._raw_science = frozenset(registry.subclass_names(RawScienceFrame))
+        if raw.type not in self._raw_science:
             raise InvalidRequest(f"{target.raw} is a {raw.type}, not a raw science frame")
         if "chip" not in raw.refs or "filter" not in raw.refs or "date_obs" not in raw.attributes:
             raise InvalidRequest(f"raw frame {target.raw} lacks its chip, filter or date_obs")
         await self._objects_of([str(raw.refs["chip"]), str(raw.refs["filter"])])
         chip = str((await self._object(str(raw.refs["chip"]))).attributes["name"])
         filt = str((await self._object(str(raw.refs["filter"]))).attributes["name"])
-        night = night_of(dt.datetime.fromisoformat(str(raw.attributes["date_obs"])))
+        when = await self._observed(target.raw)  # parsed once for the walk too
+        night = night_of(when if when is not None else
+                         dt.datetime.fromisoformat(str(raw.attributes["date_obs"])))
         if (chip, filt, night) != (target.chip, target.filter, target.night):
             raise InvalidRequest(
                 f"raw frame {target.raw} is of chip {chip}, filter {filt}, night {night}; "
@@ -273,7 +299,7 @@ class AsyncPlanner(Chooser, Judge):
         """Ask at once for the calibrations every frame of the targets needs at its own
         moment (the bias, flat, ... of each reduced frame): one request for thousands, before
         the walk asks them one frame at a time."""
-        wanted: set[Calibration] = set()
+        wanted: dict[Calibration, dt.date] = {}  # each, with the night of its moment
         #: per class of target: the calibrations a frame of it needs (class, by filter),
         #: found once (through the products made from the same frame)
         needs: dict[str, list[tuple[str, bool]]] = {}
@@ -292,29 +318,33 @@ class AsyncPlanner(Chooser, Judge):
         for t in targets:
             if t.raw is not None and t.chip is not None \
                     and RECIPES[t.cls].raw_path is not None:
-                when = await self._observed(t.raw)
+                when = (self._times[t.raw] if t.raw in self._times  # (check() parsed it)
+                        else await self._observed(t.raw))
                 if when is None:
                     continue
                 if t.cls not in needs:
                     needs[t.cls] = per_frame(t.cls, [])
+                night = night_of(when)
                 for cls, by_filter in needs[t.cls]:
-                    wanted.add(Calibration(cls, t.chip, when, t.filter if by_filter else None))
+                    wanted[Calibration(cls, t.chip, when, t.filter if by_filter else None)] = \
+                        night
         await self._prefetch_spans(wanted)
         await self._bests.many(sorted((c for c in wanted if not self._bests.known(c)),
                                       key=lambda c: (c.cls, c.chip, c.time)))
 
-    async def _prefetch_spans(self, wanted: set[Calibration]) -> None:
+    async def _prefetch_spans(self, wanted: Mapping[Calibration, dt.date]) -> None:
         """The moments of a night that want the same class for the same chip (and filter)
         asked as one span, when the catalogue answers for spans (``CatalogSpans``): where
         it says one calibration (or none) is the best over the whole span, every moment
         of it has that answer; the others are left to be asked per moment. The catalogue
-        decides what is best; the planner does not judge windows itself."""
+        decides what is best; the planner does not judge windows itself. (``wanted``: each
+        look-up with the night of its moment.)"""
         over = getattr(self.catalog, "best_over", None)
         if over is None:
             return
         groups: dict[tuple[str, str, str | None, dt.date], list[Calibration]] = {}
-        for c in wanted:
-            groups.setdefault((c.cls, c.chip, c.filter, night_of(c.time)), []).append(c)
+        for c, night in wanted.items():
+            groups.setdefault((c.cls, c.chip, c.filter, night), []).append(c)
         spans = {k: Calibration(k[0], k[1], min(c.time for c in g), k[2],
                                 max(c.time for c in g))
                  for k, g in groups.items() if len(g) > 1}
@@ -349,31 +379,38 @@ class AsyncPlanner(Chooser, Judge):
         """The node of a product (built once per plan, whoever asks): ``existing`` is the
         object found for it (or None: none, to be made, because ``why``)."""
         key = key_of(cls, chip, filt, night, raw, version, extra)
+        if key in self._nodes:  # built already (what ``_once`` would answer, without it)
+            return key
         return await self._once(("node", key), lambda: self._build(
-            cls, chip, filt, night, raw, existing, why, version, keep, extra or {}))
+            key, cls, chip, filt, night, raw, existing, why, version, keep, extra or {}))
 
-    async def _build(self, cls: str, chip: str | None, filt: str | None,
+    async def _build(self, key: Key, cls: str, chip: str | None, filt: str | None,
                      night: dt.date | None, raw: str | None, existing: str | None, why: str | None,
                      version: str | None, keep: str | None, extra: dict[str, str]) -> Key:
+        """Build the node ``key`` (its class and data ID: ``Node.key`` of what is given)."""
         recipe = RECIPES[cls]
-        node = Node(cls, chip, filt, night, raw, params=self._params(cls), version=version,
-                    time=midnight(night) if night is not None else None, extra=extra)
+        node = Node(cls, chip, filt, night, raw, params=dict(self._params(cls)),
+                    version=version, time=midnight(night) if night is not None else None,
+                    extra=extra)
         position = None  # where on the sky: what a reference catalogue must cover
         if "tile" in extra:
             on = tile(extra["tile"])
             position = (on.ra, on.dec)
         if raw is not None and recipe.raw_path is not None:
-            position = await self._position(raw)
-            node.time = await self._observed(raw) or node.time
+            # (what the walk asks of every node of a raw frame: at hand after the first)
+            position = (self._positions[raw] if raw in self._positions
+                        else await self._position(raw))
+            node.time = (self._times[raw] if raw in self._times
+                         else await self._observed(raw)) or node.time
             if recipe.raw_path == ("raw",):
                 node.raws["raw"] = raw
         # one after the other: a plan walks thousands of nodes at once, so the catalogue is
         # asked in batches anyway, and a coroutine per input would cost more than it saves
-        inputs = [i for i in recipe.inputs if not i.reference]
+        inputs = self._ways(cls)
         got = []
-        for i in inputs:  # a loop, not a comprehension: that would be a coroutine more
-            got.append(await self._input(node, i))
-        for inp, (value, first) in zip(inputs, got, strict=True):
+        for way in inputs:  # a loop, not a comprehension: that would be a coroutine more
+            got.append(await self._input(node, *way))
+        for (inp, _, _), (value, first) in zip(inputs, got, strict=True):
             if inp.raw:
                 node.raws[inp.ref] = value
             else:
@@ -383,17 +420,18 @@ class AsyncPlanner(Chooser, Judge):
         for inp in recipe.inputs:
             if inp.reference:
                 node.raws[inp.ref] = await self._reference(inp.cls, position)
-        node.inputs = {i.ref: node.inputs[i.ref] for i in recipe.inputs if i.ref in node.inputs}
-        refused = await self._policy(node)
+        # (node.inputs is in the recipe's order already: filled in that order above)
+        refused = [] if self._nothing_to_refuse(node) else await self._policy(node)
         if existing == LOOKUP:
             existing = await self._existing(node)
         if refused:
             node.action, node.reasons = "refuse", refused
+            self._refusing = True
         elif existing is None:
             node.action, node.reasons = "make", [why or f"no valid {cls} exists"]
         else:
             node.reasons = await self._why_stale(await self._object(existing), node)
-            if not node.reasons and node.key in self._anew:
+            if not node.reasons and key in self._anew:
                 node.reasons = ["asked to make it anew"]
             node.action = "make" if node.reasons else "use"
             node.oid = existing
@@ -404,16 +442,29 @@ class AsyncPlanner(Chooser, Judge):
                 node.action, node.reasons = "use", []
         if node.action == "make" and calibrates(cls) and chip is not None and night is not None:
             node.window = await self._made_window(cls, chip, night)
-        self._nodes[node.key] = node
-        return node.key
+        self._nodes[key] = node
+        return key
 
-    async def _input(self, node: Node, inp: Input) -> tuple[Any, str | None]:
-        """One input of a node: its value (raw frames, a node's key, a list of keys) and a
-        raw frame that says where on the sky the node is (or None)."""
+    def _ways(self, cls: str) -> list[tuple[Input, str, bool]]:
+        """How each input of a class that is not a reference catalogue is found, and
+        whether it is by the node's filter (``_input``): worked out once a plan per class,
+        not once per node (a plan has 10^4 nodes of a handful of classes)."""
+        found = self._ways_of.get(cls)
+        if found is None:
+            found = self._ways_of[cls] = [
+                (i, _way(i), i.cls in RECIPES and RECIPES[i.cls].needs_filter)
+                for i in RECIPES[cls].inputs if not i.reference]
+        return found
+
+    async def _input(self, node: Node, inp: Input, way: str, by_filter: bool
+                     ) -> tuple[Any, str | None]:
+        """One input of a node, found the ``way`` of its kind (``_way``): its value (raw
+        frames, a node's key, a list of keys) and a raw frame that says where on the sky
+        the node is (or None)."""
         chip, night = node.chip, node.night
-        sub_filter = node.filter if inp.cls in RECIPES and RECIPES[inp.cls].needs_filter \
-            else None
-        if inp.select is not None:  # the recipe finds its inputs' data IDs itself
+        sub_filter = node.filter if by_filter else None
+        if way == "select":  # the recipe finds its inputs' data IDs itself
+            assert inp.select is not None
             found_ids = await inp.select(self.catalog, node.data_id)
             if len(found_ids) < inp.least:
                 raise NotFound(f"cannot make {node.what}: {len(found_ids)} {inp.cls} "
@@ -424,7 +475,7 @@ class AsyncPlanner(Chooser, Judge):
                                        {d["filter"] for d in found_ids if "filter" in d})
             await self._objects_of(sorted({d["raw"] for d in found_ids if "raw" in d}))
             return [await self._node_of(inp.cls, d) for d in sorted(found_ids)], None
-        if inp.raw or inp.each:
+        if way == "raw":
             if chip is None or night is None:
                 raise InvalidRequest(f"{node.cls} is made across chips and nights: it cannot "
                                      f"take a night's {inp.each or inp.cls}")
@@ -436,20 +487,18 @@ class AsyncPlanner(Chooser, Judge):
                 return found, None
             keys = [await self._node(inp.cls, chip, sub_filter, night, r) for r in found]
             return keys, found[0]
-        sub = RECIPES.get(inp.cls)
-        if sub is None:
+        if way == "unknown":
             raise InvalidRequest(f"{node.cls} is made from {inp.cls}, which AWE cannot make")
-        dims = dimensions_of(inp.cls)
-        extra = extra_for(inp.cls, node.extra)
-        if "chip" not in dims:  # a product across chips and nights (of the node's tile)
+        extra = extra_for(inp.cls, node.extra) if node.extra else None
+        if way == "across":  # a product across chips and nights (of the node's tile)
             return await self._node(inp.cls, None, sub_filter, None, None, extra=extra), None
         if chip is None or night is None:
             raise InvalidRequest(f"{node.cls} is made across chips and nights, so it cannot "
                                  f"take one {inp.cls}: select them (Input.select)")
-        if sub.raw_path is not None:
+        if way == "from raw":
             return await self._node(inp.cls, chip, sub_filter, night, node.raw,
                                     extra=extra), None
-        if calibrates(inp.cls):
+        if way == "calibration":
             assert node.time is not None
             return await self._calibration(inp.cls, chip, sub_filter, node.time), None
         return await self._node(inp.cls, chip, sub_filter, night, None, extra=extra), None
@@ -477,6 +526,10 @@ class AsyncPlanner(Chooser, Judge):
     async def _existing(self, node: Node) -> str | None:
         recipe = RECIPES[node.cls]
         if recipe.raw_path is not None and node.raw is not None:
+            if not node.extra and node.raw in self._in_batch:
+                done = self._made_batch.get((node.cls, ()))
+                if done is not None:  # what ``_made_from`` would answer, at hand
+                    return done[node.raw]
             return await self._made_from(node.cls, recipe.raw_path, node.raw, node.params,
                                          node.extra)
         if node.chip is None or node.night is None:

@@ -31,7 +31,7 @@ from ._nodes import (
     run_all,
 )
 from ._ports import Calibration, CatalogReader
-from ._recipes import RECIPES
+from ._recipes import RECIPES, Input
 from ._rules import CalibrationRules, night_window
 
 __all__ = ["Reader", "dimension_conditions", "night_path"]
@@ -71,6 +71,29 @@ class Reader:
         #: products made from raw frames outside the targets', by (class, path, params):
         #: asked by many nodes at once (a night's standard frames), fetched together
         self._made: dict[tuple[str, tuple[str, ...], str], Batcher[str, str | None]] = {}
+        # what the walk asks per node and is the same each time (a plan asks it 10^4 times):
+        #: a raw frame's moment and position, by oid
+        self._times: dict[str, dt.datetime | None] = {}
+        self._positions: dict[str, tuple[float, float] | None] = {}
+        #: a class's process parameters (read only: a node takes a copy)
+        self._params_of: dict[str, dict[str, Any]] = {}
+        #: the window a calibration of a class made for a chip from a night will be given
+        self._windows: dict[tuple[str, str, dt.date], tuple[dt.datetime, dt.datetime]] = {}
+        #: products made from the targets' raw frames, by (class, extra dimensions): raw
+        #: frame -> the newest (``_made_from``, once it has answered)
+        self._made_batch: dict[tuple[str, tuple[tuple[str, str], ...]],
+                               dict[str, str | None]] = {}
+        #: a calibration to be made for other nights: the night whose reason it gives, and
+        #: that reason (``Chooser._say_why``)
+        self._said: dict[Key, tuple[dt.date, str]] = {}
+        #: the reference catalogue of a class for a position (``_reference``)
+        self._references: dict[tuple[str, tuple[float, float] | None], str] = {}
+        #: per class, how each of its inputs is found (``AsyncPlanner._ways``)
+        self._ways_of: dict[str, list[tuple[Input, str, bool]]] = {}
+        #: the raw science frame classes (what a target's raw frame must be)
+        self._raw_science: frozenset[str] | None = None
+        #: whether any node was refused yet (until then the QC policy has less to look at)
+        self._refusing = False
 
     # -- reading, in batches ----------------------------------------------------------
     def _remember(self, records: Iterable[ObjectOut]) -> None:
@@ -95,7 +118,9 @@ class Reader:
 
     async def _objects_of(self, oids: Sequence[str]) -> None:
         """Have these records at hand (one request for those that are not)."""
-        await self._records.many([o for o in dict.fromkeys(oids) if o not in self._objects])
+        missing = [o for o in dict.fromkeys(oids) if o not in self._objects]
+        if missing:
+            await self._records.many(missing)
 
     async def _once(self, key: Hashable, make: Callable[[], Awaitable[T]]) -> T:
         """``make()`` once per plan for ``key``; every asker gets the same answer. The first
@@ -220,8 +245,11 @@ class Reader:
 
     async def _reference(self, cls: str, position: tuple[float, float] | None) -> str:
         """The newest valid reference catalogue that covers a position (RA, Dec)."""
-        return await self._once(("reference", cls, position),
-                                lambda: self._find_reference(cls, position))
+        found = self._references.get((cls, position))
+        if found is None:  # (every frame of a field asks: once it is known, at hand)
+            found = self._references[(cls, position)] = await self._once(
+                ("reference", cls, position), lambda: self._find_reference(cls, position))
+        return found
 
     async def _find_reference(self, cls: str, position: tuple[float, float] | None) -> str:
         conds: list[Any] = [Compare(op="eq", path=("is_valid",), value=1)]
@@ -241,11 +269,20 @@ class Reader:
         return found.oid
 
     async def _position(self, raw: str) -> tuple[float, float] | None:
+        if raw in self._positions:
+            return self._positions[raw]
         a = (await self._object(raw)).attributes
-        return (float(a["ra"]), float(a["dec"])) if "ra" in a and "dec" in a else None
+        found = (float(a["ra"]), float(a["dec"])) if "ra" in a and "dec" in a else None
+        self._positions[raw] = found
+        return found
 
     async def _observed(self, raw: str) -> dt.datetime | None:
-        return parse_time((await self._object(raw)).attributes.get("date_obs"))
+        """A raw frame's moment (parsed once a plan: every node made from it asks)."""
+        if raw in self._times:
+            return self._times[raw]
+        found = parse_time((await self._object(raw)).attributes.get("date_obs"))
+        self._times[raw] = found
+        return found
 
     @staticmethod
     def _rank(record: ObjectOut, params: dict[str, Any]) -> tuple[bool, dt.datetime, str]:
@@ -262,8 +299,11 @@ class Reader:
         conds = dimension_conditions(cls, extra)
         dims = tuple(sorted((extra or {}).items()))
         if raw in self._in_batch:
-            found = await self._once(("made", cls, dims), lambda: self._find_made(
-                cls, path, self._batch, params, conds))
+            found = self._made_batch.get((cls, dims))
+            if found is None:
+                found = await self._once(("made", cls, dims), lambda: self._find_made(
+                    cls, path, self._batch, params, conds))
+                self._made_batch[(cls, dims)] = found
             return found[raw]
         which = (cls, path, repr((sorted(params.items()), dims)))
         batcher = self._made.get(which)
@@ -342,8 +382,13 @@ class Reader:
 
     async def _made_window(self, cls: str, chip: str,
                            night: dt.date) -> tuple[dt.datetime, dt.datetime]:
-        """The window a ``cls`` made from ``night`` will be given."""
-        return self.rules.window(cls, night, await self._instrument(chip))
+        """The window a ``cls`` made from ``night`` will be given (found once a plan)."""
+        key = (cls, chip, night)
+        found = self._windows.get(key)
+        if found is None:
+            found = self._windows[key] = self.rules.window(cls, night,
+                                                           await self._instrument(chip))
+        return found
 
     async def made_night(self, record: ObjectOut) -> dt.date:
         """The night a calibration was made from: its raw frames' (followed through the
@@ -368,7 +413,12 @@ class Reader:
         return night_of(record.creation_date)
 
     def _params(self, cls: str) -> dict[str, Any]:
-        return {**RECIPES[cls].params, **self.params.get(cls, {})}
+        """A class's process parameters: the recipe's, with those asked for. Found once a
+        plan and shared: read it, or copy it (a node's own)."""
+        found = self._params_of.get(cls)
+        if found is None:
+            found = self._params_of[cls] = {**RECIPES[cls].params, **self.params.get(cls, {})}
+        return found
 
     async def _used(self, oid: Any) -> ObjectOut | None:
         if not isinstance(oid, str):

@@ -26,6 +26,7 @@ for that night (``FALLBACK``), as AWE did before windows spanned nights.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 from collections.abc import Mapping
@@ -40,8 +41,9 @@ __all__ = ["DEFAULTS", "ENV", "FALLBACK", "CalibrationRules", "Rule", "RuleOverr
 ENV = "AWE_CALIBRATION_RULES"
 
 
+@functools.lru_cache(maxsize=1 << 12)
 def night_window(night: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    """A night runs from noon to noon (UTC)."""
+    """A night runs from noon to noon (UTC). (Remembered: a plan asks it per node.)"""
     start = dt.datetime.combine(night, dt.time(12), dt.UTC)
     return start, start + dt.timedelta(days=1)
 

@@ -18,7 +18,7 @@ from ..staleness import (
     own_reasons,
 )
 from ._nodes import Node, calibrates, midnight
-from ._policy import describe, refused_flags
+from ._policy import REFUSED, describe, refused_flags
 from ._read import Reader
 from ._recipes import RECIPES
 
@@ -31,6 +31,8 @@ class Judge(Reader):
         """The QC policy (see _policy) on inputs known already: an input of a kind with
         flags the class refuses is left out (noted); a refused single input, or one whose
         own making is refused, refuses the node (the reasons)."""
+        if self._nothing_to_refuse(node):  # (the planner asks this itself first)
+            return []
         reasons = []
         for ref, keys in list(node.inputs.items()):
             many = isinstance(keys, list)
@@ -53,6 +55,23 @@ class Judge(Reader):
                 if not kept:
                     reasons.append(f"every one of its {ref} is refused by the QC policy")
         return reasons
+
+    def _nothing_to_refuse(self, node: Node) -> bool:
+        """Whether the QC policy surely finds nothing in a node's inputs (the common case,
+        told without reading a record): no node of the plan is refused, none of its lists of
+        inputs is empty, and, if its class refuses flags, every input is one to be made
+        (only a product that exists has flags)."""
+        if self._refusing:
+            return False
+        gated = node.cls in REFUSED
+        nodes = self._nodes
+        for keys in node.inputs.values():
+            if isinstance(keys, list):
+                if not keys or (gated and any(nodes[k].action != "make" for k in keys)):
+                    return False
+            elif gated and nodes[keys].action != "make":
+                return False
+        return True
 
     async def _why_stale(self, obj: ObjectOut, node: Node) -> list[str]:
         """The rule of :mod:`awecore.staleness` on what the plan found: each input must

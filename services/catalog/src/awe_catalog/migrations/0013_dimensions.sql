@@ -12,6 +12,23 @@
 -- generated columns rewrites the table once; every row keeps its values.
 SET LOCAL TIME ZONE 'UTC';
 
+-- obs_time is computed in the same rewrite, by a generated expression that is dropped right
+-- after (DROP EXPRESSION keeps the values and rewrites nothing): an UPDATE afterwards would
+-- write every row a second time and leave the table twice its size. Only a date_obs that
+-- reads as a time fills it (a class whose date_obs is text might hold anything: that row
+-- keeps NULL, and the compiler never uses the column for it). The function is IMMUTABLE for
+-- this statement only: the time zone is fixed above, and the function is dropped below.
+CREATE OR REPLACE FUNCTION awe_0013_obs_time(value text) RETURNS timestamptz
+    LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF value !~ '^\d{4}-\d\d-\d\d[T ]\d\d:\d\d' THEN
+        RETURN NULL;
+    END IF;
+    RETURN value::timestamptz;
+EXCEPTION WHEN others THEN
+    RETURN NULL;
+END $$;
+
 -- one statement: the table is rewritten once, not once per column
 ALTER TABLE objects
     ADD COLUMN IF NOT EXISTS dim_instrument uuid GENERATED ALWAYS AS (
@@ -29,18 +46,14 @@ ALTER TABLE objects
     ADD COLUMN IF NOT EXISTS dim_tile text GENERATED ALWAYS AS (
         CASE WHEN jsonb_typeof(attributes -> 'tile') = 'string'
              THEN attributes ->> 'tile' END) STORED,
-    ADD COLUMN IF NOT EXISTS obs_time timestamptz;
+    ADD COLUMN IF NOT EXISTS obs_time timestamptz GENERATED ALWAYS AS (
+        awe_0013_obs_time(attributes ->> 'date_obs')) STORED;
+-- from now on the catalogue fills obs_time on insert (storage/objects.py)
+ALTER TABLE objects ALTER COLUMN obs_time DROP EXPRESSION IF EXISTS;
+DROP FUNCTION awe_0013_obs_time(text);
 
--- Backfill obs_time from date_obs where it reads as a time (a class whose date_obs is text
--- might hold anything: that row keeps NULL, and the compiler never uses the column for it).
-CREATE OR REPLACE FUNCTION pg_temp.awe_time(value text) RETURNS timestamptz LANGUAGE plpgsql AS $$
-BEGIN
-    RETURN value::timestamptz;
-EXCEPTION WHEN others THEN
-    RETURN NULL;
-END $$;
-UPDATE objects SET obs_time = pg_temp.awe_time(attributes ->> 'date_obs')
-    WHERE obs_time IS NULL AND attributes ->> 'date_obs' ~ '^\d{4}-\d\d-\d\d[T ]\d\d:\d\d';
+-- the new indexes are built with more sort memory than a query gets (this transaction only)
+SET LOCAL maintenance_work_mem = '256MB';
 
 -- class + chip (+ filter), in oid order: the compiler resolves the chip and filter named to
 -- their oids first, so a page of "the frames of chip X in filter Y" is read off this index in

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import asyncpg
@@ -13,7 +13,7 @@ from awecore.clock import HybridClock
 from awecore.dimensions import CalibrationWanted
 from awecore.errors import Conflict, Forbidden, InvalidObject, InvalidQuery, NotFound
 from awecore.events import ObjectCurated
-from awecore.ids import new_oid, parse_oid
+from awecore.ids import new_oids, parse_oid
 from awecore.model import (
     CalFile,
     Chip,
@@ -36,9 +36,14 @@ from ..storage.history import HistoryStore
 from ..storage.objects import ObjectStore
 from ..storage.timeline import TimelineStore
 
-__all__ = ["ObjectService"]
+__all__ = ["NotChecked", "ObjectService"]
 
-_CLIENT_FIELDS = tuple(set(ObjectIn.model_fields) - {"oid", "project", "attributes"})
+
+class NotChecked(Exception):
+    """A part of a batch that one-pass validation left to the exact path (see register)."""
+
+#: what a client may send of an object (the rest of a record the catalogue fills in)
+_IN_FIELDS = tuple(ObjectIn.model_fields)
 
 
 def _oid(value: str) -> str:
@@ -58,9 +63,12 @@ class ObjectService:
         self.lookups = lookups or pool
 
     # -- writing -----------------------------------------------------------------------
-    def _prepare(self, items: Sequence[ObjectIn], caller: Caller,
-                 now: dt.datetime) -> list[ObjectOut]:
-        out: list[ObjectOut] = []
+    def prepare(self, items: Sequence[ObjectIn]) -> list[dict[str, Any]]:
+        """The exact path: each object validated against its class, every problem of every
+        object reported at once (by its index in the batch). What it returns is what
+        ``check_batch`` returns for objects it takes: the fields of ObjectIn, clean
+        attributes."""
+        out: list[dict[str, Any]] = []
         problems: list[dict[str, Any]] = []
         for i, item in enumerate(items):
             try:
@@ -70,17 +78,7 @@ class ObjectService:
                 if not exc.errors:
                     problems.append({"index": i, "field": "type", "message": exc.detail})
                 continue
-            project = item.project or caller.default_project
-            if not caller.sees_all and project not in caller.projects:
-                raise Forbidden(f"you are not a member of project {project!r}")
-            hlc = self.clock.now()
-            # every field was validated above: construct without validating again
-            out.append(ObjectOut.model_construct(
-                **{k: getattr(item, k) for k in _CLIENT_FIELDS},
-                oid=item.oid or new_oid(), project=project, attributes=attributes,
-                site=self.site, creation_date=now, creator=caller.name, hlc=hlc,
-                curation_hlc=hlc, curation_site=self.site,
-            ))
+            out.append({**{k: getattr(item, k) for k in _IN_FIELDS}, "attributes": attributes})
         if problems:
             first = problems[0]
             more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
@@ -88,42 +86,114 @@ class ObjectService:
                 f"object {first['index']}: {first['field']}: {first['message']}{more}", problems)
         return out
 
-    async def _check_refs(self, store: ObjectStore, objects: list[ObjectOut],
+    def _records(self, checked: list[dict[str, Any]], caller: Caller) -> list[dict[str, Any]]:
+        """Validated objects made records (every field of ObjectOut), in place: identity,
+        project, provenance and clocks. The caller must be a member of each project."""
+        now = dt.datetime.now(dt.UTC)
+        fresh = iter(new_oids(sum(1 for c in checked if not c["oid"])))
+        first = self.clock.now()
+        if len(checked) > 1:  # a clock value apiece, none of which the clock gives again
+            self.clock.observe(first + len(checked) - 1)
+        site, name, default = self.site, caller.name, caller.default_project
+        allowed = None if caller.sees_all else set(caller.projects)
+        for hlc, record in enumerate(checked, start=first):
+            project = record["project"] or default
+            if allowed is not None and project not in allowed:
+                raise Forbidden(f"you are not a member of project {project!r}")
+            record.update(oid=record["oid"] or next(fresh), project=project, site=site,
+                          creation_date=now, creator=name, hlc=hlc, curation_hlc=hlc,
+                          curation_site=site)
+        return checked
+
+    async def _check_refs(self, store: ObjectStore, records: list[dict[str, Any]],
                           caller: Caller) -> None:
-        classes = {o.oid: registry.get(o.type) for o in objects}
-        problems = []
-        for row in await store.ref_targets(list(classes), caller):
-            field = classes[row["src"]].ref_fields()[row["name"]]
-            target = field.target
-            if row["type"] is None:
-                problems.append({"oid": row["src"], "field": f"refs.{row['name']}",
-                                 "message": f"no visible object {row['dst']}"})
-            elif not issubclass(registry.get(row["type"]), target):
-                problems.append({"oid": row["src"], "field": f"refs.{row['name']}",
-                                 "message": f"{row['dst']} is a {row['type']}, "
-                                            f"not a {target.__name__}"})
-        if problems:
-            p = problems[0]
-            raise InvalidObject(f"object {p['oid']}: {p['field']}: {p['message']}", problems)
+        """Every reference names an object the caller may see, of the class the reference
+        declares (or a subclass): each distinct (class, reference, target) is judged once,
+        with one look-up of the distinct targets, after the insert (so that objects of the
+        same batch are found); the objects at fault are sought only if one is."""
+        named: set[tuple[str, str, str]] = set()
+        for r in records:
+            if r["refs"]:
+                kind = r["type"]
+                for name, value in r["refs"].items():
+                    if type(value) is list:
+                        named.update((kind, name, dst) for dst in value)
+                    else:
+                        named.add((kind, name, value))
+        if not named:
+            return
+        types = await store.target_types({dst for _, _, dst in named}, caller)
+        wrong: dict[tuple[str, str, str], str] = {}
+        for kind, name, dst in named:
+            target = registry.get(kind).ref_fields()[name].target
+            found = types.get(dst)
+            if found is None:
+                wrong[(kind, name, dst)] = f"no visible object {dst}"
+            elif not issubclass(registry.get(found), target):
+                wrong[(kind, name, dst)] = f"{dst} is a {found}, not a {target.__name__}"
+        if not wrong:
+            return
+        problems = [{"index": i, "oid": r["oid"], "field": f"refs.{name}", "message": why}
+                    for i, r in enumerate(records) for name, value in r["refs"].items()
+                    for dst in (value if type(value) is list else (value,))
+                    if (why := wrong.get((r["type"], name, dst)))]
+        p = problems[0]
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise InvalidObject(f"object {p['oid']}: {p['field']}: {p['message']}{more}", problems)
 
     async def create(self, items: Sequence[ObjectIn], caller: Caller) -> list[ObjectOut]:
         """Register objects in one transaction: all of them, with their events, or none."""
-        objects = self._prepare(items, caller, dt.datetime.now(dt.UTC))
-        oids = [o.oid for o in objects]
-        if len(set(oids)) != len(oids):
-            raise InvalidObject("the batch holds the same oid twice")
+        records = await self.register([self.prepare(items)], caller)
+        return [ObjectOut.model_construct(**r) for r in records]
+
+    async def register(self, parts: Iterable[list[dict[str, Any]] | None],
+                       caller: Caller) -> list[dict[str, Any]]:
+        """Register validated objects (``prepare``, or ``awecore.model.check_batch``) in one
+        transaction: all of them, with their events, or none. Returns their records (every
+        field of ObjectOut).
+
+        The objects come in parts, which may be validated only as they are asked for: the
+        database stores the rows of one part while the next is validated. A part that is
+        None could not be validated in one pass: NotChecked is raised (what was sent is
+        rolled back) and the caller takes the exact path. Problems found on the way stop
+        the rows and are raised after the COPY, not inside it (asyncpg would abort it with
+        a cancel request)."""
+        records: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        stop: list[Exception] = []
+
+        def made() -> Iterator[dict[str, Any]]:
+            for part in parts:
+                if part is None:
+                    stop.append(NotChecked())
+                    return
+                try:
+                    part = self._records(part, caller)
+                except Forbidden as exc:
+                    stop.append(exc)
+                    return
+                for r in part:
+                    if r["oid"] in seen:
+                        stop.append(InvalidObject("the batch holds the same oid twice"))
+                        return
+                    seen.add(r["oid"])
+                records.extend(part)
+                yield from part
+
         async with self.pool.acquire() as conn, conn.transaction():
             store = ObjectStore(conn)
             try:
                 # what the site's pipeline registers (an admin, a service account, or the
                 # compute service making an admin's products) may be anybody's best calibration
-                await store.insert(objects, governed=caller.sees_all)
+                await store.insert_records(made(), governed=caller.sees_all)
             except asyncpg.UniqueViolationError as exc:
                 raise _taken(exc) from None
-            await self._check_refs(store, objects, caller)
-            await store.record_created(objects)
+            if stop:
+                raise stop[0]
+            await self._check_refs(store, records, caller)
+            await store.record_created_records(records)
             await store.notify()
-        return objects
+        return records
 
     async def curate(self, oid: str, update: CurationUpdate, caller: Caller) -> ObjectOut:
         changes = update.changed()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import operator
+import os
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -48,6 +50,25 @@ _INSERT_COLUMNS = (
 )
 
 
+#: a record's fields in the order of _INSERT_COLUMNS, but for the two the store adds
+_row = operator.itemgetter(*_INSERT_COLUMNS[:-2])
+
+
+def _random_uuids(n: int) -> list[str]:
+    """``n`` random (version 4) UUIDs as text, from one read of the system's randomness
+    (``uuid.uuid4()`` apiece costs more than COPYing the event it names)."""
+    digits = os.urandom(16 * n).hex()
+    out = []
+    for i in range(0, 32 * n, 32):
+        h = digits[i:i + 32]
+        out.append(f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}")
+    return out
+
+
+#: the first hex digit of a UUID's fourth group with the RFC 4122 variant bits (10xx) set
+_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
+
+
 def _observed(cls_name: str, attributes: Mapping[str, Any]) -> dt.datetime | None:
     """The observation time column (0013): ``date_obs`` of a class that declares it as a
     datetime, a naive one being UTC (as a query's values are); None for any other."""
@@ -77,25 +98,31 @@ class ObjectStore:
         self.conn = conn
 
     async def insert(self, objects: Sequence[ObjectOut], governed: bool = False) -> None:
-        """COPY the objects and their reference rows. ``governed``: calibrations among them
-        may be the best of anybody (the site's pipeline made them, or a peer site sent
-        them), not only of their creator (0012)."""
-        rows: list[tuple[Any, ...]] = []
-        refs: list[tuple[uuid.UUID, str, int, uuid.UUID]] = []
-        for o in objects:
-            oid = uuid.UUID(o.oid)
-            rows.append((
-                oid, o.type, o.site, o.creation_date, o.creator, o.project, o.privileges,
-                o.is_valid, o.quality_flags, o.timestamp_start, o.timestamp_end, o.filename,
-                o.file_size, o.checksum,
-                o.process_params, o.software_version, o.comments, o.attributes, o.refs,
-                o.hlc, o.curation_hlc, o.curation_site, governed,
-                _observed(o.type, o.attributes),
-            ))
-            for name, value in o.refs.items():
-                targets = value if isinstance(value, list) else [value]
-                refs.extend((oid, name, pos, uuid.UUID(t)) for pos, t in enumerate(targets))
-        await self.conn.copy_records_to_table("objects", records=rows, columns=_INSERT_COLUMNS)
+        """COPY the objects and their reference rows (see insert_records)."""
+        await self.insert_records([vars(o) for o in objects], governed)
+
+    async def insert_records(self, records: Iterable[Mapping[str, Any]],
+                             governed: bool = False) -> None:
+        """COPY objects, given as records (every field of ObjectOut by name), and their
+        reference rows. ``governed``: calibrations among them may be the best of anybody
+        (the site's pipeline made them, or a peer site sent them), not only of their
+        creator (0012). Oids go as text (the uuid codec parses them in C). The rows are
+        made as COPY sends them (``records`` may be made as they are asked for too): the
+        database stores the first ones meanwhile."""
+        refs: list[tuple[str, str, int, str]] = []
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            for r in records:
+                oid, attributes = r["oid"], r["attributes"]
+                for name, value in r["refs"].items():
+                    if type(value) is list:
+                        refs.extend((oid, name, pos, t) for pos, t in enumerate(value))
+                    else:
+                        refs.append((oid, name, 0, value))
+                yield (*_row(r), governed, _observed(r["type"], attributes))
+
+        await self.conn.copy_records_to_table("objects", records=rows(),
+                                              columns=_INSERT_COLUMNS)
         if refs:
             await self.conn.copy_records_to_table(
                 "object_refs", records=refs, columns=("src", "name", "pos", "dst"))
@@ -103,22 +130,30 @@ class ObjectStore:
     async def record_created(self, objects: Sequence[ObjectOut],
                              history: Mapping[str, Sequence[CurationChange]] | None = None,
                              ) -> None:
-        """One 'created' event per object; call last: the changelog lock is held to commit.
+        """One 'created' event per object (see record_created_records)."""
+        await self.record_created_records([vars(o) for o in objects], history)
 
-        ``history``: the curation history a replicated object brought, by oid, passed on
-        with it (a hub's spokes get it too)."""
+    async def record_created_records(
+            self, records: Sequence[Mapping[str, Any]],
+            history: Mapping[str, Sequence[CurationChange]] | None = None) -> None:
+        """One 'created' event per object, its record the event's ``object``; call last:
+        the changelog lock is held to commit.
+
+        The record's own field values go in: the jsonb codec (orjson) writes datetimes as
+        ISO 8601, so no pydantic dump is needed on this bulk path (readers validate the
+        payload as ObjectCreated). ``history``: the curation history a replicated object
+        brought, by oid, passed on with it (a hub's spokes get it too)."""
         first = await self.lock_changelog()
         now = dt.datetime.now(dt.UTC)
         history = history or {}
-        events = [
-            (first + i, uuid.uuid4(), uuid.UUID(o.oid), "created", now,
-             # the record's own field values: the jsonb codec (orjson) writes datetimes as
-             # ISO 8601, so no pydantic dump is needed on this bulk path
-             {"kind": "created", "object": vars(o)} if not history.get(o.oid) else
-             {"kind": "created", "object": vars(o),
-              "history": [h.model_dump(mode="json") for h in history[o.oid]]})
-            for i, o in enumerate(objects)
-        ]
+        ids = _random_uuids(len(records))
+        events = (  # made as COPY sends them
+            (first + i, ids[i], r["oid"], "created", now,
+             {"kind": "created", "object": r} if not history.get(r["oid"]) else
+             {"kind": "created", "object": r,
+              "history": [h.model_dump(mode="json") for h in history[r["oid"]]]})
+            for i, r in enumerate(records)
+        )
         await self.conn.copy_records_to_table(
             "changes", records=events,
             columns=("seq", "event_id", "oid", "kind", "time", "payload"))
@@ -129,15 +164,15 @@ class ObjectStore:
         last = await self.conn.fetchval("SELECT coalesce(max(seq), 0) FROM changes")
         return int(last) + 1
 
-    async def ref_targets(self, oids: Sequence[str], caller: Caller) -> list[asyncpg.Record]:
-        """Each reference of the given objects with its target's type (None if not visible)."""
+    async def target_types(self, oids: Collection[str], caller: Caller) -> dict[str, str | None]:
+        """The type of each object the caller may see among ``oids`` (None for the others):
+        what references name is checked once per target, however many name it."""
         vis, params = visibility(caller, "t", 2)
-        return list(await self.conn.fetch(
-            f"SELECT r.src::text AS src, r.name, r.dst::text AS dst, t.type "
-            f"FROM object_refs r LEFT JOIN objects t ON t.oid = r.dst AND {vis} "
-            f"WHERE r.src = ANY($1::uuid[])",
-            [uuid.UUID(o) for o in oids], *params,
-        ))
+        rows = await self.conn.fetch(
+            f"SELECT d.oid::text, t.type FROM unnest($1::uuid[]) AS d(oid) "
+            f"LEFT JOIN objects t ON t.oid = d.oid AND {vis}",
+            list(oids), *params)
+        return {r[0]: r[1] for r in rows}
 
     async def counts(self, caller: Caller) -> dict[str, int]:
         """Objects by type, of those the caller may see."""

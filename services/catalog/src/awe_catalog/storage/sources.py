@@ -2,23 +2,48 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Mapping
 
 import asyncpg
 import numpy as np
 
-from awecore.healpix import healpix_of, ranges_for_cone
 from awecore.query import QuerySpec
 from awecore.sources import SourceQueryPage, SourceRow
 
 from ..models import Caller
-from .sql import SOURCE_COLUMNS, compile_source_count, compile_source_select, source_filter
+from .cone import cone as cone_search
+from .source_copy import COPY_COLUMNS, HEADER, TRAILER, tuples
+from .sql import compile_source_count, compile_source_select
 
 __all__ = ["SourceStore"]
 
-COLUMNS = ("x", "y", "flux", "flux_err", "mag", "mag_err", "snr", "flag")
+#: rows built on the event loop (a few ms); a bigger load is built in a worker thread
+INLINE = 10_000
+#: rows of a COPY chunk: some 7 MB of stream
+CHUNK = 50_000
+
+
+async def _chunks(oid: uuid.UUID, columns: Mapping[str, np.ndarray],
+                  n: int) -> AsyncIterator[bytes]:
+    """The COPY stream of ``n`` rows, the next chunk built while this one is sent."""
+    bounds = [(start, min(n, start + CHUNK)) for start in range(0, n, CHUNK)]
+
+    def build(k: int) -> asyncio.Future[bytes]:
+        return asyncio.ensure_future(asyncio.to_thread(tuples, oid, columns, *bounds[k]))
+
+    yield HEADER
+    pending = build(0)
+    try:
+        for k in range(len(bounds)):
+            data = await pending
+            if k + 1 < len(bounds):
+                pending = build(k + 1)
+            yield data
+    finally:
+        pending.cancel()  # the COPY failed mid-way: a chunk nobody will send
+    yield TRAILER
 
 
 class SourceStore:
@@ -30,18 +55,26 @@ class SourceStore:
         return bool(await self.conn.fetchval(
             "SELECT 1 FROM sources WHERE sourcelist = $1::uuid LIMIT 1", sourcelist))
 
-    async def load(self, sourcelist: str, columns: Mapping[str, Sequence[Any]]) -> int:
-        ra = np.asarray(columns["ra"], dtype=np.float64)
-        dec = np.asarray(columns["dec"], dtype=np.float64)
-        pix = healpix_of(ra, dec)
+    async def load(self, sourcelist: str, columns: Mapping[str, np.ndarray]) -> int:
+        """Checked columns (``awecore.source_columns.checked``) as the rows of
+        ``sourcelist``, seq from 0, in one binary COPY built by numpy (source_copy), within
+        the caller's transaction. A big load is built in chunks in a worker thread, each
+        while PostgreSQL takes the one before, so the event loop serves other requests
+        meanwhile."""
         oid = uuid.UUID(sourcelist)
-        n = len(ra)
-        extra = [columns.get(c, [0 if c == "flag" else None] * n) for c in COLUMNS]
-        rows = [(oid, i, float(ra[i]), float(dec[i]), int(pix[i]),
-                 *(None if col[i] is None else col[i] for col in extra)) for i in range(n)]
-        await self.conn.copy_records_to_table(
-            "sources", records=rows,
-            columns=("sourcelist", "seq", "ra", "dec", "healpix", *COLUMNS))
+        n = len(columns["ra"])
+        # Each row's reference to its source list is checked by a statement of
+        # PostgreSQL's own (the foreign key's trigger); planned for each row, as the pool's
+        # force_custom_plan asks, it halved the rate of the COPY. Its plan is the same for
+        # any row (a primary key look-up): planned once, for this transaction.
+        await self.conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        source: memoryview | AsyncIterator[bytes]
+        if n <= INLINE:
+            source = memoryview(HEADER + tuples(oid, columns, 0, n) + TRAILER)
+        else:
+            source = _chunks(oid, columns, n)
+        await self.conn.copy_to_table("sources", source=source, columns=COPY_COLUMNS,
+                                      format="binary")
         return n
 
     async def query(self, spec: QuerySpec, caller: Caller, offset: int,
@@ -60,23 +93,4 @@ class SourceStore:
                    limit: int, mag_max: float | None = None,
                    spec: QuerySpec | None = None) -> list[asyncpg.Record]:
         """Nearest first; ``spec`` (a Source query's where and scope) narrows the sources."""
-        lo, hi = ranges_for_cone(ra, dec, radius)
-        where = source_filter(spec, caller, 6)
-        # The HEALPix ranges are read first (MATERIALIZED): otherwise the planner may scan
-        # the whole table in distance order to satisfy ORDER BY ... LIMIT. They are written
-        # as integer literals (ours, from the cone, never the caller's text), so that the
-        # planner estimates each range from the index's statistics: as parameters (or an
-        # unnested array) each range is guessed at a ninth of the table, and at 10^7 rows
-        # the planner then prefers a parallel scan of the whole table (seconds).
-        ranges = " OR ".join(f"s.healpix BETWEEN {int(a)} AND {int(b)}"
-                             for a, b in zip(lo, hi, strict=True))
-        return list(await self.conn.fetch(
-            f"WITH near AS MATERIALIZED ("
-            f"  SELECT s.*, degrees(2 * asin(sqrt("
-            f"    sin(radians(s.dec - $2) / 2) ^ 2 + cos(radians(s.dec)) * cos(radians($2)) *"
-            f"    sin(radians(s.ra - $1) / 2) ^ 2))) AS distance "
-            f"  FROM sources s WHERE ({ranges}) AND ($4::real IS NULL OR s.mag <= $4)) "
-            f"SELECT {SOURCE_COLUMNS}, s.distance FROM near s "
-            f"JOIN objects l ON l.oid = s.sourcelist "
-            f"WHERE s.distance <= $3 AND {where.sql} ORDER BY s.distance LIMIT $5",
-            ra, dec, radius, mag_max, limit, *where.params))
+        return await cone_search(self.conn, ra, dec, radius, caller, limit, mag_max, spec)
