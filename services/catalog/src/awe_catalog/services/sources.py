@@ -59,13 +59,18 @@ class SourceService:
             raise InvalidRequest(f"{oid} is a {sourcelist.type}, not a SourceList")
         if not (caller.sees_all or owns(Viewer.of(caller), sourcelist)):
             raise Forbidden(f"only {sourcelist.owner} may load the sources of {oid}")
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", LOAD_LOCK,
-                               sourcelist.oid)
-            store = SourceStore(conn)
-            if await store.loaded(sourcelist.oid):
-                raise Conflict(f"the sources of {oid} are loaded already")
-            try:
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                                   LOAD_LOCK, sourcelist.oid)
+                store = SourceStore(conn)
+                if await store.loaded(sourcelist.oid):
+                    raise Conflict(f"the sources of {oid} are loaded already")
                 return await store.load(sourcelist.oid, columns)
-            except asyncpg.UniqueViolationError:  # rows the lock did not order: still a 409
-                raise Conflict(f"the sources of {oid} are loaded already") from None
+        except asyncpg.UniqueViolationError:
+            # rows the lock did not order: a 409 only if the list's rows are there (checked
+            # after the rollback, on a connection of its own); otherwise the error stands
+            async with self.pool.acquire() as conn:
+                if await SourceStore(conn).loaded(sourcelist.oid):
+                    raise Conflict(f"the sources of {oid} are loaded already") from None
+            raise
