@@ -9,8 +9,10 @@ list; per chip the calibrations, made from the first night and valid for the oth
 each night's photometry from its standard field). The planner asks the catalogue in
 batches: the best calibrations of the frames of every night, class and chip in one request
 (``POST /calibrations/best``, one span each: the catalogue says whether one calibration is
-the best throughout, else the moments are asked one by one), the records of 1,000 oids a
-request, raw frames and existing products one query per class.
+the best throughout, else the moments are asked one by one), what the walk needs of the
+targets' raw frames as a few fields each (``POST /query/values``: one request, not their
+whole records), other records 1,000 oids a request, raw frames and existing products one
+query per class.
 Beside it, from the same run:
 
 - the same DAG ordered by the standard library's ``graphlib.TopologicalSorter`` (the graph

@@ -19,6 +19,7 @@ import asyncio
 import datetime as dt
 import io
 import json
+import os
 import random
 import re
 import sys
@@ -34,10 +35,11 @@ import httpx
 import numpy as np
 import orjson
 from _common import TOKEN, catalog_and_lineage, percentile
+from astropy.io import votable
 
 from awecore.client import AsyncCatalogClient
 from awecore.healpix import ranges_for_cone
-from awecore.stack import PostgresServer, ServiceProcess
+from awecore.stack import PostgresServer, ServiceProcess, free_port
 
 REPORT: list[str] = []  # the figures table, printed again at the end
 PLANS: list[tuple[str, str]] = []
@@ -433,6 +435,36 @@ async def cone(http: httpx.AsyncClient, conn: asyncpg.Connection, sources: dict[
             "p95 < 50 at 10^8")
 
 
+async def scs(vo: httpx.AsyncClient, http: httpx.AsyncClient, conn: asyncpg.Connection,
+              sources: dict[str, Any], queries: int, limit: int) -> None:
+    """The VO service's Simple Cone Search (what TOPCAT and pyvo ask), MAXREC ``limit``,
+    VERB 1: the same rounds as the catalog's cone search, answered as a VOTable. Its rows
+    are checked against the catalog's cone answer (same sources, same order)."""
+    ra0, ra1, dec0, dec1 = sources["detail"]["region"]
+    rng = random.Random(21)
+    ours, base = [], []
+    radius = 0.5
+    for i in range(queries):
+        ra = rng.uniform(ra0 + radius, ra1 - radius)
+        dec = rng.uniform(dec0 + radius, dec1 - radius)
+        ms, r = await warm(lambda a=ra, d=dec: vo.get("/scs", params={
+            "RA": a, "DEC": d, "SR": radius, "MAXREC": limit, "VERB": 1}))
+        r.raise_for_status()
+        ours.append(ms)
+        ms, _ = await timed(lambda a=ra, d=dec: conn.fetch(
+            cone_sql("sources", a, d, radius), a, d, radius, limit))
+        base.append(ms)
+        if i < 5:
+            table = votable.parse_single_table(io.BytesIO(r.content))
+            cone = (await http.get("/sources/cone", params={
+                "ra": ra, "dec": dec, "radius": radius, "limit": limit})).json()["sources"]
+            assert [str(x) for x in table.array["id"]] == [
+                f"{s['sourcelist']}:{s['seq']}" for s in cone]
+    for p in (50, 95):
+        row(f"VO SCS r=0.5 deg, MAXREC {limit:,}, VOTable, p{p}", percentile(ours, p),
+            percentile(base, p), None, "ms", "p95 < 50 at 10^8")
+
+
 async def lineage(http: httpx.AsyncClient, conn: asyncpg.Connection, queries: int) -> None:
     rng = random.Random(20)
     lists = [r[0] for r in await conn.fetch(
@@ -498,8 +530,29 @@ def start_services(pg: PostgresServer, cat_url: str, lin_url: str,
          "AWE_SITE": "scale"}, folder)
 
 
+def start_vo(cat_url: str, catalog: str, folder: Path) -> tuple[ServiceProcess, str]:
+    """The VO service on the catalog's database, with a service account of its own (it asks
+    the catalog who a token is)."""
+    with httpx.Client(base_url=catalog, timeout=60,
+                      headers={"Authorization": f"Bearer {TOKEN}"}) as admin:
+        name = f"vo-scale-{uuid.uuid4().hex[:8]}"  # a new account on every run
+        admin.post("/users", json={"name": name, "is_service": True}).raise_for_status()
+        token = admin.post("/tokens", json={"user": name})
+        token.raise_for_status()
+    port = free_port()
+    env = {**os.environ, "AWE_SITE": "scale", "AWE_VO_DATABASE_URL": cat_url,
+           "AWE_VO_CATALOG_URL": catalog, "AWE_VO_SERVICE_TOKEN": token.json()["token"],
+           "AWE_VO_LOG_LEVEL": "WARNING"}
+    proc = ServiceProcess("vo", [sys.executable, "-m", "uvicorn", "awe_vo.main:create_app",
+                                 "--factory", "--host", "127.0.0.1", "--port", str(port),
+                                 "--no-access-log"], env, folder / "vo.log",
+                          health_url=f"http://127.0.0.1:{port}/health")
+    proc.start()
+    return proc, f"http://127.0.0.1:{port}"
+
+
 async def measure(args: argparse.Namespace, state: dict[str, Any], cat_url: str,
-                  lin_url: str, catalog: str, lineage_url: str) -> None:
+                  lin_url: str, catalog: str, lineage_url: str, vo_url: str) -> None:
     settings = {"plan_cache_mode": "force_custom_plan"}  # as the services' pools
     cat = await asyncpg.connect(cat_url, server_settings=settings)
     lin = await asyncpg.connect(lin_url, server_settings=settings)
@@ -507,12 +560,15 @@ async def measure(args: argparse.Namespace, state: dict[str, Any], cat_url: str,
     auth = {"Authorization": f"Bearer {TOKEN}"}
     try:
         async with httpx.AsyncClient(base_url=catalog, timeout=600, headers=auth) as http, \
-                httpx.AsyncClient(base_url=lineage_url, timeout=600, headers=auth) as lhttp:
+                httpx.AsyncClient(base_url=lineage_url, timeout=600, headers=auth) as lhttp, \
+                httpx.AsyncClient(base_url=vo_url, timeout=600, headers=auth) as vo:
             steps = {
                 "selective": lambda: selective(http, cat, nights, args.queries),
                 "calibration": lambda: calibration(http, cat, nights, args.queries),
                 "cone": lambda: cone(http, cat, state["sources"], args.queries,
                                      args.cone_limit),
+                "scs": lambda: scs(vo, http, cat, state["sources"], args.queries,
+                                   args.cone_limit),
                 "lineage": lambda: lineage(lhttp, lin, args.queries),
                 "registration": lambda: registration(http, cat, nights, args.register),
                 "ingest": lambda: ingest(http, cat, nights, args.lists)}
@@ -617,7 +673,8 @@ def main() -> None:
     parser.add_argument("--cone-limit", type=int, default=1000)
     parser.add_argument("--generate-only", action="store_true")
     parser.add_argument("--only", nargs="+", choices=["selective", "calibration", "cone",
-                                                     "lineage", "registration", "ingest"],
+                                                     "scs", "lineage", "registration",
+                                                     "ingest"],
                         help="measure these only")
     args = parser.parse_args()
     folder = gen.keep_dir(args.keep.absolute())
@@ -636,7 +693,9 @@ def main() -> None:
         if args.generate_only:
             return
         procs, catalog, lineage_url = start_services(server, cat_url, lin_url, folder)
-        asyncio.run(measure(args, state, cat_url, lin_url, catalog, lineage_url))
+        vo_proc, vo_url = start_vo(cat_url, catalog, folder)
+        procs.append(vo_proc)
+        asyncio.run(measure(args, state, cat_url, lin_url, catalog, lineage_url, vo_url))
         for proc in reversed(procs):
             proc.stop()
         procs = []

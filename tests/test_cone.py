@@ -1,6 +1,7 @@
-"""The cone search (``awe_catalog.storage.cone``) answers exactly what a plain statement over
-the whole table answers: the same rows in the same order, for any radius, limit, caller,
-magnitude cut and query, however many rounds of growing radii it takes.
+"""The cone search (``awe_catalog.storage.cone``, by the rounds of ``awecore.server.cone``)
+answers exactly what a plain statement over the whole table answers: the same rows in the
+same order, for any radius, limit, caller, magnitude cut and query, however many rounds of
+growing radii it takes.
 
 The reference reads every source of the table (no HEALPix ranges, no narrowing), computes
 the distance, applies the privilege rule and the query per row and sorts by (distance,
@@ -28,11 +29,12 @@ from seed import batch
 from awe_catalog.config import CatalogSettings
 from awe_catalog.handlers.deps import ANONYMOUS
 from awe_catalog.models import Caller
-from awe_catalog.storage import cone as cone_module
-from awe_catalog.storage.cone import cone, next_radius, radius_for
+from awe_catalog.storage.cone import cone
 from awe_catalog.storage.sql import SOURCE_COLUMNS, source_filter
 from awe_catalog.storage.users import UserStore
 from awecore.query import Compare, QuerySpec
+from awecore.server import cone as cone_module
+from awecore.server.cone import next_radius, radius_for
 
 pytestmark = pytest.mark.integration
 

@@ -157,6 +157,21 @@ def test_cone_search_keeps_private_sources(vo: VOStack, vo_night: VONight, sky: 
     got = SCSService(vo.url + "/scs", session=session(users["vo-alice"])).search(
         pos=(ra, dec), radius=0.01)
     assert sum(1 for s in got["sourcelist"] if str(s) == mine) == n
+    # the nearest MAXREC, as rounds of growing radii find them, are the catalog's nearest
+    # for the same caller, in the same order (ties by list and number), whatever the page
+    for token in (None, users["vo-alice"], users["vo-bob"]):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        for maxrec in (1, 5, 40, 400):
+            vot = strict(httpx.get(vo.url + "/scs", headers=headers, params={
+                "RA": ra, "DEC": dec, "SR": 0.2, "VERB": 3, "MAXREC": maxrec}).content)
+            got_ids = [str(s) for s in vot.get_first_table().array["id"]]
+            cone = httpx.get(vo.catalog_url + "/sources/cone", headers=headers, params={
+                "ra": ra, "dec": dec, "radius": 0.2, "limit": maxrec}, timeout=60)
+            assert cone.status_code == 200, cone.text
+            want_ids = [f"{s['sourcelist']}:{s['seq']}" for s in cone.json()["sources"]]
+            # (400 is more than the cone holds: the whole cone)
+            assert len(want_ids) == maxrec or maxrec == 400, (token, maxrec)
+            assert want_ids and got_ids == want_ids, (token, maxrec)
 
 
 # -- SIA v2 ----------------------------------------------------------------------------------

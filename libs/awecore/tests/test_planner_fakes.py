@@ -272,7 +272,23 @@ def answer(fake: FakeCatalog, method: str, path: str, **kwargs: Any) -> Any:
         return best.model_dump(mode="json")
     if method == "GET" and path.endswith("/history"):
         return [c.model_dump(mode="json") for c in fake.histories.get(path.split("/")[2], [])]
+    if (method, path) == ("POST", "/query/values"):  # (the async fake has no values: the
+        body = kwargs["json"]                         # planner reads records from it)
+        found = fake.select(QuerySpec.model_validate(body["query"]))
+        start, end = body["offset"], body["offset"] + body["limit"]
+        return {"rows": [[_field(o, f) for f in body["fields"]] for o in found[start:end]],
+                "next_offset": end if len(found) > end else None}
     raise AssertionError(f"{method} {path} is not asked by planning")
+
+
+def _field(record: ObjectOut, name: str) -> Any:
+    """A field of a ``POST /query/values`` row, as the catalogue gives it (JSON)."""
+    head, _, key = name.partition(".")
+    if head == "attributes":
+        return record.attributes.get(key)
+    if head == "refs":
+        return record.refs.get(key)
+    return record.model_dump(mode="json")[head]
 
 
 def _sha256(data: bytes) -> str:
@@ -557,6 +573,41 @@ async def test_the_sync_facade_runs_inside_a_running_event_loop() -> None:
 
     with pytest.raises(Conflict, match="from the private loop"):
         run(fails())
+
+
+async def test_the_targets_raw_frames_are_read_as_a_few_fields() -> None:
+    """What the planner needs of raw frames (class, chip, filter, moment, position) comes
+    from ``POST /query/values``, not as their whole records; from a catalogue without it
+    (older, asked once), from the records, to the same plan."""
+    night = Night()
+    raws = [night.raw("RawScienceFrame", 500.0 + i) for i in range(3)]
+    wanted = [Target("ReducedScienceFrame", CHIP, NIGHT, FILTER, r) for r in [night.science,
+                                                                               *raws]]
+
+    class Logged(SyncCatalog):
+        def __init__(self, older: bool) -> None:
+            super().__init__(night.catalog)
+            self.older, self.asked, self.records = older, [], set()
+
+        def get_records(self, oids: Sequence[str]) -> dict[str, ObjectOut]:
+            self.records.update(oids)
+            return super().get_records(oids)
+
+        def request(self, method: str, path: str, **kwargs: Any) -> Any:
+            self.asked.append(path)
+            if self.older and path == "/query/values":
+                raise NotFound("no such route")  # as an older catalogue answers
+            return super().request(method, path, **kwargs)
+
+    plans = []
+    for older in (False, True):
+        client = Logged(older)
+        plans.append(targets.Planner(client).plan_many(wanted))  # type: ignore[arg-type]
+        assert client.asked.count("/query/values") >= 1
+        assert client.asked.count("/query/values") == 1 or not older
+        assert bool(client.records & {night.science, *raws}) == older
+    assert plans[0].describe() == plans[1].describe()
+    assert [n.time for n in plans[0].nodes.values()] == [n.time for n in plans[1].nodes.values()]
 
 
 async def test_the_async_adapters_check_and_map_what_they_get() -> None:

@@ -36,6 +36,13 @@ PAGE_SIZE = 1000
 BEST_CONCURRENCY = 8
 #: look-ups per ``POST /calibrations/best`` (the catalogue takes up to MAX_BEST)
 BEST_BATCH = min(5000, MAX_BEST)
+#: rows per ``POST /query/values`` page (the most the catalog gives)
+VALUES_PAGE = 10_000
+
+
+def _values_body(spec: QuerySpec, fields: Sequence[str], offset: int) -> dict[str, Any]:
+    return {"query": spec.model_dump(mode="json"), "fields": list(fields), "offset": offset,
+            "limit": VALUES_PAGE}
 
 
 def _best_body(wanted: Sequence[Calibration]) -> dict[str, Any]:
@@ -133,6 +140,21 @@ class CatalogPorts:
                 out += _unknown(chunk)
         return out
 
+    async def values(self, spec: QuerySpec, fields: Sequence[str]) -> list[list[Any]] | None:
+        """Every row ``POST /query/values`` gives (``CatalogValues``); None from a catalogue
+        without it."""
+        rows: list[list[Any]] = []
+        offset: int | None = 0
+        while offset is not None:
+            try:
+                got = await self.client.request("POST", "/query/values",
+                                                json=_values_body(spec, fields, offset))
+            except NotFound:  # an older catalogue: POST /query/values is no route
+                return None
+            rows += got["rows"]
+            offset = got["next_offset"] if got["rows"] else None
+        return rows
+
     async def history(self, oid: str) -> list[CurationChange]:
         return _history(await self.client.request("GET", f"/objects/{oid}/history"))
 
@@ -210,6 +232,21 @@ class BlockingCatalog:
                 "GET", f"/calibrations/{c.cls}/best", params=params))
         except NotFound:
             return None
+
+    async def values(self, spec: QuerySpec, fields: Sequence[str]) -> list[list[Any]] | None:
+        """Every row ``POST /query/values`` gives (``CatalogValues``); None from a catalogue
+        without it."""
+        rows: list[list[Any]] = []
+        offset: int | None = 0
+        while offset is not None:
+            try:
+                got = self.client.request("POST", "/query/values",
+                                          json=_values_body(spec, fields, offset))
+            except NotFound:  # an older catalogue: POST /query/values is no route
+                return None
+            rows += got["rows"]
+            offset = got["next_offset"] if got["rows"] else None
+        return rows
 
     async def history(self, oid: str) -> list[CurationChange]:
         return _history(self.client.request("GET", f"/objects/{oid}/history"))

@@ -27,7 +27,8 @@ catalogue, through a :class:`~._ports.CatalogReader`, and awaits it: a service r
 own event loop, a unit test on an in-memory catalogue, a scientist's prompt through the sync
 facade (``_sync``). It walks every target concurrently and asks the catalogue in batches
 (``_batch``): the best calibrations of many data IDs in one request, the records of many
-oids, the raw frames of many chips.
+oids, the raw frames of many chips; of the targets' raw frames only the few fields it needs,
+where the catalogue answers so (``CatalogValues``).
 """
 
 from __future__ import annotations
@@ -157,19 +158,20 @@ class AsyncPlanner(Chooser, Judge):
             return
         if target.raw is None:
             raise InvalidRequest(f"a {target.cls} is made from one raw frame: give it (raw=)")
-        raw = await self._object(target.raw)
+        raw = await self._raw_frame(target.raw)
         if self._raw_science is None:  # once a plan, not once a target
             self._raw_science = frozenset(registry.subclass_names(RawScienceFrame))
         if raw.type not in self._raw_science:
             raise InvalidRequest(f"{target.raw} is a {raw.type}, not a raw science frame")
-        if "chip" not in raw.refs or "filter" not in raw.refs or "date_obs" not in raw.attributes:
+        if raw.chip is None or raw.filter is None or raw.date_obs is None:
             raise InvalidRequest(f"raw frame {target.raw} lacks its chip, filter or date_obs")
-        await self._objects_of([str(raw.refs["chip"]), str(raw.refs["filter"])])
-        chip = str((await self._object(str(raw.refs["chip"]))).attributes["name"])
-        filt = str((await self._object(str(raw.refs["filter"]))).attributes["name"])
-        when = await self._observed(target.raw)  # parsed once for the walk too
+        if raw.chip not in self._objects or raw.filter not in self._objects:
+            await self._objects_of([str(raw.chip), str(raw.filter)])
+        chip = str((await self._object(str(raw.chip))).attributes["name"])
+        filt = str((await self._object(str(raw.filter))).attributes["name"])
+        when = self._times[target.raw]  # (parsed once, for the walk too)
         night = night_of(when if when is not None else
-                         dt.datetime.fromisoformat(str(raw.attributes["date_obs"])))
+                         dt.datetime.fromisoformat(str(raw.date_obs)))
         if (chip, filt, night) != (target.chip, target.filter, target.night):
             raise InvalidRequest(
                 f"raw frame {target.raw} is of chip {chip}, filter {filt}, night {night}; "
@@ -265,11 +267,11 @@ class AsyncPlanner(Chooser, Judge):
         self._reset()
         self._batch = sorted({t.raw for t in targets if t.raw is not None})
         self._in_batch = frozenset(self._batch)
-        await self._objects_of(self._batch)
+        await self._raw_frames(self._batch)
         # the chips and filters of the targets' raw frames, for the checks: one request
-        await self._objects_of([str(self._objects[r].refs[k]) for r in self._batch
-                                if r in self._objects for k in ("chip", "filter")
-                                if isinstance(self._objects[r].refs.get(k), str)])
+        await self._objects_of([ref for r in self._batch if r in self._raw
+                                for ref in (self._raw[r].chip, self._raw[r].filter)
+                                if isinstance(ref, str)])
         await self._prefetch_names({t.chip for t in targets if t.chip is not None},
                                    {t.filter for t in targets if t.filter is not None})
         for t in targets:

@@ -19,7 +19,7 @@ from ..files import FileInfo
 from ..query import QuerySpec
 from ..records import CurationChange, ObjectIn, ObjectOut
 
-__all__ = ["Calibration", "CatalogReader", "CatalogWriter", "FileStore"]
+__all__ = ["Calibration", "CatalogReader", "CatalogValues", "CatalogWriter", "FileStore"]
 
 
 class Calibration(NamedTuple):
@@ -67,6 +67,19 @@ class CatalogSpans(Protocol):
         the best at every moment of [time, until] (None, True: none at any moment); False
         when the best changes within the span (or the catalogue cannot tell): ask per
         moment. The catalogue decides what is best; the caller only reads the answer."""
+        ...
+
+
+class CatalogValues(Protocol):
+    """A catalogue that also answers a query with a few fields of each object (what the
+    planner uses when the reader has it: the moment, position, chip and filter of 10^4 raw
+    frames, at a fraction of their whole records' weight)."""
+
+    async def values(self, spec: QuerySpec, fields: Sequence[str]) -> list[list[Any]] | None:
+        """A row per object the query selects, in its order: the ``fields`` (``oid``,
+        ``type``, ``attributes.NAME``, ``refs.NAME``: null where absent) in the order
+        given, with the visibility of ``find``. None when the catalogue cannot answer so
+        (older): read the records."""
         ...
 
 

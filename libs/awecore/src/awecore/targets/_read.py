@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from ..errors import AweError, NotFound
 from ..model import Ref, registry
@@ -34,7 +34,25 @@ from ._ports import Calibration, CatalogReader
 from ._recipes import RECIPES, Input
 from ._rules import CalibrationRules, night_window
 
-__all__ = ["Reader", "dimension_conditions", "night_path"]
+__all__ = ["RawFrame", "Reader", "dimension_conditions", "night_path"]
+
+#: what the planner reads of a target's raw frame (``RawFrame``), as ``POST /query/values``
+#: fields
+RAW_FIELDS = ("oid", "type", "refs.chip", "refs.filter", "attributes.date_obs",
+              "attributes.ra", "attributes.dec")
+#: what it reads of a night's raw frames (``Reader._frames``)
+FRAME_FIELDS = ("oid", "refs.chip", "attributes.date_obs", "attributes.ra", "attributes.dec")
+
+
+class RawFrame(NamedTuple):
+    """What the planner needs of a target's raw frame: its class, its chip's and filter's
+    oids and its ``date_obs`` as stored (each None where it has none); its moment and
+    position go to ``Reader._times`` and ``_positions``."""
+
+    type: str
+    chip: Any
+    filter: Any
+    date_obs: Any
 
 
 class Reader:
@@ -51,6 +69,7 @@ class Reader:
         self._objects: dict[str, ObjectOut] = {}
         self._records: Batcher[str, ObjectOut | None] = Batcher(self._fetch_records, 1000)
         self._names: dict[tuple[str, str], list[ObjectOut]] = {}  # chips, filters by name
+        self._has_values = True  # until the catalogue says it cannot (``_values``)
         self._reset()
 
     def _reset(self) -> None:
@@ -72,6 +91,8 @@ class Reader:
         #: asked by many nodes at once (a night's standard frames), fetched together
         self._made: dict[tuple[str, tuple[str, ...], str], Batcher[str, str | None]] = {}
         # what the walk asks per node and is the same each time (a plan asks it 10^4 times):
+        #: the targets' raw frames, by oid (``_raw_frames``)
+        self._raw: dict[str, RawFrame] = {}
         #: a raw frame's moment and position, by oid
         self._times: dict[str, dt.datetime | None] = {}
         self._positions: dict[str, tuple[float, float] | None] = {}
@@ -121,6 +142,67 @@ class Reader:
         missing = [o for o in dict.fromkeys(oids) if o not in self._objects]
         if missing:
             await self._records.many(missing)
+
+    async def _raw_frames(self, oids: Sequence[str]) -> None:
+        """Have at hand what the walk needs of raw frames (``RawFrame``, moment, position):
+        from a catalogue that answers with a few fields (``CatalogValues``) only those, in
+        one request per 10^4 (their whole records were most of a large plan's reading);
+        otherwise from their records. One the caller may not see is left out, as a record
+        is."""
+        wanted = [o for o in dict.fromkeys(oids) if o not in self._raw]
+        if not wanted:
+            return
+        rows = await self._raw_rows(wanted)
+        if rows is not None:
+            for oid, cls, chip, filt, date_obs, ra, dec in rows:
+                self._keep_raw(oid, RawFrame(cls, chip, filt, date_obs),
+                               None if ra is None or dec is None else (float(ra), float(dec)))
+            return
+        await self._objects_of(wanted)  # (an older catalogue, or a reader without values)
+        for oid in wanted:
+            r = self._objects.get(oid)
+            if r is not None:
+                a = r.attributes
+                self._keep_raw(oid, RawFrame(r.type, r.refs.get("chip"), r.refs.get("filter"),
+                                             a.get("date_obs")),
+                               (float(a["ra"]), float(a["dec"])) if "ra" in a and "dec" in a
+                               else None)
+
+    async def _raw_rows(self, oids: list[str]) -> list[list[Any]] | None:
+        """The RAW_FIELDS of raw frames, from a catalogue that answers so (else None)."""
+        rows: list[list[Any]] = []
+        for i in range(0, len(oids), MAX_IN_VALUES):
+            got = await self._values(QuerySpec(cls="DBObject", where=In(
+                path=("oid",), values=tuple(oids[i:i + MAX_IN_VALUES]))), RAW_FIELDS)
+            if got is None:
+                return None
+            rows += got
+        return rows
+
+    async def _values(self, spec: QuerySpec, fields: Sequence[str]) -> list[list[Any]] | None:
+        """A few fields of each object a query selects, from a catalogue that answers so
+        (``CatalogValues``); None from one that does not: read the records."""
+        values = getattr(self.catalog, "values", None)
+        if values is None or not self._has_values:
+            return None
+        found = cast("list[list[Any]] | None", await values(spec, fields))
+        self._has_values = found is not None  # (an older catalogue is asked once)
+        return found
+
+    def _keep_raw(self, oid: str, raw: RawFrame, position: tuple[float, float] | None) -> None:
+        self._raw[oid] = raw
+        self._times[oid] = parse_time(raw.date_obs)
+        self._positions[oid] = position
+
+    async def _raw_frame(self, oid: str) -> RawFrame:
+        """A raw frame's ``RawFrame`` (read now if it is not at hand); NotFound if there is
+        none the caller may see."""
+        if oid not in self._raw:
+            await self._raw_frames([oid])
+        found = self._raw.get(oid)
+        if found is None:
+            raise NotFound(f"no object {oid}")
+        return found
 
     async def _once(self, key: Hashable, make: Callable[[], Awaitable[T]]) -> T:
         """``make()`` once per plan for ``key``; every asker gets the same answer. The first
@@ -187,23 +269,38 @@ class Reader:
             for i in range(0, len(oids), MAX_IN_VALUES):
                 spec = QuerySpec(cls=cls, where=And(items=(
                     In(path=("chip",), values=tuple(oids[i:i + MAX_IN_VALUES])), *conds)))
-                records = await self.catalog.find(spec)
-                self._remember(records)
-                for r in records:
-                    chip = chip_of.get(str(r.refs.get("chip")))
-                    when = parse_time(r.attributes.get("date_obs"))
+                for oid, ref, when in await self._frames(spec):
+                    chip = chip_of.get(str(ref))
                     if chip is None or when is None:
                         continue
                     night = night_of(when)
                     for k in by_chip[chip]:
                         if k[3] <= night <= k[4]:
-                            found[k].setdefault(night, []).append(r.oid)
+                            found[k].setdefault(night, []).append(oid)
 
         await run_all([one(*span) for span in spans])
         for nights in found.values():
             for oids in nights.values():
                 oids.sort()
         return [found[k] for k in keys]
+
+    async def _frames(self, spec: QuerySpec) -> list[tuple[str, Any, dt.datetime | None]]:
+        """The raw frames a query selects: oid, chip reference and moment each; their
+        moments and positions kept for the walk. Only those fields from a catalogue that
+        answers so (a survey's nights of calibration frames are thousands of records)."""
+        rows = await self._values(spec, FRAME_FIELDS)
+        if rows is None:
+            records = await self.catalog.find(spec)
+            self._remember(records)
+            return [(r.oid, r.refs.get("chip"), parse_time(r.attributes.get("date_obs")))
+                    for r in records]
+        out = []
+        for oid, chip, date_obs, ra, dec in rows:
+            when = self._times[oid] = parse_time(date_obs)
+            self._positions[oid] = None if ra is None or dec is None else (float(ra),
+                                                                           float(dec))
+            out.append((oid, chip, when))
+        return out
 
     async def _raw_nights(self, cls: str, chip: str, filt: str | None, lo: dt.date,
                           hi: dt.date) -> dict[dt.date, list[str]]:

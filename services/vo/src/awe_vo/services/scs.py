@@ -16,7 +16,6 @@ from typing import Any
 import asyncpg
 from astropy.io.votable.tree import Info, Resource, VOTableFile
 
-from awecore.healpix import ranges_for_cone
 from awecore.visibility import Viewer
 
 from ..storage.dal import cone_rows
@@ -111,9 +110,8 @@ async def search(conn: asyncpg.Connection, viewer: Viewer, q: ConeQuery) -> byte
     rows: list[Any] = []
     overflow = False
     if q.sr > 0 and q.maxrec > 0:
-        lo, hi = ranges_for_cone(q.ra, q.dec, q.sr)
-        rows = await cone_rows(conn, viewer, ", ".join(s for _, s in shown), lo, hi, q.ra,
-                               q.dec, q.sr, q.maxrec + 1)
+        rows = await cone_rows(conn, viewer, ", ".join(s for _, s in shown), q.ra, q.dec,
+                               q.sr, q.maxrec + 1)
         overflow = len(rows) > q.maxrec
         rows = [tuple(r) for r in rows[:q.maxrec]]
     # the rows written fast (rows_bytes), under the root element of VOTable 1.1

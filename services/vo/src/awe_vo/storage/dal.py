@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 
+from awecore.server.cone import PAGE, nearest
 from awecore.visibility import Columns, Viewer, visibility_clause
 
 __all__ = ["cone_rows", "derived_rows", "input_rows", "obscore_rows", "target_rows"]
@@ -18,29 +19,23 @@ __all__ = ["cone_rows", "derived_rows", "input_rows", "obscore_rows", "target_ro
 DESCRIPTIVE = ("Instrument", "Chip", "Filter")
 
 
-async def cone_rows(conn: asyncpg.Connection, viewer: Viewer, columns: str,
-                    lo: list[int], hi: list[int], ra: float, dec: float, radius: float,
-                    limit: int) -> list[asyncpg.Record]:
-    """Sources ``s`` (with ``distance`` in degrees) within ``radius`` of (ra, dec), nearest
-    first, whose source list ``l`` the viewer may see: rows of the HEALPix ranges
-    (lo, hi) first, then the exact great-circle distance (haversine).
+async def cone_rows(conn: asyncpg.Connection, viewer: Viewer, columns: str, ra: float,
+                    dec: float, radius: float, limit: int) -> list[asyncpg.Record]:
+    """The ``limit`` sources ``s`` (with ``distance`` in degrees) nearest to (ra, dec) within
+    ``radius`` whose source list the viewer may see, nearest first (then by source list and
+    number): the rounds of growing radii of ``awecore.server.cone``, as the catalog's cone
+    search runs them. The privilege rule is tested once per distinct source list of a
+    round's rows, not once per row."""
+    visible, extra = visibility_clause(viewer, Columns.at("l"), 6)
 
-    The ranges are read first (MATERIALIZED): otherwise the planner may walk the whole
-    table in distance order to satisfy ORDER BY ... LIMIT (the catalog's cone search does
-    the same)."""
-    visible, extra = visibility_clause(viewer, Columns.at("l"), 7)
-    return list(await conn.fetch(
-        "WITH near AS MATERIALIZED ("
-        "  SELECT s.*, degrees(2 * asin(sqrt(least(1.0, "
-        "    sin(radians(s.dec - $4::float8) / 2) ^ 2 + cos(radians(s.dec)) * "
-        "    cos(radians($4::float8)) * sin(radians(s.ra - $3::float8) / 2) ^ 2)))) "
-        "    AS distance "
-        "  FROM unnest($1::bigint[], $2::bigint[]) AS r(lo, hi) "
-        "  JOIN sources s ON s.healpix BETWEEN r.lo AND r.hi) "
-        f"SELECT {columns} FROM near s JOIN objects l ON l.oid = s.sourcelist "
-        f"WHERE s.distance <= $5::float8 AND {visible} "
-        "ORDER BY s.distance, s.sourcelist, s.seq LIMIT $6",
-        lo, hi, ra, dec, radius, limit, *extra))
+    def statement(near: str) -> str:
+        return (f"WITH hit AS MATERIALIZED ({near}), "
+                f"seen AS MATERIALIZED (SELECT l.oid FROM objects l "
+                f"  WHERE l.oid IN (SELECT DISTINCT sourcelist FROM hit) AND {visible}) "
+                f"SELECT {columns} FROM hit s WHERE s.sourcelist IN (SELECT oid FROM seen) "
+                f"{PAGE}")
+
+    return await nearest(conn, ra, dec, radius, limit, statement, params=extra)
 
 
 async def obscore_rows(conn: asyncpg.Connection, columns: Sequence[str], relation: str,
