@@ -267,13 +267,16 @@ def main() -> None:
     parser.add_argument("--streams", default="1,2",
                         help="registration from this many clients at once, one figure each "
                              "(each registers --objects more frames)")
+    parser.add_argument("--no-source-ingest", action="store_true",
+                        help="skip the source-list ingest (with --queries 0: registration only)")
     args = parser.parse_args()
     streams = [int(k) for k in args.streams.split(",")]
     print(f"catalog benchmark: {args.objects:,} objects, {args.queries} queries "
           "(embedded PostgreSQL, one uvicorn worker, 2 cores)")
     with catalog_service() as catalog:
         asyncio.run(run(args.objects, args.queries, streams, catalog.db_url, catalog.url))
-        asyncio.run(bench_source_ingest(catalog.url, catalog.db_url, 10**6))
+        if not args.no_source_ingest:
+            asyncio.run(bench_source_ingest(catalog.url, catalog.db_url, 10**6))
 
 
 if __name__ == "__main__":

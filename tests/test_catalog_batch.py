@@ -76,6 +76,27 @@ async def test_a_batch_object_is_as_one_registered_alone(admin: httpx.AsyncClien
     assert event["data"]["object"] == many
 
 
+async def test_events_of_a_batch_have_ids_in_their_order(admin: httpx.AsyncClient) -> None:
+    """A batch's events name themselves with time-ordered ids (UUIDv7), each its own and
+    in the order of the changelog (issue 17: random ids cost the UNIQUE index a leaf each),
+    and a later batch's come after them."""
+    last = (await admin.get("/changes", params={"limit": 1})).json()["last_sequence"]
+    first = await batch(admin, [{"type": "Filter", "attributes": {"name": f"ev{i}"}}
+                                for i in range(1500)])  # two parts
+    (later,) = await batch(admin, [{"type": "Filter", "attributes": {"name": "ev-later"}}])
+    events: list[dict[str, object]] = []
+    while len(events) < len(first) + 1:
+        page = (await admin.get("/changes", params={
+            "after": last, "limit": 1000})).json()["events"]
+        assert page, "the changelog ended before the batch's events"
+        events.extend(page)
+        last = page[-1]["sequence"]
+    assert [e["subject"] for e in events] == [*first, later]
+    ids = [uuid.UUID(str(e["id"])) for e in events]
+    assert all(i.version == 7 and i.variant == uuid.RFC_4122 for i in ids)
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+
+
 async def test_a_problem_in_a_later_part_stores_nothing(admin: httpx.AsyncClient) -> None:
     """A batch is validated a part at a time while the database stores the parts before:
     a problem in a later part still leaves nothing stored, and is worded as ever."""

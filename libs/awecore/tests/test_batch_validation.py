@@ -87,6 +87,7 @@ def test_a_batch_keeps_its_order_across_classes() -> None:
     got = check_batch(decoded)
     assert got == [exact(d) for d in decoded]
     assert got[0]["refs"] is not got[6]["refs"]  # each object its own dicts
+    assert got[3]["attributes"] is not got[3 + len(VALID)]["attributes"]  # given none
 
 
 @pytest.mark.parametrize("item", REFUSED + OTHER_FORM)

@@ -9,7 +9,6 @@ import uuid
 
 __all__ = ["new_oid", "new_oids", "parse_oid", "prefix_range"]
 
-_RAND_B = (1 << 62) - 1
 _last_ms = 0
 _reserving = threading.Lock()
 
@@ -37,15 +36,20 @@ def new_oids(n: int) -> list[str]:
     if n <= 0:
         return []
     first = _reserve(n)
-    data = os.urandom(10 * n)
+    # 19 hex digits of randomness each, made text at once: rand_a (3 digits), then the
+    # variant's digit (two random bits, see _VARIANT) and rand_b's other 60 bits
+    digits = os.urandom(10 * n).hex()
     out = []
     for i in range(n):
-        r = int.from_bytes(data[10 * i:10 * i + 10], "big") >> 6
-        value = ((first + i) & 0xFFFFFFFFFFFF) << 80 | 0x7 << 76 | (r >> 62) << 64 | \
-            0b10 << 62 | (r & _RAND_B)
-        h = f"{value:032x}"
-        out.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+        ms = f"{(first + i) & 0xFFFFFFFFFFFF:012x}"
+        h = digits[20 * i:20 * i + 19]
+        out.append(f"{ms[:8]}-{ms[8:]}-7{h[:3]}-{_VARIANT[h[3]]}{h[4:7]}-{h[7:]}")
     return out
+
+
+#: a random hex digit made the first digit of a UUID's fourth group: the RFC 4122 variant
+#: (10) then two of its random bits
+_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
 
 
 def parse_oid(value: str) -> uuid.UUID:

@@ -100,9 +100,17 @@ class ObjectService:
             project = record["project"] or default
             if allowed is not None and project not in allowed:
                 raise Forbidden(f"you are not a member of project {project!r}")
-            record.update(oid=record["oid"] or next(fresh), project=project, site=site,
-                          creation_date=now, creator=name, hlc=hlc, curation_hlc=hlc,
-                          curation_site=site)
+            # one key at a time (no keyword dict per record): oid and project keep their
+            # places, the rest follow in ObjectOut's order
+            if not record["oid"]:
+                record["oid"] = next(fresh)
+            record["project"] = project
+            record["site"] = site
+            record["creation_date"] = now
+            record["creator"] = name
+            record["hlc"] = hlc
+            record["curation_hlc"] = hlc
+            record["curation_site"] = site
         return checked
 
     async def _check_refs(self, store: ObjectStore, records: list[dict[str, Any]],

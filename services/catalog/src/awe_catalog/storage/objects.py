@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import operator
 import os
+import time
 import uuid
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -54,19 +55,33 @@ _INSERT_COLUMNS = (
 _row = operator.itemgetter(*_INSERT_COLUMNS[:-2])
 
 
-def _random_uuids(n: int) -> list[str]:
-    """``n`` random (version 4) UUIDs as text, from one read of the system's randomness
-    (``uuid.uuid4()`` apiece costs more than COPYing the event it names)."""
-    digits = os.urandom(16 * n).hex()
+def event_ids(n: int) -> list[str]:
+    """``n`` event ids as text, time-ordered (UUIDv7: the millisecond, 12 random bits, then
+    62 bits that start at a random value and count up), from one read of the system's
+    randomness.
+
+    Why not random (version 4) ids: ``changes.event_id`` is UNIQUE, and each random id
+    lands on its own leaf of that index. Once the changelog outgrows the buffer cache
+    (some 10^6 events), a batch's 5 000 events touched 5 000 leaves read from disk and
+    written back whole after each checkpoint: on a changelog of 2 * 10^6 events the COPY
+    of 5 000 took 40-250 ms with random ids, 15-30 ms with these, which fill the
+    rightmost leaves as sequences do. Ids stay unique across sites and batches as UUIDv7
+    ids are (73 random bits a batch and millisecond). Why not ``awecore.ids.new_oids``: it
+    takes a millisecond of its own per id, and events are as many as objects."""
+    if n <= 0:
+        return []
+    stamp = (time.time_ns() // 1_000_000) & 0xFFFFFFFFFFFF
+    rand = int.from_bytes(os.urandom(10), "big")
+    # the batch's millisecond and rand_a, then the variant and a rand_b counted up from a
+    # random start whose top bit is clear (so that counting never carries into the variant)
+    head = f"{stamp << 16 | 0x7000 | rand >> 68:016x}"
+    prefix = f"{head[:8]}-{head[8:12]}-{head[12:]}-"
+    start = 0b10 << 62 | (rand & ((1 << 61) - 1))
     out = []
-    for i in range(0, 32 * n, 32):
-        h = digits[i:i + 32]
-        out.append(f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}")
+    for value in range(start, start + n):
+        h = f"{value:016x}"
+        out.append(f"{prefix}{h[:4]}-{h[4:]}")
     return out
-
-
-#: the first hex digit of a UUID's fourth group with the RFC 4122 variant bits (10xx) set
-_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
 
 
 def _observed(cls_name: str, attributes: Mapping[str, Any]) -> dt.datetime | None:
@@ -146,7 +161,7 @@ class ObjectStore:
         first = await self.lock_changelog()
         now = dt.datetime.now(dt.UTC)
         history = history or {}
-        ids = _random_uuids(len(records))
+        ids = event_ids(len(records))
         events = (  # made as COPY sends them
             (first + i, ids[i], r["oid"], "created", now,
              {"kind": "created", "object": r} if not history.get(r["oid"]) else
@@ -280,7 +295,7 @@ class ObjectStore:
         await self.conn.execute(
             "INSERT INTO changes (seq, event_id, oid, kind, time, payload) "
             "VALUES ($1, $2, $3, 'curated', $4, $5)",
-            seq, uuid.uuid4(), uuid.UUID(oid), dt.datetime.now(dt.UTC),
+            seq, event_ids(1)[0], uuid.UUID(oid), dt.datetime.now(dt.UTC),
             event.model_dump(mode="json"),
         )
         return row_to_object(row)
