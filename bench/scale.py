@@ -25,7 +25,7 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from astropy.io import votable
 
 from awecore.client import AsyncCatalogClient
 from awecore.healpix import ranges_for_cone
+from awecore.ids import new_oids
 from awecore.stack import PostgresServer, ServiceProcess, free_port
 
 REPORT: list[str] = []  # the figures table, printed again at the end
@@ -251,8 +252,16 @@ async def ids(conn: asyncpg.Connection, night: int) -> dict[str, Any]:
     return {"names": names, "refs": json.loads(frame["refs"])}
 
 
+async def run_in_turn(steps: Iterable[Awaitable[None]]) -> None:
+    for step in steps:
+        await step
+
+
 async def registration(http: httpx.AsyncClient, conn: asyncpg.Connection, nights: int,
-                       n: int) -> None:
+                       n: int, clients: int, cat_url: str) -> None:
+    """``n`` reduced frames registered through the batch API by ``clients`` clients at once
+    (each its share, in batches of 5,000), beside the same rows COPY'd by as many
+    connections at once."""
     here = await ids(conn, nights - 1)
     refs = here["refs"]
     when = gen.night_of(nights + 10)
@@ -268,21 +277,30 @@ async def registration(http: httpx.AsyncClient, conn: asyncpg.Connection, nights
     tag = uuid.uuid4().hex[:8]
     mine = objects(f"api-{tag}")
     batch = 5000
-    start = time.perf_counter()
+    share = -(-n // clients)
     made: list[str] = []
-    for i in range(0, n, batch):
-        # encoded as the AWE client encodes a batch (orjson), as bench/catalog.py does
-        r = await http.post("/objects/batch", content=orjson.dumps({"objects": mine[i:i + batch]}),
-                            headers={"Content-Type": "application/json"})
-        r.raise_for_status()
-        made.extend(r.json()["oids"])
+
+    async def post(part: list[dict[str, Any]]) -> None:
+        for i in range(0, len(part), batch):
+            # encoded as the AWE client encodes a batch (orjson), as bench/catalog.py does
+            r = await http.post("/objects/batch",
+                                content=orjson.dumps({"objects": part[i:i + batch]}),
+                                headers={"Content-Type": "application/json"})
+            r.raise_for_status()
+            made.extend(r.json()["oids"])
+
+    start = time.perf_counter()
+    await asyncio.gather(*(post(mine[k:k + share]) for k in range(0, n, share)))
     ours = n / (time.perf_counter() - start)
-    # the baseline: the same rows COPY'd into the same tables (every index in place)
+    # the baseline: the same rows COPY'd into the same tables (every index in place), under
+    # oids made as the service makes them (time-ordered: random ones would cost the COPY an
+    # index leaf each on a table of 10^7)
     rows, ref_rows = [], []
+    oids = new_oids(n)
     seq0 = int(await conn.fetchval("SELECT max(hlc) FROM objects")) + 1
     now = dt.datetime.now(dt.UTC)
     for i, o in enumerate(objects(f"copy-{tag}")):
-        oid = uuid.uuid4()
+        oid = uuid.UUID(oids[i])
         rows.append((oid, o["type"], "scale", now, "admin", "admin", 3, 1, 0, o["filename"],
                      o["file_size"], o["checksum"], o["software_version"],
                      json.dumps(o["attributes"]), json.dumps(refs), seq0 + i, seq0 + i,
@@ -292,15 +310,26 @@ async def registration(http: httpx.AsyncClient, conn: asyncpg.Connection, nights
             "is_valid", "quality_flags", "filename", "file_size", "checksum",
             "software_version", "attributes", "refs", "hlc", "curation_hlc", "curation_site",
             "governed")
-    start = time.perf_counter()
-    for i in range(0, n, batch):
-        async with conn.transaction():
-            await conn.copy_records_to_table("objects", records=rows[i:i + batch], columns=cols)
-            await conn.copy_records_to_table(
-                "object_refs", records=ref_rows[i * len(refs):(i + batch) * len(refs)],
-                columns=("src", "name", "pos", "dst"))
-    base = n / (time.perf_counter() - start)
-    row(f"registration, {n:,} reduced frames (batch API vs COPY)", ours, base, None,
+    copiers = [conn, *[await asyncpg.connect(cat_url) for _ in range(clients - 1)]]
+
+    async def copy(c: asyncpg.Connection, first: int) -> None:
+        for i in range(first, min(first + share, n), batch):
+            j = min(i + batch, first + share, n)
+            async with c.transaction():
+                await c.copy_records_to_table("objects", records=rows[i:j], columns=cols)
+                await c.copy_records_to_table(
+                    "object_refs", records=ref_rows[i * len(refs):j * len(refs)],
+                    columns=("src", "name", "pos", "dst"))
+
+    try:
+        start = time.perf_counter()
+        await asyncio.gather(*(copy(c, k * share) for k, c in enumerate(copiers)))
+        base = n / (time.perf_counter() - start)
+    finally:
+        for c in copiers[1:]:
+            await c.close()
+    who = "1 client" if clients == 1 else f"{clients} clients at once"
+    row(f"registration, {n:,} reduced frames, {who} (batch API vs COPY)", ours, base, None,
         "objects/s", ">= 0.5x COPY and >= 20,000/s")
     gone = [uuid.UUID(o) for o in made] + [r[0] for r in rows]
     await conn.execute("DELETE FROM changes WHERE oid = ANY($1::uuid[])", gone)
@@ -570,7 +599,9 @@ async def measure(args: argparse.Namespace, state: dict[str, Any], cat_url: str,
                 "scs": lambda: scs(vo, http, cat, state["sources"], args.queries,
                                    args.cone_limit),
                 "lineage": lambda: lineage(lhttp, lin, args.queries),
-                "registration": lambda: registration(http, cat, nights, args.register),
+                "registration": lambda: run_in_turn(
+                    registration(http, cat, nights, args.register, k, cat_url)
+                    for k in args.register_clients),
                 "ingest": lambda: ingest(http, cat, nights, args.lists)}
             for name in args.only or list(steps):
                 say(f"measuring: {name}")
@@ -669,6 +700,8 @@ def main() -> None:
     parser.add_argument("--sources", type=int, default=10**8)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--register", type=int, default=20_000)
+    parser.add_argument("--register-clients", type=int, nargs="+", default=[1, 2],
+                        help="registration by this many clients at once, one figure each")
     parser.add_argument("--lists", type=int, default=25, help="source lists ingested")
     parser.add_argument("--cone-limit", type=int, default=1000)
     parser.add_argument("--generate-only", action="store_true")
