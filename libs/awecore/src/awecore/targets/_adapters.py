@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from ..dimensions import MAX_BEST
@@ -40,9 +40,22 @@ BEST_BATCH = min(5000, MAX_BEST)
 VALUES_PAGE = 10_000
 
 
-def _values_body(spec: QuerySpec, fields: Sequence[str], offset: int) -> dict[str, Any]:
-    return {"query": spec.model_dump(mode="json"), "fields": list(fields), "offset": offset,
-            "limit": VALUES_PAGE}
+async def _all_values(page: Callable[[dict[str, Any]], Awaitable[Any]], spec: QuerySpec,
+                      fields: Sequence[str]) -> list[list[Any]] | None:
+    """Every row of ``POST /query/values`` for ``spec``, page after page (``page`` sends one
+    body); None from an older catalogue, where the route is not found (then the caller
+    reads the records, as before the route was there)."""
+    rows: list[list[Any]] = []
+    offset: int | None = 0
+    while offset is not None:
+        try:
+            got = await page({"query": spec.model_dump(mode="json"), "fields": list(fields),
+                              "offset": offset, "limit": VALUES_PAGE})
+        except NotFound:  # an older catalogue: POST /query/values is no route
+            return None
+        rows += got["rows"]
+        offset = got["next_offset"] if got["rows"] else None
+    return rows
 
 
 def _best_body(wanted: Sequence[Calibration]) -> dict[str, Any]:
@@ -143,17 +156,10 @@ class CatalogPorts:
     async def values(self, spec: QuerySpec, fields: Sequence[str]) -> list[list[Any]] | None:
         """Every row ``POST /query/values`` gives (``CatalogValues``); None from a catalogue
         without it."""
-        rows: list[list[Any]] = []
-        offset: int | None = 0
-        while offset is not None:
-            try:
-                got = await self.client.request("POST", "/query/values",
-                                                json=_values_body(spec, fields, offset))
-            except NotFound:  # an older catalogue: POST /query/values is no route
-                return None
-            rows += got["rows"]
-            offset = got["next_offset"] if got["rows"] else None
-        return rows
+        async def page(body: dict[str, Any]) -> Any:
+            return await self.client.request("POST", "/query/values", json=body)
+
+        return await _all_values(page, spec, fields)
 
     async def history(self, oid: str) -> list[CurationChange]:
         return _history(await self.client.request("GET", f"/objects/{oid}/history"))
@@ -236,17 +242,10 @@ class BlockingCatalog:
     async def values(self, spec: QuerySpec, fields: Sequence[str]) -> list[list[Any]] | None:
         """Every row ``POST /query/values`` gives (``CatalogValues``); None from a catalogue
         without it."""
-        rows: list[list[Any]] = []
-        offset: int | None = 0
-        while offset is not None:
-            try:
-                got = self.client.request("POST", "/query/values",
-                                          json=_values_body(spec, fields, offset))
-            except NotFound:  # an older catalogue: POST /query/values is no route
-                return None
-            rows += got["rows"]
-            offset = got["next_offset"] if got["rows"] else None
-        return rows
+        async def page(body: dict[str, Any]) -> Any:
+            return self.client.request("POST", "/query/values", json=body)
+
+        return await _all_values(page, spec, fields)
 
     async def history(self, oid: str) -> list[CurationChange]:
         return _history(self.client.request("GET", f"/objects/{oid}/history"))
