@@ -3,8 +3,15 @@ followers and the compute workers all consume through :func:`consume`.
 
 It joins the consumer group, hands each batch to the caller, commits after the batch is
 handled (so a crash replays it: handlers are idempotent), keeps the consumer lag in the
-metrics, and on broker trouble (or an expected error of the handler) reconnects with an
-exponential backoff (:func:`~awecore.server.loops.keep_running`).
+metrics, and on broker trouble reconnects with an exponential backoff
+(:func:`~awecore.server.loops.keep_running`).
+
+A batch whose handler fails for anything but the broker (its database or a peer away) is
+tried again after the same backoff by the same consumer, rewound to the batch: the consumer
+stays in its group. Leaving and joining anew on each such error made every worker
+of a group leave at once when their shared database restarted, and tansu (0.6.0) then kept
+the member that had led the group, gone, as the leader of the next generation: the new
+members, all followers, re-joined every few seconds for minutes without partitions.
 
 A consumer of a topic it owns (``partitions`` given: the compute workers' jobs topic) makes
 the topic when a session starts and looks every ``guard_seconds`` that it is still there: a
@@ -16,11 +23,12 @@ session (a new member of a group the broker has forgotten) at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 
-from aiokafka import AIOKafkaConsumer
-from aiokafka.errors import KafkaError
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from .kafka import KafkaSettings, consumer_lag, ensure_topics, make_consumer
@@ -49,6 +57,19 @@ async def _stop_quietly(consumer: AIOKafkaConsumer) -> None:
             raise
 
 
+def _rewind(consumer: AIOKafkaConsumer, records: Records) -> None:
+    """Seek each partition of a batch that was not handled back to its first record, so
+    the next poll returns the batch again (a partition no longer assigned is skipped: its
+    new owner starts from the committed offset)."""
+    first: dict[TopicPartition, int] = {}
+    for r in records:
+        tp = TopicPartition(r.topic, r.partition)
+        first[tp] = min(first.get(tp, r.offset), r.offset)
+    for tp, offset in first.items():
+        with contextlib.suppress(IllegalStateError):
+            consumer.seek(tp, offset)
+
+
 class TopicLost(KafkaError):  # type: ignore[misc]
     """The consumed topic vanished (the broker restarted empty); it has been made again."""
 
@@ -71,13 +92,25 @@ async def consume(stop: asyncio.Event, kafka: KafkaSettings, topic: str, group: 
     lag = metrics.consumer_lag.labels(name) if metrics is not None else None
     retried = tuple({KafkaError, OSError, *expected})
 
+    #: kept from one session to the next unless the broker failed it
+    kept: AIOKafkaConsumer | None = None
+
     async def session(progress: Callable[[], None]) -> None:
-        if partitions is not None:
-            await ensure_topics(kafka, [topic], partitions)
-        consumer = make_consumer(kafka, topic, group_id=group)
+        nonlocal kept
+        if kept is None:
+            if partitions is not None:
+                await ensure_topics(kafka, [topic], partitions)
+            fresh = make_consumer(kafka, topic, group_id=group)
+            try:
+                await fresh.start()
+            except BaseException:
+                await _stop_quietly(fresh)
+                raise
+            kept = fresh
+        consumer = kept
         guarded = time.monotonic()
+        handling: Records = []
         try:
-            await consumer.start()
             while not stop.is_set():
                 if partitions is not None and time.monotonic() - guarded >= guard_seconds:
                     guarded = time.monotonic()
@@ -89,14 +122,29 @@ async def consume(stop: asyncio.Event, kafka: KafkaSettings, topic: str, group: 
                 batch = await consumer.getmany(timeout_ms=poll_ms, max_records=max_records)
                 records = [r for rs in batch.values() for r in rs]
                 if records:
+                    handling = records
                     await handle(records)
+                    handling = []
                     await consumer.commit()
                 progress()
                 if lag is not None and (behind := await consumer_lag(consumer)) is not None:
                     lag.set(behind)
                 if on_poll is not None:
                     on_poll()
-        finally:
+        except Exception as exc:
+            if handling and not isinstance(exc, KafkaError):
+                _rewind(consumer, handling)  # the handler failed, not the broker: stay
+            else:
+                kept = None
+                await _stop_quietly(consumer)
+            raise
+        except BaseException:
+            kept = None
             await _stop_quietly(consumer)
+            raise
 
-    await keep_running(stop, f"{name} consumer", session, retried, on_error)
+    try:
+        await keep_running(stop, f"{name} consumer", session, retried, on_error)
+    finally:
+        if kept is not None:
+            await _stop_quietly(kept)
