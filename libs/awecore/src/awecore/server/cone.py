@@ -40,7 +40,7 @@ import asyncpg
 from ..healpix import LEVEL, ranges_for_cone
 
 __all__ = ["GROWTH", "MARGIN", "PAGE", "PROBES", "first_radius", "near", "nearest",
-           "next_radius", "radius_for"]
+           "next_radius", "radius_for", "seen_page"]
 
 #: the probe's cones, as fractions of the cone's radius
 PROBES = (1 / 16, 1 / 4)
@@ -153,6 +153,17 @@ def near(ra: float, dec: float, rho: float) -> str:
             f"  AND s.dec BETWEEN $2::float8 - $3::float8 - {_SLACK}"
             f"  AND $2::float8 + $3::float8 + {_SLACK} AND {_ra_band(ra, dec, rho)}"
             f"  AND ($4::real IS NULL OR s.mag <= $4::real) OFFSET 0) s WHERE s.distance <= $3")
+
+
+def seen_page(near: str, columns: str, where: str) -> str:
+    """One round's answer for a caller who may not see everything: the rows of ``near``
+    kept (``hit``, MATERIALIZED), ``where`` (the privilege rule over source lists ``l``)
+    tested once on each of their distinct source lists, not once per row, and the
+    ``columns`` of the rows whose list passes, in PAGE."""
+    return (f"WITH hit AS MATERIALIZED ({near}), "
+            f"seen AS MATERIALIZED (SELECT l.oid FROM objects l "
+            f"  WHERE l.oid IN (SELECT DISTINCT sourcelist FROM hit) AND {where}) "
+            f"SELECT {columns} FROM hit s WHERE s.sourcelist IN (SELECT oid FROM seen) {PAGE}")
 
 
 async def nearest(conn: asyncpg.Connection, ra: float, dec: float, radius: float, limit: int,

@@ -23,12 +23,11 @@ session (a new member of a group the broker has forgotten) at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import IllegalStateError, KafkaError
+from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from .kafka import KafkaSettings, consumer_lag, ensure_topics, make_consumer
@@ -59,14 +58,15 @@ async def _stop_quietly(consumer: AIOKafkaConsumer) -> None:
 
 def _rewind(consumer: AIOKafkaConsumer, records: Records) -> None:
     """Seek each partition of a batch that was not handled back to its first record, so
-    the next poll returns the batch again (a partition no longer assigned is skipped: its
-    new owner starts from the committed offset)."""
+    the next poll returns the batch again. A partition no longer assigned to this consumer
+    is left alone: its new owner starts from the committed offset, before the batch."""
     first: dict[TopicPartition, int] = {}
     for r in records:
         tp = TopicPartition(r.topic, r.partition)
         first[tp] = min(first.get(tp, r.offset), r.offset)
+    assigned = consumer.assignment()
     for tp, offset in first.items():
-        with contextlib.suppress(IllegalStateError):
+        if tp in assigned:
             consumer.seek(tp, offset)
 
 

@@ -40,19 +40,23 @@ BEST_BATCH = min(5000, MAX_BEST)
 VALUES_PAGE = 10_000
 
 
-async def _all_values(page: Callable[[dict[str, Any]], Awaitable[Any]], spec: QuerySpec,
+async def _all_values(page: Callable[[dict[str, Any]], Awaitable[Any]],
+                      paths: Callable[[], Awaitable[Any]], spec: QuerySpec,
                       fields: Sequence[str]) -> list[list[Any]] | None:
     """Every row of ``POST /query/values`` for ``spec``, page after page (``page`` sends one
-    body); None from an older catalogue, where the route is not found (then the caller
-    reads the records, as before the route was there)."""
+    body); None from an older catalogue, whose API (``paths``: its OpenAPI document) has no
+    such route (then the caller reads the records, as before the route was there). A 404
+    from a catalogue that has the route is its answer, and is raised."""
     rows: list[list[Any]] = []
     offset: int | None = 0
     while offset is not None:
         try:
             got = await page({"query": spec.model_dump(mode="json"), "fields": list(fields),
                               "offset": offset, "limit": VALUES_PAGE})
-        except NotFound:  # an older catalogue: POST /query/values is no route
-            return None
+        except NotFound:
+            if "/query/values" in ((await paths()).get("paths") or {}):
+                raise
+            return None  # an older catalogue: the route is not there
         rows += got["rows"]
         offset = got["next_offset"] if got["rows"] else None
     return rows
@@ -159,7 +163,10 @@ class CatalogPorts:
         async def page(body: dict[str, Any]) -> Any:
             return await self.client.request("POST", "/query/values", json=body)
 
-        return await _all_values(page, spec, fields)
+        async def paths() -> Any:
+            return await self.client.request("GET", "/openapi.json")
+
+        return await _all_values(page, paths, spec, fields)
 
     async def history(self, oid: str) -> list[CurationChange]:
         return _history(await self.client.request("GET", f"/objects/{oid}/history"))
@@ -245,7 +252,10 @@ class BlockingCatalog:
         async def page(body: dict[str, Any]) -> Any:
             return self.client.request("POST", "/query/values", json=body)
 
-        return await _all_values(page, spec, fields)
+        async def paths() -> Any:
+            return self.client.request("GET", "/openapi.json")
+
+        return await _all_values(page, paths, spec, fields)
 
     async def history(self, oid: str) -> list[CurationChange]:
         return _history(self.client.request("GET", f"/objects/{oid}/history"))

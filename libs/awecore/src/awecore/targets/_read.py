@@ -44,6 +44,17 @@ RAW_FIELDS = ("oid", "type", "refs.chip", "refs.filter", "attributes.date_obs",
 FRAME_FIELDS = ("oid", "refs.chip", "attributes.date_obs", "attributes.ra", "attributes.dec")
 
 
+def _sky(ra: Any, dec: Any) -> tuple[float, float] | None:
+    """A frame's position from ``POST /query/values`` fields (null where it has none)."""
+    return None if ra is None or dec is None else (float(ra), float(dec))
+
+
+def _position_in(attributes: Mapping[str, Any]) -> tuple[float, float] | None:
+    """A frame's position from its record's attributes (None where it gives none)."""
+    a = attributes
+    return (float(a["ra"]), float(a["dec"])) if "ra" in a and "dec" in a else None
+
+
 class RawFrame(NamedTuple):
     """What the planner needs of a target's raw frame: its class, its chip's and filter's
     oids and its ``date_obs`` as stored (each None where it has none); its moment and
@@ -155,18 +166,15 @@ class Reader:
         rows = await self._raw_rows(wanted)
         if rows is not None:
             for oid, cls, chip, filt, date_obs, ra, dec in rows:
-                self._keep_raw(oid, RawFrame(cls, chip, filt, date_obs),
-                               None if ra is None or dec is None else (float(ra), float(dec)))
+                self._keep_raw(oid, RawFrame(cls, chip, filt, date_obs), _sky(ra, dec))
             return
         await self._objects_of(wanted)  # (an older catalogue, or a reader without values)
         for oid in wanted:
             r = self._objects.get(oid)
             if r is not None:
-                a = r.attributes
                 self._keep_raw(oid, RawFrame(r.type, r.refs.get("chip"), r.refs.get("filter"),
-                                             a.get("date_obs")),
-                               (float(a["ra"]), float(a["dec"])) if "ra" in a and "dec" in a
-                               else None)
+                                             r.attributes.get("date_obs")),
+                               _position_in(r.attributes))
 
     async def _raw_rows(self, oids: list[str]) -> list[list[Any]] | None:
         """The RAW_FIELDS of raw frames, from a catalogue that answers so (else None)."""
@@ -297,8 +305,7 @@ class Reader:
         out = []
         for oid, chip, date_obs, ra, dec in rows:
             when = self._times[oid] = parse_time(date_obs)
-            self._positions[oid] = None if ra is None or dec is None else (float(ra),
-                                                                           float(dec))
+            self._positions[oid] = _sky(ra, dec)
             out.append((oid, chip, when))
         return out
 
@@ -368,8 +375,7 @@ class Reader:
     async def _position(self, raw: str) -> tuple[float, float] | None:
         if raw in self._positions:
             return self._positions[raw]
-        a = (await self._object(raw)).attributes
-        found = (float(a["ra"]), float(a["dec"])) if "ra" in a and "dec" in a else None
+        found = _position_in((await self._object(raw)).attributes)
         self._positions[raw] = found
         return found
 

@@ -9,7 +9,7 @@ from functools import partial
 import asyncpg
 
 from awecore.query import QuerySpec
-from awecore.server.cone import PAGE, nearest
+from awecore.server.cone import PAGE, nearest, seen_page
 
 from ..models import Caller
 from .sql import SOURCE_COLUMNS, source_filter
@@ -28,18 +28,16 @@ def statement(where: str, row_query: bool, near: str) -> str:
     joined to its (so read once) source list. The rows carry all their columns: reading
     them again by address for the page cost more than carrying them (10,000 of them: 53
     against 38 ms)."""
+    columns = f"{SOURCE_COLUMNS}, s.distance"
     if where == "TRUE" and not row_query:
-        return f"SELECT {SOURCE_COLUMNS}, s.distance FROM ({near}) s {PAGE}"
-    hit = f"WITH hit AS MATERIALIZED ({near}), "
+        return f"SELECT {columns} FROM ({near}) s {PAGE}"
     if row_query:
-        return (f"{hit}lists AS MATERIALIZED (SELECT * FROM objects "
+        return (f"WITH hit AS MATERIALIZED ({near}), "
+                f"lists AS MATERIALIZED (SELECT * FROM objects "
                 f"  WHERE oid IN (SELECT DISTINCT sourcelist FROM hit)) "
-                f"SELECT {SOURCE_COLUMNS}, s.distance FROM hit s "
+                f"SELECT {columns} FROM hit s "
                 f"JOIN lists l ON l.oid = s.sourcelist WHERE {where} {PAGE}")
-    return (f"{hit}seen AS MATERIALIZED (SELECT l.oid FROM objects l "
-            f"  WHERE l.oid IN (SELECT DISTINCT sourcelist FROM hit) AND {where}) "
-            f"SELECT {SOURCE_COLUMNS}, s.distance FROM hit s "
-            f"WHERE s.sourcelist IN (SELECT oid FROM seen) {PAGE}")
+    return seen_page(near, columns, where)
 
 
 async def cone(conn: asyncpg.Connection, ra: float, dec: float, radius: float,

@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from awecore.server.cone import PAGE, nearest
+from awecore.server.cone import nearest, seen_page
 from awecore.visibility import Columns, Viewer, visibility_clause
 
 __all__ = ["cone_rows", "derived_rows", "input_rows", "obscore_rows", "target_rows"]
@@ -27,15 +27,8 @@ async def cone_rows(conn: asyncpg.Connection, viewer: Viewer, columns: str, ra: 
     search runs them. The privilege rule is tested once per distinct source list of a
     round's rows, not once per row."""
     visible, extra = visibility_clause(viewer, Columns.at("l"), 6)
-
-    def statement(near: str) -> str:
-        return (f"WITH hit AS MATERIALIZED ({near}), "
-                f"seen AS MATERIALIZED (SELECT l.oid FROM objects l "
-                f"  WHERE l.oid IN (SELECT DISTINCT sourcelist FROM hit) AND {visible}) "
-                f"SELECT {columns} FROM hit s WHERE s.sourcelist IN (SELECT oid FROM seen) "
-                f"{PAGE}")
-
-    return await nearest(conn, ra, dec, radius, limit, statement, params=extra)
+    return await nearest(conn, ra, dec, radius, limit,
+                         lambda near: seen_page(near, columns, visible), params=extra)
 
 
 async def obscore_rows(conn: asyncpg.Connection, columns: Sequence[str], relation: str,
